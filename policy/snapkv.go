@@ -31,8 +31,9 @@ type SnapKV struct {
 	decode bool
 	// win[layer][head][position]: window attention received, during prefill.
 	win [][][]float64
-	// score: index-aligned scores for decode=1, after prefill.
+	// score: index-aligned scores for decode=1, once prefill is done.
 	score layerState
+	done  []bool // [L] prefill done
 }
 
 func init() {
@@ -86,6 +87,7 @@ func (s *SnapKV) Reset(m ModelInfo) error {
 		s.win[l] = make([][]float64, m.NumKVHeads)
 	}
 	s.score = newLayerState(m)
+	s.done = make([]bool, m.NumLayers)
 	return nil
 }
 
@@ -111,7 +113,7 @@ func (s *SnapKV) BoundAfter(layer int, p Pass) (int, bool) {
 }
 
 func (s *SnapKV) stateLens(layer int) []int {
-	if !s.decode {
+	if !s.decode || layer < 0 || layer >= len(s.done) || !s.done[layer] {
 		return nil
 	}
 	return s.score.lens(layer)
@@ -134,6 +136,7 @@ func (s *SnapKV) Update(v *LayerView) ([][]int, error) {
 		return nil, nil
 	}
 	win := s.win[v.Layer]
+	s.done[v.Layer] = true
 	limit := passLimit(s.budget, v.Layer, v.Pass)
 	w := min(s.window, limit)
 	keep := make([][]int, len(v.Positions))
@@ -156,7 +159,9 @@ func (s *SnapKV) Update(v *LayerView) ([][]int, error) {
 	}
 	s.win[v.Layer] = make([][]float64, len(win)) // free the prompt-sized buffers
 	keep = completeKeep(keep, v)
-	CompactHeads(s.score[v.Layer], keep)
+	if s.decode {
+		CompactHeads(s.score[v.Layer], keep)
+	}
 	return keep, nil
 }
 
