@@ -57,7 +57,9 @@ func (e *fakeEngine) run(promptN, decodeN int) {
 	}
 }
 
-func payloadOf(layer, head int, pos int32) float32 { return float32(layer*1_000_000 + head*100_000 + int(pos)) }
+func payloadOf(layer, head int, pos int32) float32 {
+	return float32(layer*1_000_000 + head*100_000 + int(pos))
+}
 
 func (e *fakeEngine) pass(p Pass) {
 	t, id := e.t, e.policyID

@@ -51,10 +51,10 @@ type FastGen struct {
 type fastgenKind int
 
 const (
-	kindSpecial fastgenKind = iota
-	kindPunct               // special + punctuation
-	kindFrequent            // special + punctuation + frequent
-	kindLocal               // special + punctuation + frequent + local
+	kindSpecial  fastgenKind = iota
+	kindPunct                // special + punctuation
+	kindFrequent             // special + punctuation + frequent
+	kindLocal                // special + punctuation + frequent + local
 	kindFull
 	kindUnprofiled fastgenKind = -1
 )
