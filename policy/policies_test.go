@@ -79,14 +79,14 @@ func TestH2OKeepsHeavyHitterAcrossPasses(t *testing.T) {
 	if !reflect.DeepEqual(keep, [][]int{{1, 3, 4, 5}}) {
 		t.Fatalf("h2o prefill keep = %v, want [[1 3 4 5]]", keep)
 	}
-	// Decode: token 3 gets nothing more, token 4 (now outside the window)
-	// gets 1.5 (total 1.6 > 1.0), token 1 stays the heaviest.
+	// Decode: this step alone favours token 4 (0.5) over 3 (0.2) and 1 (0),
+	// but accumulated scores are 2.0, 1.2, 0.6: tokens 1 and 3 stay.
 	pos := []int32{1, 3, 4, 5, 6}
 	v = &LayerView{Pass: Pass{Phase: Decode, Start: 6, NewTokens: 1, PromptLen: 6},
-		Positions: [][]int32{pos}, ColSums: [][]float32{{0.1, 0, 1.5, 0.1, 0.1}}}
+		Positions: [][]int32{pos}, ColSums: [][]float32{{0, 0.2, 0.5, 0.1, 0.1}}}
 	keep = update(t, p, v)
-	if !reflect.DeepEqual(keep, [][]int{{0, 2, 3, 4}}) { // positions 1, 4, 5, 6
-		t.Fatalf("h2o decode keep = %v, want [[0 2 3 4]] (positions 1 4 5 6)", keep)
+	if !reflect.DeepEqual(keep, [][]int{{0, 1, 3, 4}}) { // positions 1, 3, 5, 6
+		t.Fatalf("h2o decode keep = %v, want [[0 1 3 4]] (positions 1 3 5 6)", keep)
 	}
 }
 
@@ -112,11 +112,11 @@ func TestKNormDropsLargeNormKeys(t *testing.T) {
 func TestTOVAAveragesOverHeads(t *testing.T) {
 	p := mustNew(t, "tova", Budget{Tokens: 3})
 	_ = p.Reset(oneLayer(2))
-	// Head means: [0.3 0.05 0.15 0.3 0.2]; per head, head 0 would keep token
-	// 2 and head 1 token 3; averaged, both keep tokens 0 and 3.
+	// Head means: [0.275 0.075 0.15 0.3 0.2]: both heads keep tokens 0 and 3;
+	// head 0 alone would keep 0 and 2, head 1 alone 1 and 3.
 	v := &LayerView{Pass: Pass{Phase: Prefill, NewTokens: 5, LastPrefill: true, PromptLen: 5},
 		Positions: [][]int32{span(0, 5), span(0, 5)},
-		LastRow:   [][]float32{{0.5, 0.05, 0.25, 0.0, 0.2}, {0.1, 0.05, 0.05, 0.6, 0.2}}}
+		LastRow:   [][]float32{{0.5, 0.05, 0.25, 0.0, 0.2}, {0.05, 0.1, 0.05, 0.6, 0.2}}}
 	keep := update(t, p, v)
 	if !reflect.DeepEqual(keep, [][]int{{0, 3, 4}, {0, 3, 4}}) {
 		t.Fatalf("tova keep = %v, want [[0 3 4] [0 3 4]]", keep)
