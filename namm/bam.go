@@ -1,0 +1,200 @@
+package namm
+
+import (
+	"fmt"
+	"math"
+)
+
+// BAM sizes (namm-reference.md §2).
+const (
+	bamWidth = 32           // single-head attention width
+	bamQKV   = 3 * bamWidth // 96
+	bamOut   = 2 * FeatDims // 50: [r(25) ++ m(25)]
+	// NumParams is the length of the flat parameter vector:
+	// W_qkv 25x96, b_qkv 96, W_o 32x50, b_o 50, w 25, b 1.
+	NumParams = FeatDims*bamQKV + bamQKV + bamWidth*bamOut + bamOut + FeatDims + 1
+)
+
+// Params are the BAM scorer's weights, shared by every layer and KV head.
+// Matrices are [in][out] as in the reference's flat layout.
+type Params struct {
+	Wqkv [FeatDims][bamQKV]float32 // q, k, v = columns 0-31, 32-63, 64-95
+	Bqkv [bamQKV]float32
+	Wo   [bamWidth][bamOut]float32
+	Bo   [bamOut]float32
+	W    [FeatDims]float32
+	B    float32
+}
+
+// ParamsFromFlat unpacks a flat vector in the reference order
+// (W_qkv row-major in x out, b_qkv, W_o, b_o, w, b).
+func ParamsFromFlat[T float32 | float64](flat []T) (Params, error) {
+	var p Params
+	if len(flat) != NumParams {
+		return p, fmt.Errorf("namm: parameter vector has %d values, want %d", len(flat), NumParams)
+	}
+	for i, v := range flat {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return p, fmt.Errorf("namm: parameter %d is %v", i, v)
+		}
+	}
+	i := 0
+	next := func() float32 { v := float32(flat[i]); i++; return v }
+	for r := range FeatDims {
+		for c := range bamQKV {
+			p.Wqkv[r][c] = next()
+		}
+	}
+	for c := range bamQKV {
+		p.Bqkv[c] = next()
+	}
+	for r := range bamWidth {
+		for c := range bamOut {
+			p.Wo[r][c] = next()
+		}
+	}
+	for c := range bamOut {
+		p.Bo[c] = next()
+	}
+	for c := range FeatDims {
+		p.W[c] = next()
+	}
+	p.B = next()
+	return p, nil
+}
+
+// Flat returns the parameters as a flat vector in the reference order.
+func (p *Params) Flat() []float32 {
+	out := make([]float32, 0, NumParams)
+	for r := range FeatDims {
+		out = append(out, p.Wqkv[r][:]...)
+	}
+	out = append(out, p.Bqkv[:]...)
+	for r := range bamWidth {
+		out = append(out, p.Wo[r][:]...)
+	}
+	out = append(out, p.Bo[:]...)
+	out = append(out, p.W[:]...)
+	return append(out, p.B)
+}
+
+// IsZero reports whether every parameter is zero (every score is then 0).
+func (p *Params) IsZero() bool {
+	for _, v := range p.Flat() {
+		if v != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// Score runs BAM over the tokens of one (layer, KV head), x: [S][25] in
+// chronological order, and returns one score per token; a token with a
+// negative score is an eviction candidate.
+//
+// One attention layer, single head, width 32, with the backward mask: token
+// i attends to tokens j >= i (itself and every newer token). Cost: about
+// S^2 * 32 multiply-adds (S^2/2 for QK^T, S^2/2 for PV) and S^2/2 exps.
+func Score(p *Params, x [][FeatDims]float32) []float32 {
+	s := len(x)
+	out := make([]float32, s)
+	if s == 0 {
+		return out
+	}
+	q := make([][bamWidth]float32, s)
+	k := make([][bamWidth]float32, s)
+	v := make([][bamWidth]float32, s)
+	for i := range x {
+		var acc [bamQKV]float32
+		acc = p.Bqkv
+		for r, xr := range x[i] {
+			if xr == 0 {
+				continue
+			}
+			w := &p.Wqkv[r]
+			for c := range bamQKV {
+				acc[c] += xr * w[c]
+			}
+		}
+		copy(q[i][:], acc[:bamWidth])
+		copy(k[i][:], acc[bamWidth:2*bamWidth])
+		copy(v[i][:], acc[2*bamWidth:])
+	}
+	scale := float32(1 / math.Sqrt(bamWidth))
+	row := make([]float32, s)
+	for i := range s {
+		qi := &q[i]
+		m := float32(math.Inf(-1))
+		for j := i; j < s; j++ {
+			d := dot32(qi, &k[j]) * scale
+			row[j] = d
+			m = max(m, d)
+		}
+		var sum float32
+		var acc [bamWidth]float32
+		for j := i; j < s; j++ {
+			e := expNeg(row[j] - m)
+			sum += e
+			axpy32(e, &v[j], &acc)
+		}
+		var o [bamOut]float32
+		o = p.Bo
+		for c, a := range acc {
+			a /= sum
+			w := &p.Wo[c]
+			for u := range bamOut {
+				o[u] += a * w[u]
+			}
+		}
+		var sc float32
+		for f, xf := range x[i] {
+			h := xf*(1+o[FeatDims+f]) + o[f]
+			sc += h * p.W[f]
+		}
+		out[i] = sc + p.B
+	}
+	return out
+}
+
+func dot32(a, b *[bamWidth]float32) float32 {
+	var s0, s1, s2, s3 float32
+	for c := 0; c < bamWidth; c += 4 {
+		s0 += a[c] * b[c]
+		s1 += a[c+1] * b[c+1]
+		s2 += a[c+2] * b[c+2]
+		s3 += a[c+3] * b[c+3]
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+func axpy32(a float32, x, y *[bamWidth]float32) {
+	for c := range bamWidth {
+		y[c] += a * x[c]
+	}
+}
+
+// expNeg is e^x for x <= 0 in float32, within ~2 ulp of math.Exp: range
+// reduction x = n ln2 + r, |r| <= ln2/2, and a degree-7 polynomial. The
+// attention softmax calls it S^2/2 times, where math.Exp (float64) would
+// dominate the cost.
+func expNeg(x float32) float32 {
+	if x < -87.33 { // below the smallest normal float32
+		return 0
+	}
+	const (
+		log2e = 1.44269504088896341
+		ln2hi = 0.693145751953125
+		ln2lo = 1.42860682030941723212e-6
+	)
+	n := float32(math.Floor(float64(x*log2e) + 0.5))
+	r := x - n*ln2hi - n*ln2lo
+	p := float32(1.0 / 5040)
+	p = p*r + 1.0/720
+	p = p*r + 1.0/120
+	p = p*r + 1.0/24
+	p = p*r + 1.0/6
+	p = p*r + 0.5
+	p = p*r + 1
+	p = p*r + 1
+	return p * math.Float32frombits(uint32(int32(n)+127)<<23)
+}

@@ -1,0 +1,216 @@
+// Package namm implements the Neural Attention Memory Model memory policy
+// ("An Evolved Universal Transformer Memory", ICLR 2025) as the reference
+// computes it (docs namm-reference.md §0-§4): per (layer, KV head) and cached
+// token, an EMA of the STFT of its attention history, z-scored and joined to a
+// recency embedding, scored by a tiny backward-attention network (BAM); every
+// 512 processed tokens the tokens with negative scores are evicted.
+//
+// Schedule: the reference runs a step after a forward call when
+// past_length + new_tokens is a multiple of 512, in prefill (128-token chunks
+// cut at absolute multiples of 128) and in decoding alike. past_length +
+// new_tokens is exactly policy.Pass.Processed(), so a step runs after every
+// pass whose Processed() is a multiple of 512. In decoding, the pass that
+// feeds the token at position p has Processed() = p+1: the reference's
+// "(processed tokens + 1) is a multiple of 512" counts the tokens before that
+// pass. A pass that would cross a multiple of 512 without ending on it is
+// refused (the reference never makes one).
+package namm
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+
+	"github.com/namm-dev/namm/policy"
+)
+
+// Config holds the options of a NAMM policy.
+type Config struct {
+	Mode Mode
+	// Cap > 0 keeps at most Cap tokens per head at each step (the
+	// reference's cache_size); 0 is no cap.
+	Cap int
+}
+
+// Policy is the NAMM memory policy. It implements policy.Policy.
+type Policy struct {
+	name   string
+	params Params
+	norm   Norm
+	cfg    Config
+	stats  *StatsCollector // non-nil in stats mode: evict nothing, accumulate
+
+	info    policy.ModelInfo
+	layers  [][]headFeatures // [L][K]
+	history []KeptRecord
+}
+
+// KeptRecord is the cache size of every layer after one NAMM step.
+type KeptRecord struct {
+	Processed int   // tokens processed when the step ran
+	PerLayer  []int // [L] tokens kept by the layer's largest head
+}
+
+// New makes a NAMM policy from a loaded file.
+func New(f *File, cfg Config) (*Policy, error) {
+	p, err := ParamsFromFlat(f.Params)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Cap < 0 {
+		return nil, fmt.Errorf("%w: namm cap must be >= 0, got %d", policy.ErrBadOption, cfg.Cap)
+	}
+	name := "namm"
+	if f.Path != "" {
+		name += ":" + f.Path
+	}
+	return &Policy{name: name, params: p, norm: f.Norm, cfg: cfg}, nil
+}
+
+// NewStats makes a policy that evicts nothing and accumulates the
+// normalisation statistics of the unnormalised EMA features, the reference's
+// first evaluation with all-zero parameters (namm-reference.md §1).
+func NewStats() (*Policy, *StatsCollector) {
+	c := &StatsCollector{}
+	return &Policy{name: "namm:stats=1", stats: c}, c
+}
+
+// Stats returns the collector of a stats-mode policy, nil otherwise.
+func (p *Policy) Stats() *StatsCollector { return p.stats }
+
+// Name implements policy.Policy.
+func (p *Policy) Name() string { return p.name }
+
+// Reset implements policy.Policy.
+func (p *Policy) Reset(m policy.ModelInfo) error {
+	if m.NumLayers <= 0 || m.NumKVHeads <= 0 {
+		return fmt.Errorf("namm: model has %d layers and %d KV heads", m.NumLayers, m.NumKVHeads)
+	}
+	p.info = m
+	p.layers = make([][]headFeatures, m.NumLayers)
+	for l := range p.layers {
+		p.layers[l] = make([]headFeatures, m.NumKVHeads)
+	}
+	p.history = nil
+	return nil
+}
+
+// NeedsFor implements policy.Policy: NAMM reads every attention row.
+func (p *Policy) NeedsFor(policy.Pass) policy.Needs { return policy.Needs{Rows: true} }
+
+// KeptHistory returns the per-layer cache sizes after each step of the
+// current sequence.
+func (p *Policy) KeptHistory() []KeptRecord { return p.history }
+
+// Update implements policy.Policy.
+func (p *Policy) Update(v *policy.LayerView) ([][]int, error) {
+	if v.Layer < 0 || v.Layer >= len(p.layers) {
+		return nil, fmt.Errorf("namm: layer %d out of range (model has %d; Reset not called?)", v.Layer, len(p.layers))
+	}
+	heads := p.layers[v.Layer]
+	pass := v.Pass
+	if len(v.Positions) != len(heads) {
+		return nil, fmt.Errorf("namm: layer %d has %d KV heads, model info says %d", v.Layer, len(v.Positions), len(heads))
+	}
+	if len(v.Rows) != len(heads) {
+		return nil, fmt.Errorf("namm: layer %d: %d attention row sets for %d KV heads (NAMM needs Rows)", v.Layer, len(v.Rows), len(heads))
+	}
+	end := pass.Processed()
+	if next := (pass.Start/StepEvery + 1) * StepEvery; next < end {
+		return nil, fmt.Errorf("namm: pass [%d, %d) crosses the NAMM step at %d; split passes at multiples of %d", pass.Start, end, next, StepEvery)
+	}
+	for k := range heads {
+		h := &heads[k]
+		s := len(v.Positions[k])
+		if s-h.n != pass.NewTokens {
+			return nil, fmt.Errorf("namm: layer %d head %d holds %d tokens, NAMM tracked %d plus %d new", v.Layer, k, s, h.n, pass.NewTokens)
+		}
+		if len(v.Rows[k]) != pass.NewTokens {
+			return nil, fmt.Errorf("namm: layer %d head %d: %d attention rows for %d new tokens", v.Layer, k, len(v.Rows[k]), pass.NewTokens)
+		}
+		for t, row := range v.Rows[k] {
+			if len(row) < s {
+				return nil, fmt.Errorf("namm: layer %d head %d row %d has %d values for %d cached tokens", v.Layer, k, t, len(row), s)
+			}
+		}
+	}
+	parallelHeads(len(heads), func(k int) {
+		h := &heads[k]
+		h.grow(pass.NewTokens)
+		for t, row := range v.Rows[k] {
+			slot := (pass.Start + t) % Hop
+			h.addRow(slot, row)
+			if slot == Hop-1 {
+				h.foldBlock()
+			}
+		}
+	})
+	if end%StepEvery != 0 || pass.NewTokens == 0 {
+		return nil, nil
+	}
+	return p.step(v, heads, end)
+}
+
+// step scores every token of the layer and evicts.
+func (p *Policy) step(v *policy.LayerView, heads []headFeatures, processed int) ([][]int, error) {
+	if p.stats != nil {
+		for k := range heads {
+			p.stats.add(heads[k].omega)
+		}
+		p.record(v.Layer, heads, processed)
+		return nil, nil
+	}
+	scores := make([][]float32, len(heads))
+	parallelHeads(len(heads), func(k int) {
+		h := &heads[k]
+		x := make([][FeatDims]float32, h.n)
+		buildInputs(h.omega, v.Positions[k], &p.norm, x)
+		scores[k] = Score(&p.params, x)
+	})
+	keep := selectKeep(scores, p.cfg.Mode, p.cfg.Cap)
+	if keep != nil {
+		for k := range heads {
+			heads[k].gather(keep[k])
+		}
+	}
+	p.record(v.Layer, heads, processed)
+	return keep, nil
+}
+
+func (p *Policy) record(layer int, heads []headFeatures, processed int) {
+	if n := len(p.history); n == 0 || p.history[n-1].Processed != processed {
+		p.history = append(p.history, KeptRecord{Processed: processed, PerLayer: make([]int, len(p.layers))})
+	}
+	size := 0
+	for k := range heads {
+		size = max(size, heads[k].n)
+	}
+	p.history[len(p.history)-1].PerLayer[layer] = size
+}
+
+// parallelHeads runs f(0..n-1) on up to GOMAXPROCS goroutines.
+func parallelHeads(n int, f func(k int)) {
+	workers := min(n, runtime.GOMAXPROCS(0))
+	if workers <= 1 {
+		for k := range n {
+			f(k)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	next := make(chan int, n)
+	for k := range n {
+		next <- k
+	}
+	close(next)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range next {
+				f(k)
+			}
+		}()
+	}
+	wg.Wait()
+}
