@@ -9,7 +9,7 @@ import (
 // bpe is the byte-pair-encoding model: a vocabulary and ranked merges.
 type bpe struct {
 	vocab        map[string]int
-	tokens       []string        // id -> token; "" where the id is unused
+	tokens       []string         // id -> token; "" where the id is unused
 	merges       map[uint64]merge // (left id, right id) -> merge
 	unkID        int              // -1 without unk_token
 	fuseUnk      bool
