@@ -193,6 +193,9 @@ var invariantCases = map[string][]struct {
 	"fastgen":   {{"fastgen", Budget{}}, {"fastgen:threshold=0.5", Budget{}}, {"fastgen:threshold=0.2,local=0.1,frequent=0.05", Budget{}}},
 	"tova":      {{"tova", Budget{Tokens: 40}}, {"tova", Budget{Tokens: 1}}},
 	"random":    {{"random:seed=3", Budget{Tokens: 40}}, {"random", Budget{Ratio: 0.1}}},
+	// The NAMM ships no default file yet; its statistics mode runs the same
+	// policy code with zero parameters.
+	"namm": {{"namm:stats=1", Budget{}}},
 }
 
 func TestInvariantsEveryPolicy(t *testing.T) {

@@ -370,12 +370,16 @@ func TestBadSpecsAndBudgets(t *testing.T) {
 
 func TestUpdateBeforeResetIsAnError(t *testing.T) {
 	for _, name := range Names() {
-		p, err := New(name, Budget{Tokens: 2})
+		spec, b := name, Budget{Tokens: 2}
+		if c := invariantCases[name]; c != nil {
+			spec, b = c[0].spec, c[0].budget
+		}
+		p, err := New(spec, b)
 		if err != nil {
-			p, err = New(name, Budget{})
+			p, err = New(spec, Budget{})
 		}
 		if err != nil {
-			t.Fatalf("%s: %v", name, err)
+			t.Fatalf("%s: %v", spec, err)
 		}
 		v := &LayerView{Layer: 5, Pass: Pass{Phase: Prefill, NewTokens: 4, LastPrefill: true, PromptLen: 4},
 			Positions: [][]int32{span(0, 4)}, ColSums: [][]float32{make([]float32, 4)},
