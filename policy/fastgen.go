@@ -3,7 +3,6 @@ package policy
 import (
 	"fmt"
 	"math"
-	"sort"
 )
 
 // FastGen is adaptive KV cache compression (Ge, Zhang, Liu, Zhang, Han, Gao,
@@ -262,12 +261,6 @@ func topIndices(scores []float64, k int) []int {
 	if k >= len(idx) {
 		return idx
 	}
-	sort.SliceStable(idx, func(a, b int) bool {
-		sa, sb := scores[idx[a]], scores[idx[b]]
-		if sa != sb {
-			return sa > sb
-		}
-		return idx[a] > idx[b]
-	})
+	sortByScoreDesc(idx, scores)
 	return idx[:max(k, 0)]
 }

@@ -1,8 +1,9 @@
 package policy
 
 import (
+	"cmp"
 	"fmt"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -45,20 +46,46 @@ func SelectTopK(scores []float64, k int, p Protect) []int {
 	for i := n - recent; i < n; i++ {
 		keep[i] = true
 	}
+	if evict := n - k; evict <= 8 {
+		// Decoding evicts one token a step: a few linear scans beat a sort.
+		return evictLowest(scores, keep, sinks, n-recent, evict)
+	}
 	var rest []int
 	for i := sinks; i < n-recent; i++ {
 		rest = append(rest, i)
 	}
-	// Highest score first; on ties the newer (larger index) first.
-	sort.SliceStable(rest, func(a, b int) bool {
-		sa, sb := scores[rest[a]], scores[rest[b]]
-		if sa != sb {
-			return sa > sb
-		}
-		return rest[a] > rest[b]
-	})
+	sortByScoreDesc(rest, scores)
 	for _, i := range rest[:k-recent-sinks] {
 		keep[i] = true
+	}
+	return maskToIndices(keep)
+}
+
+// sortByScoreDesc orders indices by score, highest first, the newer (larger
+// index) first among equals: a total order, so no stable sort is needed.
+func sortByScoreDesc(idx []int, scores []float64) {
+	slices.SortFunc(idx, func(a, b int) int {
+		if c := cmp.Compare(scores[b], scores[a]); c != 0 {
+			return c
+		}
+		return b - a
+	})
+}
+
+// evictLowest marks all tokens kept, then evicts, evict times, the lowest
+// score in [from, to) (the oldest among equals), and returns the indices.
+func evictLowest(scores []float64, keep []bool, from, to, evict int) []int {
+	for i := from; i < to; i++ {
+		keep[i] = true
+	}
+	for range evict {
+		worst := -1
+		for i := from; i < to; i++ {
+			if keep[i] && (worst < 0 || scores[i] < scores[worst]) {
+				worst = i
+			}
+		}
+		keep[worst] = false
 	}
 	return maskToIndices(keep)
 }
