@@ -157,6 +157,10 @@ func (c *CMAES) UnmarshalBinary(data []byte) error {
 		return fmt.Errorf("%w: mode code %d", ErrCorrupt, m)
 	}
 	cfg.Sigma0 = r.f64()
+	if cfg.Lambda == 0 || cfg.Mu == 0 || cfg.Sigma0 == 0 {
+		// Zero would mean "default" to withDefaults; a checkpoint is explicit.
+		return fmt.Errorf("%w: Lambda = %d, Mu = %d, Sigma0 = %v", ErrCorrupt, cfg.Lambda, cfg.Mu, cfg.Sigma0)
+	}
 	cfg.Seed = int64(r.u64())
 	interval := r.u64()
 	if interval == 0 || interval > maxDim {
