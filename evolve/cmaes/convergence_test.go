@@ -134,4 +134,3 @@ func TestAgainstGonum(t *testing.T) {
 		}
 	}
 }
-
