@@ -486,7 +486,7 @@ func (l *loader) model(raw json.RawMessage) (*bpe, error) {
 		var p float64
 		if err := json.Unmarshal(raw, &p); err != nil || p != 0 {
 			// dropout makes encoding random: the ids could never match a reference
-			return nil, l.errf(path+".dropout", "%s is %v: only null is supported", strings.TrimSpace(string(raw)), ErrUnsupported)
+			return nil, fmt.Errorf("%s: %s.dropout %s is %w: only null is supported", l.file, path, strings.TrimSpace(string(raw)), ErrUnsupported)
 		}
 	}
 	m := &bpe{unkID: -1, cache: map[string][]int{}}
