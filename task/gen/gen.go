@@ -120,6 +120,9 @@ func Generate(spec Spec, tok Counter) ([]Sample, error) {
 			return nil, fmt.Errorf("gen %s sample %d: %w", spec, i, err)
 		}
 		hint = h
+		if length < spec.Length*9/10 {
+			return nil, fmt.Errorf("gen %s sample %d: the haystack ran out at %d tokens; use a shorter len, fewer paragraphs, or split=train", spec, i, length)
+		}
 		if in.check != nil {
 			if err := in.check(prompt); err != nil {
 				return nil, fmt.Errorf("gen %s sample %d: %w", spec, i, err)
