@@ -187,7 +187,7 @@ func TestNIAHDepthsSpread(t *testing.T) {
 }
 
 var (
-	assignRE = regexp.MustCompile(`VAR ([A-Z]{5}) = (?:VAR ([A-Z]{5})|(\d+))`)
+	assignRE  = regexp.MustCompile(`VAR ([A-Z]{5}) = (?:VAR ([A-Z]{5})|(\d+))`)
 	vtQueryRE = regexp.MustCompile(`Question: Find all variables that are assigned the value (\d+) in the text above\.`)
 )
 
@@ -416,7 +416,7 @@ func TestParseSpec(t *testing.T) {
 		t.Errorf("defaults: %+v", d)
 	}
 	for _, c := range []struct{ in, mention string }{
-		{"niah_singel:len=10", "niah_single"},  // unknown task lists the valid names
+		{"niah_singel:len=10", "niah_single"},   // unknown task lists the valid names
 		{"niah_single:haystak=noise", "needle"}, // unknown key lists the valid keys
 		{"niah_single:haystack=ocean", "essay"},
 		{"niah_single:len=abc", "len"},

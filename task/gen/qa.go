@@ -21,8 +21,10 @@ type relation struct {
 func pickSuffix(r *rng, s ...string) string { return s[r.intn(len(s))] }
 
 var (
-	country = func(r *rng) string { return inventName(r, 2+r.intn(2), pickSuffix(r, "ia", "and", "ora", "esh", "ovia", "ara")) }
-	town    = func(r *rng) string {
+	country = func(r *rng) string {
+		return inventName(r, 2+r.intn(2), pickSuffix(r, "ia", "and", "ora", "esh", "ovia", "ara"))
+	}
+	town = func(r *rng) string {
 		return inventName(r, 1+r.intn(2), pickSuffix(r, "marsh", "ford", "wick", "holm", "gate", "by", "ton", "mere", "stead"))
 	}
 	person = func(r *rng) string {
