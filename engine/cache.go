@@ -1,0 +1,197 @@
+package engine
+
+import (
+	"fmt"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/dtypes/bfloat16"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+
+	"github.com/namm-dev/namm/model"
+)
+
+// The cache is kept in one of two ways, chosen by the backend's abilities:
+//   - host: backends with shared buffers (the pure-Go one) keep K, V and
+//     positions in memory that both Go and the backend see; appends and
+//     gathers are plain Go copies, no graph and no transfer;
+//   - device: other backends (XLA on a GPU) append with a DynamicUpdateSlice
+//     graph on donated buffers and gather with a Gather graph.
+
+func (e *Engine) hostCache() bool { return e.Backend.HasSharedBuffers() }
+
+// newCacheTensors allocates an empty cache of the given capacity.
+func (e *Engine) newCacheTensors(capacity int) (k, v, pos *tensors.Tensor, err error) {
+	cfg := e.Config
+	kh, hd := cfg.NumKVHeads, cfg.HeadDim
+	k = tensors.FromShape(shapes.Make(e.Weights.DType, kh, capacity, hd))
+	v = tensors.FromShape(shapes.Make(e.Weights.DType, kh, hd, capacity))
+	p := make([]int32, kh*capacity)
+	for i := range p {
+		p[i] = -1
+	}
+	pos = tensors.FromFlatDataAndDimensions(p, kh, capacity)
+	if e.hostCache() {
+		for _, t := range []*tensors.Tensor{k, v, pos} {
+			if err := t.MaterializeOnDevice(e.Backend, true, 0); err != nil {
+				return nil, nil, nil, err
+			}
+		}
+	}
+	return k, v, pos, nil
+}
+
+// appendKV writes a pass's new keys [K, T, H], values [K, H, T] and
+// positions into layer l's cache at slot lc.used.
+func (s *Session) appendKV(lc *layerCache, newK, newV *tensors.Tensor, qpos []int32, qposT *tensors.Tensor) error {
+	e := s.e
+	if !e.hostCache() {
+		ex, err := e.appendExec()
+		if err != nil {
+			return err
+		}
+		key := fmt.Sprintf("append/t%d/c%d", len(qpos), lc.capacity)
+		dk, err1 := graph.DonateTensorBuffer(lc.k, e.Backend, 0)
+		dv, err2 := graph.DonateTensorBuffer(lc.v, e.Backend, 0)
+		dp, err3 := graph.DonateTensorBuffer(lc.pos, e.Backend, 0)
+		if err1 != nil || err2 != nil || err3 != nil {
+			return fmt.Errorf("engine: donating cache buffers: %v %v %v", err1, err2, err3)
+		}
+		out, err := e.timed(key, ex, dk, dv, dp, newK, newV, qposT, int32(lc.used))
+		if err != nil {
+			return err
+		}
+		lc.k, lc.v, lc.pos = out[0], out[1], out[2]
+		return nil
+	}
+	cfg := e.Config
+	kh, hd, c, t, at := cfg.NumKVHeads, cfg.HeadDim, lc.capacity, len(qpos), lc.used
+	switch e.Weights.DType {
+	case dtypes.Float32:
+		hostAppend[float32](lc, newK, newV, kh, hd, c, t, at)
+	case dtypes.BFloat16:
+		hostAppend[bfloat16.BFloat16](lc, newK, newV, kh, hd, c, t, at)
+	default:
+		return fmt.Errorf("engine: host cache does not support %s", e.Weights.DType)
+	}
+	tensors.MustMutableFlatData(lc.pos, func(p []int32) {
+		for k := range kh {
+			copy(p[k*c+at:k*c+at+t], qpos)
+		}
+	})
+	return nil
+}
+
+func hostAppend[T float32 | bfloat16.BFloat16](lc *layerCache, newK, newV *tensors.Tensor, kh, hd, c, t, at int) {
+	nk := tensors.MustCopyFlatData[T](newK) // [K, T, H]
+	nv := tensors.MustCopyFlatData[T](newV) // [K, H, T]
+	tensors.MustMutableFlatData(lc.k, func(dst []T) {
+		for k := range kh {
+			copy(dst[(k*c+at)*hd:(k*c+at+t)*hd], nk[k*t*hd:(k+1)*t*hd])
+		}
+	})
+	tensors.MustMutableFlatData(lc.v, func(dst []T) {
+		for k := range kh {
+			for h := range hd {
+				copy(dst[(k*hd+h)*c+at:(k*hd+h)*c+at+t], nv[(k*hd+h)*t:(k*hd+h+1)*t])
+			}
+		}
+	})
+}
+
+// gatherKV rebuilds layer l's cache with capacity slots, keeping per head
+// the listed slots in order.
+func (s *Session) gatherKV(lc *layerCache, slots [][]int, capacity int) error {
+	e := s.e
+	cfg := e.Config
+	kh := cfg.NumKVHeads
+	if !e.hostCache() {
+		idx := make([]int32, kh*capacity)
+		keepLen := make([]int32, kh)
+		for k, sl := range slots {
+			keepLen[k] = int32(len(sl))
+			for i, slot := range sl {
+				idx[k*capacity+i] = int32(slot)
+			}
+		}
+		ex, err := e.gatherExec()
+		if err != nil {
+			return err
+		}
+		key := fmt.Sprintf("gather/c%d/c%d", lc.capacity, capacity)
+		out, err := e.timed(key, ex, lc.k, lc.v, lc.pos,
+			tensors.FromFlatDataAndDimensions(idx, kh, capacity), tensors.FromFlatDataAndDimensions(keepLen, kh))
+		if err != nil {
+			return err
+		}
+		lc.k, lc.v, lc.pos = out[0], out[1], out[2]
+		lc.capacity = capacity
+		return nil
+	}
+	k, v, pos, err := e.newCacheTensors(capacity)
+	if err != nil {
+		return err
+	}
+	switch e.Weights.DType {
+	case dtypes.Float32:
+		hostGather[float32](lc, k, v, slots, cfg.HeadDim, capacity)
+	case dtypes.BFloat16:
+		hostGather[bfloat16.BFloat16](lc, k, v, slots, cfg.HeadDim, capacity)
+	}
+	old := lc.capacity
+	tensors.MustConstFlatData(lc.pos, func(src []int32) {
+		tensors.MustMutableFlatData(pos, func(dst []int32) {
+			for h, sl := range slots {
+				for i, slot := range sl {
+					dst[h*capacity+i] = src[h*old+slot]
+				}
+			}
+		})
+	})
+	lc.k, lc.v, lc.pos, lc.capacity = k, v, pos, capacity
+	return nil
+}
+
+func hostGather[T float32 | bfloat16.BFloat16](lc *layerCache, k, v *tensors.Tensor, slots [][]int, hd, capacity int) {
+	old := lc.capacity
+	tensors.MustConstFlatData(lc.k, func(src []T) {
+		tensors.MustMutableFlatData(k, func(dst []T) {
+			for h, sl := range slots {
+				for i, slot := range sl {
+					copy(dst[(h*capacity+i)*hd:(h*capacity+i+1)*hd], src[(h*old+slot)*hd:(h*old+slot+1)*hd])
+				}
+			}
+		})
+	})
+	tensors.MustConstFlatData(lc.v, func(src []T) {
+		tensors.MustMutableFlatData(v, func(dst []T) {
+			for h, sl := range slots {
+				for d := range hd {
+					so, do := (h*hd+d)*old, (h*hd+d)*capacity
+					for i, slot := range sl {
+						dst[do+i] = src[so+slot]
+					}
+				}
+			}
+		})
+	})
+}
+
+func (e *Engine) appendExec() (*graph.Exec, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.appendFn != nil {
+		return e.appendFn, nil
+	}
+	ex, err := graph.NewExecAny(e.Backend, func(in []*graph.Node) []*graph.Node {
+		st := model.AppendKV(model.LayerState{K: in[0], V: in[1], Pos: in[2]}, in[3], in[4], in[5], in[6])
+		return []*graph.Node{st.K, st.V, st.Pos}
+	})
+	if err != nil {
+		return nil, err
+	}
+	ex.SetMaxCache(256)
+	e.appendFn = ex
+	return ex, nil
+}

@@ -1,0 +1,263 @@
+// Package engine runs a model on a compute backend: chunked prefill, greedy
+// decoding, and a KV cache whose tokens a memory policy may evict between
+// passes. Evicted tokens really leave the buffers: the cache is gathered into
+// smaller tensors, with capacities rounded to a few buckets so only a handful
+// of graphs compile.
+package engine
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gomlx/gomlx/backends"
+	_ "github.com/gomlx/gomlx/backends/simplego" // the pure-Go backend, the default
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+
+	"github.com/namm-dev/namm/model"
+)
+
+// Options configure an Engine.
+type Options struct {
+	// Backend is "go" (pure Go, the default), "go:ops_sequential", or
+	// "xla:PATH/TO/pjrt_plugin.so" for an NVIDIA GPU. A plugin is never
+	// downloaded.
+	Backend string
+	// DType of the weights and activations: Float32 (default on "go") or
+	// BFloat16 (default on "xla").
+	DType dtypes.DType
+	// ChunkSize is the prefill chunk length in tokens (default 128).
+	ChunkSize int
+}
+
+// Engine holds a loaded model and its compiled programs. It is safe for
+// concurrent use by several Sessions.
+type Engine struct {
+	Config  *model.Config
+	Weights *model.Weights
+	Backend backends.Backend
+	opts    Options
+	invFreq []float64
+
+	mu       sync.Mutex
+	layerFns map[model.StatMask]*graph.Exec
+	logitFns map[bool]*graph.Exec
+	gatherFn *graph.Exec
+	appendFn *graph.Exec
+	compiled map[string]time.Duration // graph key -> first-call time (compile + run)
+}
+
+// OpenBackend creates a backend from a spec ("go", "go:CONFIG" or "xla:PATH").
+func OpenBackend(spec string) (b backends.Backend, err error) {
+	if spec == "" {
+		spec = "go"
+	}
+	name, _, _ := strings.Cut(spec, ":")
+	switch name {
+	case "go":
+	case "xla":
+		if !strings.Contains(spec, ":") {
+			return nil, fmt.Errorf("backend %q: give the PJRT plugin path, e.g. xla:/path/to/xla_cuda_plugin.so (namm never downloads one)", spec)
+		}
+		os.Setenv("GOMLX_NO_AUTO_INSTALL", "1")
+		os.Setenv("GOPJRT_CUDA_CHECKS", "0")
+	default:
+		return nil, fmt.Errorf("unknown backend %q (valid: go, go:ops_sequential, xla:PATH)", spec)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("backend %q: %v", spec, r)
+		}
+	}()
+	return backends.NewWithConfig(spec)
+}
+
+// Load opens a Hugging Face model directory.
+func Load(dir string, opts Options) (*Engine, error) {
+	cfg, err := model.LoadConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	b, err := OpenBackend(opts.Backend)
+	if err != nil {
+		return nil, err
+	}
+	if opts.DType == dtypes.InvalidDType {
+		opts.DType = dtypes.Float32
+		if strings.HasPrefix(opts.Backend, "xla") {
+			opts.DType = dtypes.BFloat16
+		}
+	}
+	if opts.ChunkSize <= 0 {
+		opts.ChunkSize = 128
+	}
+	w, err := model.LoadWeights(dir, cfg, opts.DType)
+	if err != nil {
+		return nil, err
+	}
+	return New(cfg, w, b, opts), nil
+}
+
+// New makes an engine from loaded parts.
+func New(cfg *model.Config, w *model.Weights, b backends.Backend, opts Options) *Engine {
+	if opts.ChunkSize <= 0 {
+		opts.ChunkSize = 128
+	}
+	return &Engine{
+		Config: cfg, Weights: w, Backend: b, opts: opts,
+		invFreq:  cfg.InvFrequencies(),
+		layerFns: map[model.StatMask]*graph.Exec{},
+		logitFns: map[bool]*graph.Exec{},
+		compiled: map[string]time.Duration{},
+	}
+}
+
+// ChunkSize is the prefill chunk length.
+func (e *Engine) ChunkSize() int { return e.opts.ChunkSize }
+
+// Compilations reports how many distinct graphs were built and the total
+// time of their first calls (compilation included).
+func (e *Engine) Compilations() (n int, total time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, d := range e.compiled {
+		total += d
+	}
+	return len(e.compiled), total
+}
+
+// timed runs an exec, recording the first call of each shape key.
+func (e *Engine) timed(key string, exec *graph.Exec, args ...any) ([]*tensors.Tensor, error) {
+	e.mu.Lock()
+	_, seen := e.compiled[key]
+	e.mu.Unlock()
+	start := time.Now()
+	out, err := exec.Exec(args...)
+	if err != nil {
+		return nil, err
+	}
+	if !seen {
+		e.mu.Lock()
+		e.compiled[key] = time.Since(start)
+		e.mu.Unlock()
+	}
+	return out, nil
+}
+
+func (e *Engine) layerExec(stats model.StatMask) (*graph.Exec, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if ex, ok := e.layerFns[stats]; ok {
+		return ex, nil
+	}
+	cfg := e.Config
+	bias := cfg.AttentionBias
+	ex, err := graph.NewExecAny(e.Backend, func(in []*graph.Node) []*graph.Node {
+		pass := model.PassInputs{X: in[0], Cos: in[1], Sin: in[2], QueryPos: in[3], QueryWeights: in[4]}
+		st := model.LayerState{K: in[5], V: in[6], Pos: in[7]}
+		p := in[8:]
+		w := model.LayerWeights{AttnNorm: p[0], Wq: p[1], Wk: p[2], Wv: p[3]}
+		p = p[4:]
+		if bias {
+			w.Bq, w.Bk, w.Bv = p[0], p[1], p[2]
+			p = p[3:]
+		}
+		w.Wo, w.MLPNorm, w.Wgate, w.Wup, w.Wdown = p[0], p[1], p[2], p[3], p[4]
+		out := model.Layer(cfg, w, st, pass, stats)
+		return append([]*graph.Node{out.X, out.NewK, out.NewV}, out.Stats...)
+	})
+	if err != nil {
+		return nil, err
+	}
+	ex.SetMaxCache(256)
+	e.layerFns[stats] = ex
+	return ex, nil
+}
+
+func (e *Engine) logitsExec(all bool) (*graph.Exec, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if ex, ok := e.logitFns[all]; ok {
+		return ex, nil
+	}
+	cfg := e.Config
+	ex, err := graph.NewExecAny(e.Backend, func(in []*graph.Node) []*graph.Node {
+		var sel *graph.Node
+		if !all {
+			sel = in[3]
+		}
+		return []*graph.Node{model.Logits(cfg, in[0], in[1], in[2], sel)}
+	})
+	if err != nil {
+		return nil, err
+	}
+	ex.SetMaxCache(64)
+	e.logitFns[all] = ex
+	return ex, nil
+}
+
+func (e *Engine) gatherExec() (*graph.Exec, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.gatherFn != nil {
+		return e.gatherFn, nil
+	}
+	ex, err := graph.NewExecAny(e.Backend, func(in []*graph.Node) []*graph.Node {
+		k, v, pos, idx, keepLen := in[0], in[1], in[2], in[3], in[4]
+		return model.GatherCache(k, v, pos, idx, keepLen)
+	})
+	if err != nil {
+		return nil, err
+	}
+	ex.SetMaxCache(256)
+	e.gatherFn = ex
+	return ex, nil
+}
+
+// ropeTables returns cos and sin [T, H/2] for the positions (padding: 0).
+func (e *Engine) ropeTables(positions []int32) (*tensors.Tensor, *tensors.Tensor) {
+	half := len(e.invFreq)
+	c := make([]float32, len(positions)*half)
+	s := make([]float32, len(positions)*half)
+	for t, p := range positions {
+		if p < 0 {
+			p = 0
+		}
+		for i, f := range e.invFreq {
+			// transformers computes the angle in float32.
+			a := float64(float32(f) * float32(p))
+			c[t*half+i] = float32(math.Cos(a))
+			s[t*half+i] = float32(math.Sin(a))
+		}
+	}
+	return e.toDType(c, len(positions), half), e.toDType(s, len(positions), half)
+}
+
+func (e *Engine) toDType(data []float32, dims ...int) *tensors.Tensor {
+	if e.Weights.DType == dtypes.BFloat16 {
+		return tensors.FromFlatDataAndDimensions(model.ToBF16(data), dims...)
+	}
+	return tensors.FromFlatDataAndDimensions(data, dims...)
+}
+
+// Bucket rounds a cache capacity up so that only a few shapes compile:
+// multiples of 256 up to 2048, then steps of an eighth of the power of two.
+func Bucket(n int) int {
+	if n <= 256 {
+		return 256
+	}
+	if n <= 2048 {
+		return (n + 255) / 256 * 256
+	}
+	p := 1
+	for p*2 < n {
+		p *= 2
+	}
+	step := p / 4
+	return (n + step - 1) / step * step
+}

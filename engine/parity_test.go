@@ -1,0 +1,154 @@
+package engine
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/namm-dev/namm/safetensors"
+)
+
+// golden is what scripts/gpu/make_fixtures.py wrote from transformers.
+type golden struct {
+	Transformers string `json:"transformers"`
+	Prompts      []struct {
+		Text   string `json:"text"`
+		IDs    []int  `json:"ids"`
+		Greedy []int  `json:"greedy"`
+	} `json:"prompts"`
+}
+
+var fixtureModels = []string{"tiny-llama", "tiny-mistral", "tiny-qwen2"}
+
+func fixtureDir(name string) string { return filepath.Join("..", "testdata", "models", name) }
+
+func loadGolden(t *testing.T, dir string) (golden, *safetensors.File) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, "golden.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g golden
+	if err := json.Unmarshal(data, &g); err != nil {
+		t.Fatal(err)
+	}
+	f, err := safetensors.Open(filepath.Join(dir, "golden_logits.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return g, f
+}
+
+// relErr is max|a-b| / max|b|.
+func relErr(a, b []float32) float64 {
+	var num, den float64
+	for i := range b {
+		num = math.Max(num, math.Abs(float64(a[i])-float64(b[i])))
+		den = math.Max(den, math.Abs(float64(b[i])))
+	}
+	return num / den
+}
+
+func argmax(x []float32) int {
+	best := 0
+	for i, v := range x {
+		if v > x[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+// TestLogitsMatchTransformers compares every position's logits with
+// transformers' (f32, eager attention) on the committed fixtures.
+func TestLogitsMatchTransformers(t *testing.T) {
+	for _, name := range fixtureModels {
+		t.Run(name, func(t *testing.T) {
+			dir := fixtureDir(name)
+			g, gl := loadGolden(t, dir)
+			e, err := Load(dir, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, p := range g.Prompts {
+				logits, err := e.AllLogits(p.IDs)
+				if err != nil {
+					t.Fatal(err)
+				}
+				last, _, err := gl.Float32(keyf("last_%d", i))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r := relErr(logits[len(logits)-1], last); r > 1e-4 {
+					t.Errorf("prompt %d: last-position logits relative error %.3g > 1e-4", i, r)
+				}
+				cols, shape, err := gl.Float32(keyf("cols_%d", i))
+				if err != nil {
+					t.Fatal(err)
+				}
+				raw, err := gl.Raw(keyf("argmax_%d", i))
+				if err != nil {
+					t.Fatal(err)
+				}
+				am := make([]int64, len(raw)/8)
+				for j := range am {
+					am[j] = int64(binary.LittleEndian.Uint64(raw[8*j:]))
+				}
+				worst := 0.0
+				for pos := range shape[0] {
+					want := cols[pos*shape[1] : (pos+1)*shape[1]]
+					worst = math.Max(worst, relErr(logits[pos][:shape[1]], want))
+					if got := argmax(logits[pos]); got != int(am[pos]) {
+						t.Errorf("prompt %d position %d: argmax %d, transformers %d", i, pos, got, int(am[pos]))
+					}
+				}
+				if worst > 1e-4 {
+					t.Errorf("prompt %d: logits relative error %.3g > 1e-4 (over %d positions)", i, worst, shape[0])
+				}
+				t.Logf("prompt %d (%d tokens): max relative logit error %.2g", i, len(p.IDs), worst)
+			}
+		})
+	}
+}
+
+// TestGreedyMatchesTransformers checks greedy continuations token for token,
+// through chunked prefill and the decode path.
+func TestGreedyMatchesTransformers(t *testing.T) {
+	for _, name := range fixtureModels {
+		t.Run(name, func(t *testing.T) {
+			dir := fixtureDir(name)
+			g, _ := loadGolden(t, dir)
+			for _, chunk := range []int{128, 16} {
+				e, err := Load(dir, Options{ChunkSize: chunk})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i, p := range g.Prompts {
+					got, err := e.Greedy(p.IDs, len(p.Greedy), nil, nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !equalInts(got, p.Greedy) {
+						t.Errorf("chunk %d prompt %d: greedy %v, transformers %v", chunk, i, got, p.Greedy)
+					}
+				}
+			}
+		})
+	}
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

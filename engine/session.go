@@ -1,0 +1,474 @@
+package engine
+
+import (
+	"fmt"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+
+	"github.com/namm-dev/namm/model"
+	"github.com/namm-dev/namm/policy"
+)
+
+// layerCache is one layer's KV cache: device buffers plus a host mirror of
+// which slot holds which token.
+type layerCache struct {
+	k, v, pos *tensors.Tensor // [K, C, H], [K, H, C], [K, C] int32
+	capacity  int             // C
+	used      int             // slots [0, used) may hold tokens; a pass writes at used
+	slotPos   [][]int32       // [K][used]: original position of each slot, -1 if empty
+}
+
+// Session is one sequence being processed with a memory policy.
+type Session struct {
+	e       *Engine
+	policy  policy.Policy
+	layers  []layerCache
+	tokens  []int // every token processed, by absolute position
+	x       *tensors.Tensor
+	// PeakTokens is the largest per-layer-mean number of cached tokens seen.
+	stats SessionStats
+}
+
+// SessionStats summarise a session's cache use.
+type SessionStats struct {
+	Passes         int
+	PeakKVTokens   int     // max over time of the total tokens held (all layers, max over heads)
+	SumKVTokens    float64 // sum over passes of the mean tokens per layer, for the mean
+	Evictions      int     // policy steps that removed tokens
+	PeakBytes      int64   // peak bytes of K, V and positions actually allocated
+}
+
+// NewSession starts a sequence with a memory policy (nil = full cache).
+func (e *Engine) NewSession(p policy.Policy) (*Session, error) {
+	if p == nil {
+		var err error
+		if p, err = policy.New("full", policy.Budget{}); err != nil {
+			p = nil
+		}
+	}
+	s := &Session{e: e, policy: p}
+	cfg := e.Config
+	if p != nil {
+		info := policy.ModelInfo{NumLayers: cfg.NumLayers, NumKVHeads: cfg.NumKVHeads, NumHeads: cfg.NumHeads, HeadDim: cfg.HeadDim}
+		if err := p.Reset(info); err != nil {
+			return nil, err
+		}
+	}
+	s.layers = make([]layerCache, cfg.NumLayers)
+	for i := range s.layers {
+		var err error
+		if s.layers[i], err = s.emptyCache(Bucket(e.opts.ChunkSize)); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// SetModelInfo lets callers add tokenizer facts (special ids, punctuation)
+// for policies that use them; call before the first pass.
+func (s *Session) SetModelInfo(special map[int]bool, punct func(int) bool) error {
+	if s.policy == nil {
+		return nil
+	}
+	cfg := s.e.Config
+	return s.policy.Reset(policy.ModelInfo{NumLayers: cfg.NumLayers, NumKVHeads: cfg.NumKVHeads, NumHeads: cfg.NumHeads,
+		HeadDim: cfg.HeadDim, SpecialTokens: special, Punctuation: punct})
+}
+
+func (s *Session) emptyCache(capacity int) (layerCache, error) {
+	k, v, pos, err := s.e.newCacheTensors(capacity)
+	if err != nil {
+		return layerCache{}, err
+	}
+	return layerCache{k: k, v: v, pos: pos, capacity: capacity, slotPos: make([][]int32, s.e.Config.NumKVHeads)}, nil
+}
+
+// Tokens returns every token processed so far.
+func (s *Session) Tokens() []int { return s.tokens }
+
+// Stats returns the cache statistics so far.
+func (s *Session) Stats() SessionStats { return s.stats }
+
+// CacheTokens returns, per layer, the number of tokens held (max over heads).
+func (s *Session) CacheTokens() []int {
+	out := make([]int, len(s.layers))
+	for i, lc := range s.layers {
+		for _, sp := range lc.slotPos {
+			n := 0
+			for _, p := range sp {
+				if p >= 0 {
+					n++
+				}
+			}
+			out[i] = max(out[i], n)
+		}
+	}
+	return out
+}
+
+// CacheBytes returns the bytes of K, V and positions allocated now.
+func (s *Session) CacheBytes() int64 {
+	cfg := s.e.Config
+	per := int64(cfg.NumKVHeads) * (2*int64(cfg.HeadDim)*int64(s.e.Weights.DType.Size()) + 4)
+	var total int64
+	for _, lc := range s.layers {
+		total += per * int64(lc.capacity)
+	}
+	return total
+}
+
+// Prefill runs the prompt in chunks whose boundaries fall on multiples of
+// the chunk size (in absolute positions) and returns the logits of its last
+// token.
+func (s *Session) Prefill(ids []int) ([]float32, error) {
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("engine: empty prompt")
+	}
+	cs := s.e.opts.ChunkSize
+	start := len(s.tokens)
+	promptLen := start + len(ids)
+	var logits []float32
+	for i := 0; i < len(ids); {
+		pos := start + i
+		n := min(cs-pos%cs, len(ids)-i)
+		pass := policy.Pass{Phase: policy.Prefill, Start: pos, NewTokens: n, LastPrefill: i+n == len(ids), PromptLen: promptLen}
+		var err error
+		logits, err = s.forward(ids[i:i+n], pass, cs, pass.LastPrefill)
+		if err != nil {
+			return nil, err
+		}
+		i += n
+	}
+	return logits, nil
+}
+
+// Decode feeds one token and returns the logits of the next.
+func (s *Session) Decode(id int) ([]float32, error) {
+	pass := policy.Pass{Phase: policy.Decode, Start: len(s.tokens), NewTokens: 1, PromptLen: -1}
+	return s.forward([]int{id}, pass, 1, true)
+}
+
+// forward runs one pass of len(ids) real tokens padded to width, then lets
+// the policy evict. It returns the last real token's logits when wantLogits.
+func (s *Session) forward(ids []int, pass policy.Pass, width int, wantLogits bool) ([]float32, error) {
+	e := s.e
+	cfg := e.Config
+	d := cfg.HiddenSize
+	s.tokens = append(s.tokens, ids...)
+	var needs policy.Needs
+	if s.policy != nil {
+		needs = s.policy.NeedsFor(pass)
+	}
+	var mask model.StatMask
+	if needs.ColSums {
+		mask |= model.StatColSums
+	}
+	if needs.LastRow {
+		mask |= model.StatLastRow
+	}
+	if needs.Rows {
+		mask |= model.StatRows
+	}
+	if needs.KeyNorms {
+		mask |= model.StatKeyNorms
+	}
+
+	// Embedding lookup on the host.
+	x := make([]float32, width*d)
+	for t, id := range ids {
+		if id < 0 || id >= cfg.VocabSize {
+			return nil, fmt.Errorf("engine: token id %d out of range [0, %d)", id, cfg.VocabSize)
+		}
+		copy(x[t*d:(t+1)*d], e.Weights.Embed[id*d:(id+1)*d])
+	}
+	qpos := make([]int32, width)
+	qw := make([]float32, 2*width)
+	for t := range qpos {
+		qpos[t] = -1
+		if t < len(ids) {
+			qpos[t] = int32(pass.Start + t)
+			qw[t] = 1
+		}
+	}
+	qw[width+len(ids)-1] = 1
+	cosT, sinT := e.ropeTables(qpos)
+	qposT := tensors.FromFlatDataAndDimensions(qpos, width)
+	qwT := tensors.FromFlatDataAndDimensions(qw, 2, width)
+	xt := e.toDType(x, width, d)
+
+	exec, err := e.layerExec(mask)
+	if err != nil {
+		return nil, err
+	}
+	statsOut := make([][]*tensors.Tensor, cfg.NumLayers)
+	prevUsed := make([]int, cfg.NumLayers)
+	prevCap := make([]int, cfg.NumLayers)
+	for l := range s.layers {
+		lc := &s.layers[l]
+		if lc.used+width > lc.capacity {
+			if err := s.regather(l, nil, Bucket(lc.used+2*width)); err != nil {
+				return nil, err
+			}
+		}
+		prevCap[l] = lc.capacity
+		args := []any{xt, cosT, sinT, qposT, qwT, lc.k, lc.v, lc.pos}
+		for _, w := range e.Weights.Layers[l].List() {
+			args = append(args, w)
+		}
+		key := fmt.Sprintf("layer/%d/t%d/c%d", mask, width, lc.capacity)
+		out, err := e.timed(key, exec, args...)
+		if err != nil {
+			return nil, fmt.Errorf("engine: layer %d: %w", l, err)
+		}
+		xt = out[0]
+		statsOut[l] = out[3:]
+		// Statistics cover the cache slots as they were, then the new tokens:
+		// remember where the new tokens land before appending them.
+		prevUsed[l] = lc.used
+		if err := s.appendKV(lc, out[1], out[2], qpos, qposT); err != nil {
+			return nil, fmt.Errorf("engine: layer %d: appending to the cache: %w", l, err)
+		}
+		// Padding tokens were written past the real ones with position -1;
+		// the next pass overwrites them.
+		for k := range lc.slotPos {
+			lc.slotPos[k] = append(lc.slotPos[k], qpos[:len(ids)]...)
+		}
+		lc.used += len(ids)
+	}
+	s.x = xt
+
+	var logits []float32
+	if wantLogits {
+		lex, err := e.logitsExec(false)
+		if err != nil {
+			return nil, err
+		}
+		sel := make([]float32, width)
+		sel[len(ids)-1] = 1
+		out, err := e.timed(fmt.Sprintf("logits/t%d", width), lex, xt, e.Weights.Norm, e.Weights.Head, e.toDType(sel, width))
+		if err != nil {
+			return nil, err
+		}
+		logits = tensors.MustCopyFlatData[float32](out[0])
+	}
+
+	if s.policy != nil {
+		for l := range s.layers {
+			view, slotOf := s.view(l, pass, mask, statsOut[l], len(ids), prevUsed[l], prevCap[l], width)
+			keep, err := s.policy.Update(view)
+			if err != nil {
+				return nil, fmt.Errorf("engine: policy %s, layer %d: %w", s.policy.Name(), l, err)
+			}
+			if keep != nil {
+				if err := s.evict(l, keep, slotOf); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	s.account()
+	return logits, nil
+}
+
+// view builds the policy's LayerView of layer l, with per head the list of
+// occupied slots (slotOf[k][i] is the slot of the head's i-th token). The
+// statistics' key axis is the cache as it was during the pass (slotsAt
+// columns, of which the first usedAt were in use) followed by the pass's
+// width new tokens.
+func (s *Session) view(l int, pass policy.Pass, mask model.StatMask, stats []*tensors.Tensor, nNew, usedAt, slotsAt, width int) (*policy.LayerView, [][]int) {
+	lc := &s.layers[l]
+	kh := len(lc.slotPos)
+	v := &policy.LayerView{Layer: l, Pass: pass, Tokens: s.tokens, Positions: make([][]int32, kh)}
+	slotOf := make([][]int, kh)
+	cols := make([][]int, kh)
+	for k, sp := range lc.slotPos {
+		for slot, p := range sp {
+			if p >= 0 {
+				v.Positions[k] = append(v.Positions[k], p)
+				slotOf[k] = append(slotOf[k], slot)
+				col := slot
+				if slot >= usedAt {
+					col = slotsAt + slot - usedAt
+				}
+				cols[k] = append(cols[k], col)
+			}
+		}
+	}
+	n := slotsAt + width // key axis of the statistics
+	pick := func(flat []float32, base int, k int) []float32 {
+		out := make([]float32, len(cols[k]))
+		for i, c := range cols[k] {
+			out[i] = flat[base+c]
+		}
+		return out
+	}
+	i := 0
+	if mask&model.StatColSums != 0 {
+		flat := tensors.MustCopyFlatData[float32](stats[i])
+		i++
+		v.ColSums = make([][]float32, kh)
+		for k := range kh {
+			v.ColSums[k] = pick(flat, k*n, k)
+		}
+	}
+	if mask&model.StatLastRow != 0 {
+		flat := tensors.MustCopyFlatData[float32](stats[i])
+		i++
+		v.LastRow = make([][]float32, kh)
+		for k := range kh {
+			v.LastRow[k] = pick(flat, k*n, k)
+		}
+	}
+	if mask&model.StatRows != 0 {
+		flat := tensors.MustCopyFlatData[float32](stats[i])
+		i++
+		v.Rows = make([][][]float32, kh)
+		for k := range kh {
+			v.Rows[k] = make([][]float32, nNew)
+			for t := range nNew {
+				v.Rows[k][t] = pick(flat, (k*width+t)*n, k)
+			}
+		}
+	}
+	if mask&model.StatKeyNorms != 0 {
+		flat := tensors.MustCopyFlatData[float32](stats[i])
+		v.KeyNorms = make([][]float32, kh)
+		for k := range kh {
+			v.KeyNorms[k] = append([]float32(nil), flat[k*width:k*width+nNew]...)
+		}
+	}
+	return v, slotOf
+}
+
+// evict applies a policy's answer to layer l.
+func (s *Session) evict(l int, keep [][]int, slotOf [][]int) error {
+	lc := &s.layers[l]
+	kh := len(lc.slotPos)
+	if len(keep) != kh {
+		return fmt.Errorf("engine: policy %s returned %d heads for layer %d, want %d", s.policy.Name(), len(keep), l, kh)
+	}
+	slots := make([][]int, kh)
+	removed := false
+	for k := range kh {
+		prev := -1
+		for _, i := range keep[k] {
+			if i <= prev || i >= len(slotOf[k]) {
+				return fmt.Errorf("engine: policy %s, layer %d, head %d: keep indices must be ascending and in [0, %d)", s.policy.Name(), l, k, len(slotOf[k]))
+			}
+			prev = i
+			slots[k] = append(slots[k], slotOf[k][i])
+		}
+		if len(keep[k]) == 0 || keep[k][len(keep[k])-1] != len(slotOf[k])-1 {
+			return fmt.Errorf("engine: policy %s, layer %d, head %d: the newest token must be kept", s.policy.Name(), l, k)
+		}
+		removed = removed || len(keep[k]) < len(slotOf[k])
+	}
+	if !removed {
+		return nil
+	}
+	s.stats.Evictions++
+	maxKeep := 0
+	for _, sl := range slots {
+		maxKeep = max(maxKeep, len(sl))
+	}
+	return s.regather(l, slots, Bucket(maxKeep+s.e.opts.ChunkSize))
+}
+
+// regather copies layer l's cache into new buffers of the given capacity,
+// keeping per head the listed slots (nil: every occupied slot, in order).
+func (s *Session) regather(l int, slots [][]int, capacity int) error {
+	lc := &s.layers[l]
+	kh := len(lc.slotPos)
+	if slots == nil {
+		slots = make([][]int, kh)
+		for k, sp := range lc.slotPos {
+			for slot, p := range sp {
+				if p >= 0 {
+					slots[k] = append(slots[k], slot)
+				}
+			}
+		}
+	}
+	used := 0
+	for _, sl := range slots {
+		used = max(used, len(sl))
+	}
+	if capacity < used {
+		capacity = Bucket(used)
+	}
+	newPos := make([][]int32, kh)
+	for k, sl := range slots {
+		for _, slot := range sl {
+			newPos[k] = append(newPos[k], lc.slotPos[k][slot])
+		}
+	}
+	for k := range newPos {
+		// Heads that keep fewer tokens are padded with empty slots so that
+		// every head's next token lands in slot used.
+		for len(newPos[k]) < used {
+			newPos[k] = append(newPos[k], -1)
+		}
+	}
+	if err := s.gatherKV(lc, slots, capacity); err != nil {
+		return fmt.Errorf("engine: gathering layer %d: %w", l, err)
+	}
+	lc.used, lc.slotPos = used, newPos
+	return nil
+}
+
+func (s *Session) account() {
+	s.stats.Passes++
+	total := 0
+	for _, n := range s.CacheTokens() {
+		total += n
+	}
+	s.stats.PeakKVTokens = max(s.stats.PeakKVTokens, total)
+	s.stats.SumKVTokens += float64(total) / float64(len(s.layers))
+	s.stats.PeakBytes = max(s.stats.PeakBytes, s.CacheBytes())
+}
+
+// MeanKVTokens is the mean over passes of the mean tokens per layer.
+func (st SessionStats) MeanKVTokens() float64 {
+	if st.Passes == 0 {
+		return 0
+	}
+	return st.SumKVTokens / float64(st.Passes)
+}
+
+// AllLogits runs a prompt through the full model without a cache policy and
+// returns the logits of every position [T][V] (used by parity tests).
+func (e *Engine) AllLogits(ids []int) ([][]float32, error) {
+	s, err := e.NewSession(nil)
+	if err != nil {
+		return nil, err
+	}
+	var out [][]float32
+	cs := e.opts.ChunkSize
+	for i := 0; i < len(ids); {
+		n := min(cs-i%cs, len(ids)-i)
+		pass := policy.Pass{Phase: policy.Prefill, Start: i, NewTokens: n, LastPrefill: i+n == len(ids), PromptLen: len(ids)}
+		if _, err := s.forward(ids[i:i+n], pass, cs, false); err != nil {
+			return nil, err
+		}
+		lex, err := e.logitsExec(true)
+		if err != nil {
+			return nil, err
+		}
+		res, err := e.timed(fmt.Sprintf("logits-all/t%d", cs), lex, s.x, e.Weights.Norm, e.Weights.Head, int32(0))
+		if err != nil {
+			return nil, err
+		}
+		flat := tensors.MustCopyFlatData[float32](res[0])
+		v := e.Config.VocabSize
+		for t := range n {
+			out = append(out, flat[t*v:(t+1)*v])
+		}
+		i += n
+	}
+	return out, nil
+}
+
+var _ = graph.DonateTensorBuffer
+var _ = dtypes.Float32

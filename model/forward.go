@@ -1,0 +1,227 @@
+package model
+
+import (
+	"math"
+
+	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // GoMLX graph code reads best unqualified
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+)
+
+// Shapes use the repository's einsum alphabet (see package policy):
+// T new tokens, S cache slots (the capacity C of a bucket), N query heads,
+// K KV heads, G = N/K, H head dim, D model dim, I MLP width, V vocabulary.
+
+// StatMask selects the attention statistics a layer graph returns.
+type StatMask uint8
+
+const (
+	StatColSums  StatMask = 1 << iota // [K, S]
+	StatLastRow                       // [K, S]
+	StatRows                          // [K, T, S]
+	StatKeyNorms                      // [K, T]
+)
+
+// LayerWeights are one decoder layer's weight nodes, in Hugging Face's
+// [out, in] layout.
+type LayerWeights struct {
+	AttnNorm   *Node // [D]
+	Wq, Wk, Wv *Node // [N*H, D], [K*H, D], [K*H, D]
+	Bq, Bk, Bv *Node // [N*H], [K*H], [K*H] or nil
+	Wo         *Node // [D, N*H]
+	MLPNorm    *Node // [D]
+	Wgate, Wup *Node // [I, D]
+	Wdown      *Node // [D, I]
+}
+
+// LayerState is one layer's cache in a graph: K, V and the original
+// position of each slot (-1 for an empty or evicted slot).
+type LayerState struct {
+	K   *Node // [K, S, H]
+	V   *Node // [K, H, S] (transposed: P.V then streams contiguous rows)
+	Pos *Node // [K, S] int32
+}
+
+// PassInputs describe the pass's new tokens.
+type PassInputs struct {
+	X        *Node // [T, D] hidden states
+	Cos, Sin *Node // [T, H/2] RoPE tables for the tokens' positions
+	QueryPos *Node // [T] int32 absolute positions; -1 for padding
+	// QueryWeights [2, T] float32: row 0 is 1 for real (not padding)
+	// queries, row 1 is one-hot on the last real query.
+	QueryWeights *Node
+}
+
+// LayerOutputs are the results of one layer on one pass. The pass's keys and
+// values are returned, not written: the caller appends them to the cache
+// (in place on the host for the pure-Go backend, with a donated
+// DynamicUpdateSlice on XLA), so no pass copies the whole cache.
+type LayerOutputs struct {
+	X    *Node // [T, D]
+	NewK *Node // [K, T, H]
+	NewV *Node // [K, H, T]
+	// Stats in StatMask bit order, those asked for. Attention statistics
+	// cover S+T keys: the cache slots, then the pass's own tokens.
+	Stats []*Node
+}
+
+// RMSNorm as transformers computes it: in float32, then cast, then weight.
+func RMSNorm(x, w *Node, eps float64) *Node {
+	dt := x.DType()
+	x32 := ConvertDType(x, dtypes.Float32)
+	ms := ReduceAndKeep(Square(x32), ReduceMean, -1)
+	y := Mul(x32, Rsqrt(AddScalar(ms, eps)))
+	y = ConvertDType(y, dt)
+	return Mul(y, bcastLeft(w, y.Shape().Dimensions...))
+}
+
+// linear computes x W^T (+ b) for x [T, in] and W [out, in].
+func linear(x, w, b *Node) *Node {
+	y := Einsum("ti,oi->to", x, w)
+	if b != nil {
+		y = Add(y, bcastLeft(b, y.Shape().Dimensions...))
+	}
+	return y
+}
+
+// rope rotates x [T, heads, H] by the angles whose cos and sin are [T, H/2],
+// with transformers' rotate_half convention (first half, second half).
+func rope(x, cos, sin *Node) *Node {
+	dims := x.Shape().Dimensions
+	t, heads, h := dims[0], dims[1], dims[2]
+	half := h / 2
+	c := BroadcastToDims(InsertAxes(cos, 1), t, heads, half)
+	s := BroadcastToDims(InsertAxes(sin, 1), t, heads, half)
+	x1 := Slice(x, AxisRange(), AxisRange(), AxisRange(0, half))
+	x2 := Slice(x, AxisRange(), AxisRange(), AxisRange(half, h))
+	o1 := Sub(Mul(x1, c), Mul(x2, s))
+	o2 := Add(Mul(x2, c), Mul(x1, s))
+	return Concatenate([]*Node{o1, o2}, 2)
+}
+
+// Layer is one decoder layer over a pass: attention to the cache and to the
+// pass's own tokens (causal), then the SwiGLU MLP.
+func Layer(cfg *Config, w LayerWeights, st LayerState, in PassInputs, stats StatMask) LayerOutputs {
+	dt := in.X.DType()
+	t := in.X.Shape().Dimensions[0]
+	nh, kh, hd, grp := cfg.NumHeads, cfg.NumKVHeads, cfg.HeadDim, cfg.GroupSize()
+	slots := st.K.Shape().Dimensions[1]
+
+	h := RMSNorm(in.X, w.AttnNorm, cfg.RMSNormEps)
+	q := Reshape(linear(h, w.Wq, w.Bq), t, nh, hd)
+	k := Reshape(linear(h, w.Wk, w.Bk), t, kh, hd)
+	v := Reshape(linear(h, w.Wv, w.Bv), t, kh, hd)
+	q = rope(q, in.Cos, in.Sin)
+	k = rope(k, in.Cos, in.Sin)
+	kT := TransposeAllAxes(k, 1, 0, 2) // [K, T, H]
+	vT := TransposeAllAxes(v, 1, 2, 0) // [K, H, T]
+
+	// Visibility masks as additive biases: cache slots [K, T, S] and the
+	// pass's tokens [T, T]. A key is visible when it holds a token at or
+	// before the query's position (and inside the sliding window, if any).
+	qpC := BroadcastToDims(InsertAxes(in.QueryPos, 0, -1), kh, t, slots)
+	kpC := BroadcastToDims(InsertAxes(st.Pos, 1), kh, t, slots)
+	visC := LogicalAnd(GreaterOrEqual(kpC, ZerosLike(kpC)), LessOrEqual(kpC, qpC))
+	qpN := BroadcastToDims(InsertAxes(in.QueryPos, -1), t, t)
+	kpN := BroadcastToDims(InsertAxes(in.QueryPos, 0), t, t)
+	visN := LogicalAnd(GreaterOrEqual(kpN, ZerosLike(kpN)), LessOrEqual(kpN, qpN))
+	if cfg.SlidingWindow > 0 {
+		visC = LogicalAnd(visC, GreaterThan(kpC, SubScalar(qpC, cfg.SlidingWindow)))
+		visN = LogicalAnd(visN, GreaterThan(kpN, SubScalar(qpN, cfg.SlidingWindow)))
+	}
+	maskBias := func(vis *Node) *Node {
+		return MulScalar(ConvertDType(LogicalNot(vis), dtypes.Float32), -1e30)
+	}
+
+	qg := Reshape(q, t, kh, grp, hd) // [T, K, G, H]
+	scale := 1 / math.Sqrt(float64(hd))
+	sC := MulScalar(ConvertDType(Einsum("tkgh,ksh->kgts", qg, st.K), dtypes.Float32), scale)
+	sN := MulScalar(ConvertDType(Einsum("tkgh,kuh->kgtu", qg, kT), dtypes.Float32), scale)
+	sC = Add(sC, BroadcastToDims(InsertAxes(maskBias(visC), 1), kh, grp, t, slots))
+	sN = Add(sN, BroadcastToDims(InsertAxes(maskBias(visN), 0, 0), kh, grp, t, t))
+	probs := Softmax(Concatenate([]*Node{sC, sN}, -1), -1) // [K, G, T, S+T] float32
+	pC := ConvertDType(Slice(probs, AxisRange(), AxisRange(), AxisRange(), AxisRange(0, slots)), dt)
+	pN := ConvertDType(Slice(probs, AxisRange(), AxisRange(), AxisRange(), AxisRange(slots, slots+t)), dt)
+	attn := Add(Einsum("kgts,khs->tkgh", pC, st.V), Einsum("kgtu,khu->tkgh", pN, vT))
+	attn = Reshape(attn, t, nh*hd)
+	x := Add(in.X, linear(attn, w.Wo, nil))
+
+	h = RMSNorm(x, w.MLPNorm, cfg.RMSNormEps)
+	gate := linear(h, w.Wgate, nil)
+	up := linear(h, w.Wup, nil)
+	x = Add(x, linear(Mul(Mul(gate, Sigmoid(gate)), up), w.Wdown, nil))
+
+	out := LayerOutputs{X: x, NewK: kT, NewV: vT}
+	if stats&(StatColSums|StatLastRow|StatRows) != 0 {
+		rows := ReduceMean(probs, 1) // [K, T, S+T], query heads of each group averaged
+		if stats&StatColSums != 0 {
+			valid := Reshape(Slice(in.QueryWeights, AxisElem(0)), t)
+			out.Stats = append(out.Stats, Einsum("kts,t->ks", rows, valid))
+		}
+		if stats&StatLastRow != 0 {
+			last := Reshape(Slice(in.QueryWeights, AxisElem(1)), t)
+			out.Stats = append(out.Stats, Einsum("kts,t->ks", rows, last))
+		}
+		if stats&StatRows != 0 {
+			out.Stats = append(out.Stats, rows)
+		}
+	}
+	if stats&StatKeyNorms != 0 {
+		k32 := ConvertDType(kT, dtypes.Float32)
+		out.Stats = append(out.Stats, Sqrt(ReduceSum(Square(k32), -1))) // [K, T]
+	}
+	return out
+}
+
+// AppendKV writes a pass's keys, values and positions into the cache at slot
+// writeAt (for backends with DynamicUpdateSlice; donate the cache buffers).
+func AppendKV(st LayerState, newK, newV, qpos, writeAt *Node) LayerState {
+	g := newK.Graph()
+	kh, t := newK.Shape().Dimensions[0], newK.Shape().Dimensions[1]
+	zero := ScalarZero(g, dtypes.Int32)
+	return LayerState{
+		K:   DynamicUpdateSlice(st.K, newK, []*Node{zero, writeAt, zero}),
+		V:   DynamicUpdateSlice(st.V, newV, []*Node{zero, zero, writeAt}),
+		Pos: DynamicUpdateSlice(st.Pos, BroadcastToDims(InsertAxes(qpos, 0), kh, t), []*Node{zero, writeAt}),
+	}
+}
+
+// Logits applies the final norm and the LM head to the rows of x selected by
+// the weights sel [T] (one-hot on the last real token) -> [V], or to every row
+// when sel is nil -> [T, V].
+func Logits(cfg *Config, x, norm, head, sel *Node) *Node {
+	if sel != nil {
+		t := x.Shape().Dimensions[0]
+		x = Reshape(Einsum("td,t->d", x, ConvertDType(sel, x.DType())), 1, x.Shape().Dimensions[1])
+		_ = t
+	}
+	h := RMSNorm(x, norm, cfg.RMSNormEps)
+	logits := ConvertDType(Einsum("td,vd->tv", h, head), dtypes.Float32)
+	if sel != nil {
+		logits = Reshape(logits, head.Shape().Dimensions[0])
+	}
+	return logits
+}
+
+// GatherCache keeps, for each KV head k, the slots idx[k, :] of the cache
+// (K [K, S, H], V [K, H, S], Pos [K, S]) -> capacities S' = idx's second
+// dimension. Entries at or past keepLen[k] are marked empty (position -1).
+func GatherCache(k, v, pos, idx, keepLen *Node) []*Node {
+	g := k.Graph()
+	kh, s2 := idx.Shape().Dimensions[0], idx.Shape().Dimensions[1]
+	heads := Iota(g, shapes.Make(dtypes.Int32, kh, s2, 1), 0)
+	ind := Concatenate([]*Node{heads, InsertAxes(idx, -1)}, -1) // [K, S', 2]
+	nk := Gather(k, ind)                                         // [K, S', H]
+	nv := Gather(TransposeAllAxes(v, 0, 2, 1), ind)
+	nv = TransposeAllAxes(nv, 0, 2, 1) // [K, H, S']
+	np := Gather(pos, ind)             // [K, S']
+	slot := Iota(g, shapes.Make(dtypes.Int32, kh, s2), 1)
+	limit := BroadcastToDims(InsertAxes(keepLen, -1), kh, s2)
+	np = Where(LessThan(slot, limit), np, MulScalar(OnesLike(np), -1))
+	return []*Node{nk, nv, np}
+}
+
+// bcastLeft broadcasts x to dims, adding leading axes as needed.
+func bcastLeft(x *Node, dims ...int) *Node {
+	return BroadcastToDims(ExpandLeftToRank(x, len(dims)), dims...)
+}
