@@ -22,22 +22,22 @@ type layerCache struct {
 
 // Session is one sequence being processed with a memory policy.
 type Session struct {
-	e       *Engine
-	policy  policy.Policy
-	layers  []layerCache
-	tokens  []int // every token processed, by absolute position
-	x       *tensors.Tensor
+	e      *Engine
+	policy policy.Policy
+	layers []layerCache
+	tokens []int // every token processed, by absolute position
+	x      *tensors.Tensor
 	// PeakTokens is the largest per-layer-mean number of cached tokens seen.
 	stats SessionStats
 }
 
 // SessionStats summarise a session's cache use.
 type SessionStats struct {
-	Passes         int
-	PeakKVTokens   int     // max over time of the total tokens held (all layers, max over heads)
-	SumKVTokens    float64 // sum over passes of the mean tokens per layer, for the mean
-	Evictions      int     // policy steps that removed tokens
-	PeakBytes      int64   // peak bytes of K, V and positions actually allocated
+	Passes       int
+	PeakKVTokens int     // max over time of the total tokens held (all layers, max over heads)
+	SumKVTokens  float64 // sum over passes of the mean tokens per layer, for the mean
+	Evictions    int     // policy steps that removed tokens
+	PeakBytes    int64   // peak bytes of K, V and positions actually allocated
 }
 
 // NewSession starts a sequence with a memory policy (nil = full cache).

@@ -3,8 +3,8 @@ package model
 import (
 	"math"
 
-	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // GoMLX graph code reads best unqualified
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // GoMLX graph code reads best unqualified
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 )
 
@@ -211,7 +211,7 @@ func GatherCache(k, v, pos, idx, keepLen *Node) []*Node {
 	kh, s2 := idx.Shape().Dimensions[0], idx.Shape().Dimensions[1]
 	heads := Iota(g, shapes.Make(dtypes.Int32, kh, s2, 1), 0)
 	ind := Concatenate([]*Node{heads, InsertAxes(idx, -1)}, -1) // [K, S', 2]
-	nk := Gather(k, ind)                                         // [K, S', H]
+	nk := Gather(k, ind)                                        // [K, S', H]
 	nv := Gather(TransposeAllAxes(v, 0, 2, 1), ind)
 	nv = TransposeAllAxes(nv, 0, 2, 1) // [K, H, S']
 	np := Gather(pos, ind)             // [K, S']

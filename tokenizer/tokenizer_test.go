@@ -123,7 +123,7 @@ func TestIsPunctuation(t *testing.T) {
 			t.Errorf("IsPunctuation(%q) = %v, want %v", c.tok, got, c.want)
 		}
 	}
-	if gpt2.IsPunctuation(-1) || gpt2.IsPunctuation(1 << 20) {
+	if gpt2.IsPunctuation(-1) || gpt2.IsPunctuation(1<<20) {
 		t.Error("IsPunctuation of out-of-range ids must be false")
 	}
 }
