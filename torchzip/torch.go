@@ -53,6 +53,7 @@ var storageKinds = map[string]storageKind{
 	"CharStorage":     {"int8", 1},
 	"ByteStorage":     {"uint8", 1},
 	"BoolStorage":     {"bool", 1},
+	"UntypedStorage":  {"uint8", 1}, // torch >= 2.0 saves untyped storages (numel = bytes) this way
 }
 
 // storage is a typed torch storage: numel elements of kind, little- or big-endian.
