@@ -27,17 +27,26 @@ type Session struct {
 	layers []layerCache
 	tokens []int // every token processed, by absolute position
 	x      *tensors.Tensor
-	// PeakTokens is the largest per-layer-mean number of cached tokens seen.
-	stats SessionStats
+	stats  SessionStats
 }
 
 // SessionStats summarise a session's cache use.
 type SessionStats struct {
 	Passes       int
-	PeakKVTokens int     // max over time of the total tokens held (all layers, max over heads)
-	SumKVTokens  float64 // sum over passes of the mean tokens per layer, for the mean
-	Evictions    int     // policy steps that removed tokens
-	PeakBytes    int64   // peak bytes of K, V and positions actually allocated
+	PeakKVTokens int       // max over time of the total tokens held (all layers, max over heads)
+	SumKVTokens  float64   // sum over passes of the mean tokens per layer, for the mean
+	Evictions    int       // policy steps that removed tokens
+	PeakBytes    int64     // peak bytes of K, V and positions actually allocated
+	LayerSum     []float64 // per layer, sum over passes of the tokens held (max over heads)
+}
+
+// MeanPerLayer is the mean over passes of the tokens each layer held.
+func (st SessionStats) MeanPerLayer() []float64 {
+	out := make([]float64, len(st.LayerSum))
+	for i, v := range st.LayerSum {
+		out[i] = v / float64(max(st.Passes, 1))
+	}
+	return out
 }
 
 // NewSession starts a sequence with a memory policy (nil = full cache).
@@ -421,8 +430,12 @@ func (s *Session) regather(l int, slots [][]int, capacity int) error {
 func (s *Session) account() {
 	s.stats.Passes++
 	total := 0
-	for _, n := range s.CacheTokens() {
+	if s.stats.LayerSum == nil {
+		s.stats.LayerSum = make([]float64, len(s.layers))
+	}
+	for l, n := range s.CacheTokens() {
 		total += n
+		s.stats.LayerSum[l] += float64(n)
 	}
 	s.stats.PeakKVTokens = max(s.stats.PeakKVTokens, total)
 	s.stats.SumKVTokens += float64(total) / float64(len(s.layers))
