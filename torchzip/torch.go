@@ -4,7 +4,7 @@
 // values.
 //
 // Only reading is supported, and only what checkpoints hold: containers,
-// scalars, strings, OrderedDicts and tensors (any torch storage type). Other
+// scalars, strings, OrderedDicts and tensors (float, integer and bool storages). Other
 // classes come back as *Object (their name recorded) rather than failing.
 package torchzip
 
