@@ -186,7 +186,7 @@ func expNeg(x float32) float32 {
 		ln2hi = 0.693145751953125
 		ln2lo = 1.42860682030941723212e-6
 	)
-	n := float32(math.Floor(float64(x*log2e) + 0.5))
+	n := float32(int32(x*log2e - 0.5)) // round to nearest for x <= 0 (truncation is toward zero)
 	r := x - n*ln2hi - n*ln2lo
 	p := float32(1.0 / 5040)
 	p = p*r + 1.0/720
