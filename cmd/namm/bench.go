@@ -1,0 +1,164 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/spf13/cobra"
+
+	"github.com/namm-dev/namm/engine"
+	"github.com/namm-dev/namm/model"
+)
+
+// benchResult is one measured run.
+type benchResult struct {
+	Model          string  `json:"model"`
+	Backend        string  `json:"backend"`
+	DType          string  `json:"dtype"`
+	Memory         string  `json:"memory"`
+	Context        int     `json:"context"`
+	DecodeTokens   int     `json:"decode_tokens"`
+	PrefillSeconds float64 `json:"prefill_seconds"`
+	PrefillTokS    float64 `json:"prefill_tokens_per_second"`
+	DecodeMsTok    float64 `json:"decode_ms_per_token"`
+	KVBytes        int64   `json:"kv_bytes"`
+	KVTokens       []int   `json:"kv_tokens_per_layer"`
+	Graphs         int     `json:"graphs_compiled"`
+	CompileSeconds float64 `json:"first_call_seconds"` // compile + first execution of each graph
+	ColdSeconds    float64 `json:"cold_run_seconds"`
+	CPU            string  `json:"machine"`
+}
+
+func benchCmd() *cobra.Command {
+	var mf modelFlags
+	var mem memoryFlags
+	var shape, dtype string
+	var context, decode int
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure prefill and decode speed, KV memory and graph compilations",
+		Long: `bench prefills --context random tokens, then decodes --decode tokens greedily,
+twice: the first (cold) run compiles the graphs, the second is timed. Use --shape
+for a model of a named shape with random weights (no files needed).`,
+		Example: `  namm bench --shape llama15m --context 1024
+  namm bench --shape llama3-8b --backend xla:/path/xla_cuda_plugin.so --context 8192 --json`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if context <= 0 || decode < 0 {
+				return fmt.Errorf("--context must be > 0 and --decode >= 0")
+			}
+			var e *engine.Engine
+			name := shape
+			if shape != "" {
+				cfg, err := model.ShapeConfig(shape)
+				if err != nil {
+					return err
+				}
+				b, err := engine.OpenBackend(mf.backend)
+				if err != nil {
+					return err
+				}
+				dt := dtypes.Float32
+				if dtype == "bf16" || (dtype == "" && strings.HasPrefix(mf.backend, "xla")) {
+					dt = dtypes.BFloat16
+				}
+				e = engine.New(cfg, model.RandomWeights(cfg, dt, 1), b, engine.Options{Backend: mf.backend, ChunkSize: mf.chunk, DType: dt})
+			} else {
+				var err error
+				if e, _, err = mf.load(); err != nil {
+					return err
+				}
+				name = mf.model
+			}
+			rng := rand.New(rand.NewPCG(1, 2))
+			ids := make([]int, context)
+			for i := range ids {
+				ids[i] = rng.IntN(e.Config.VocabSize)
+			}
+			run := func() (benchResult, error) {
+				p, err := mem.policy()
+				if err != nil {
+					return benchResult{}, err
+				}
+				s, err := e.NewSession(p)
+				if err != nil {
+					return benchResult{}, err
+				}
+				t0 := time.Now()
+				logits, err := s.Prefill(ids)
+				if err != nil {
+					return benchResult{}, err
+				}
+				pre := time.Since(t0)
+				t1 := time.Now()
+				next := argmax(logits)
+				for range decode {
+					if logits, err = s.Decode(next); err != nil {
+						return benchResult{}, err
+					}
+					next = argmax(logits)
+				}
+				dec := time.Since(t1)
+				r := benchResult{Model: name, Backend: mf.backend, DType: e.Weights.DType.String(), Memory: p.Name(),
+					Context: context, DecodeTokens: decode, PrefillSeconds: pre.Seconds(),
+					PrefillTokS: float64(context) / pre.Seconds(), KVBytes: s.Stats().PeakBytes, KVTokens: s.CacheTokens(),
+					CPU: machine()}
+				if decode > 0 {
+					r.DecodeMsTok = dec.Seconds() * 1000 / float64(decode)
+				}
+				return r, nil
+			}
+			t0 := time.Now()
+			if _, err := run(); err != nil {
+				return err
+			}
+			cold := time.Since(t0)
+			r, err := run()
+			if err != nil {
+				return err
+			}
+			n, ct := e.Compilations()
+			r.Graphs, r.CompileSeconds, r.ColdSeconds = n, ct.Seconds(), cold.Seconds()
+			if asJSON {
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(r)
+			}
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintf(w, "model\t%s (%s, %s)\n", r.Model, r.Backend, r.DType)
+			fmt.Fprintf(w, "memory\t%s\n", r.Memory)
+			fmt.Fprintf(w, "prefill\t%d tokens in %.3f s = %.1f tokens/s\n", context, r.PrefillSeconds, r.PrefillTokS)
+			fmt.Fprintf(w, "decode\t%.2f ms/token (%d tokens after the prompt)\n", r.DecodeMsTok, decode)
+			fmt.Fprintf(w, "KV cache\t%.2f MiB peak, tokens per layer %v\n", float64(r.KVBytes)/(1<<20), r.KVTokens)
+			fmt.Fprintf(w, "graphs\t%d compiled; first calls took %.2f s; cold run %.2f s\n", r.Graphs, r.CompileSeconds, r.ColdSeconds)
+			fmt.Fprintf(w, "machine\t%s\n", r.CPU)
+			return w.Flush()
+		},
+	}
+	mf.register(cmd)
+	mem.register(cmd)
+	cmd.Flags().StringVar(&shape, "shape", "", "benchmark a named shape with random weights instead of --model: "+fmt.Sprint(model.ShapeNames()))
+	cmd.Flags().StringVar(&dtype, "dtype", "", "f32 or bf16 for --shape (default: f32 on go, bf16 on xla)")
+	cmd.Flags().IntVar(&context, "context", 1024, "prompt length in tokens")
+	cmd.Flags().IntVar(&decode, "decode", 32, "tokens to decode after the prompt")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func argmax(x []float32) int {
+	best := 0
+	for i, v := range x {
+		if v > x[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+func machine() string {
+	return fmt.Sprintf("%s/%s, %d CPUs, %s", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), cpuModel())
+}

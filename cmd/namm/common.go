@@ -1,0 +1,109 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/namm-dev/namm/engine"
+	"github.com/namm-dev/namm/policy"
+	"github.com/namm-dev/namm/tokenizer"
+
+	_ "github.com/namm-dev/namm/namm" // registers the "namm" policy
+)
+
+// modelFlags are the flags every command that loads a model shares.
+type modelFlags struct {
+	model   string
+	backend string
+	chunk   int
+}
+
+func (m *modelFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&m.model, "model", "", "Hugging Face model directory (config.json, *.safetensors, tokenizer.json); default: the embedded model")
+	cmd.Flags().StringVar(&m.backend, "backend", "go", "compute backend: go (pure Go), go:ops_sequential, or xla:PATH/TO/pjrt_plugin.so (NVIDIA GPU)")
+	cmd.Flags().IntVar(&m.chunk, "chunk", 128, "prefill chunk size in tokens")
+}
+
+// load opens the model and its tokenizer.
+func (m *modelFlags) load() (*engine.Engine, *tokenizer.Tokenizer, error) {
+	dir, err := resolveModel(m.model)
+	if err != nil {
+		return nil, nil, err
+	}
+	tok, err := tokenizer.LoadDir(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	e, err := engine.Load(dir, engine.Options{Backend: m.backend, ChunkSize: m.chunk})
+	if err != nil {
+		return nil, nil, err
+	}
+	return e, tok, nil
+}
+
+// memoryFlags select a memory policy and its budget.
+type memoryFlags struct {
+	memory string
+	budget int
+	ratio  float64
+	layers string
+}
+
+func (f *memoryFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.memory, "memory", "full", "memory policy: "+strings.Join(policy.Names(), ", ")+" (options as name:key=value,...; namm:PATH for a NAMM file)")
+	cmd.Flags().IntVar(&f.budget, "budget", 0, "KV tokens kept per head by budgeted policies")
+	cmd.Flags().Float64Var(&f.ratio, "ratio", 0, "KV budget as a ratio of the tokens processed, in (0, 1]")
+	cmd.Flags().StringVar(&f.layers, "layer-budgets", "", "comma-separated per-layer budgets (overrides --budget)")
+}
+
+func (f *memoryFlags) budgetSpec() (policy.Budget, error) {
+	b := policy.Budget{Tokens: f.budget, Ratio: f.ratio}
+	if f.budget < 0 {
+		return b, fmt.Errorf("--budget must be > 0, got %d", f.budget)
+	}
+	if f.layers != "" {
+		for _, s := range strings.Split(f.layers, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(s))
+			if err != nil {
+				return b, fmt.Errorf("--layer-budgets: %q is not an integer", s)
+			}
+			b.PerLayer = append(b.PerLayer, n)
+		}
+	}
+	return b, b.Validate()
+}
+
+func (f *memoryFlags) policy() (policy.Policy, error) {
+	b, err := f.budgetSpec()
+	if err != nil {
+		return nil, err
+	}
+	return policy.New(f.memory, b)
+}
+
+// newSession starts a session with the tokenizer's facts for the policy.
+func newSession(e *engine.Engine, tok *tokenizer.Tokenizer, p policy.Policy) (*engine.Session, error) {
+	s, err := e.NewSession(p)
+	if err != nil {
+		return nil, err
+	}
+	if tok != nil {
+		if err := s.SetModelInfo(tok.SpecialIDs(), tok.IsPunctuation); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// stopIDs are the ids that end generation: the config's EOS ids and the
+// tokenizer's.
+func stopIDs(e *engine.Engine, tok *tokenizer.Tokenizer) []int {
+	ids := append([]int(nil), e.Config.EOS...)
+	if id, ok := tok.EOS(); ok {
+		ids = append(ids, id)
+	}
+	return ids
+}

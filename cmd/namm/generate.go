@@ -1,0 +1,106 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+func generateCmd() *cobra.Command {
+	var mf modelFlags
+	var mem memoryFlags
+	var prompt, promptFile string
+	var maxNew int
+	var asJSON, noBOS bool
+	cmd := &cobra.Command{
+		Use:   "generate --prompt TEXT",
+		Short: "Generate a greedy continuation of a prompt, streaming it",
+		Example: `  namm generate --model testdata/models/tiny-llama --prompt "Once upon a time" --max-new-tokens 20
+  namm generate --model DIR --prompt-file long.txt --memory h2o --budget 1024 --json`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if promptFile != "" {
+				data, err := os.ReadFile(promptFile)
+				if err != nil {
+					return err
+				}
+				prompt = string(data)
+			}
+			if prompt == "" {
+				return fmt.Errorf("give --prompt or --prompt-file")
+			}
+			if maxNew <= 0 {
+				return fmt.Errorf("--max-new-tokens must be > 0, got %d", maxNew)
+			}
+			p, err := mem.policy()
+			if err != nil {
+				return err
+			}
+			e, tok, err := mf.load()
+			if err != nil {
+				return err
+			}
+			s, err := newSession(e, tok, p)
+			if err != nil {
+				return err
+			}
+			ids := tok.Encode(prompt, !noBOS)
+			out := cmd.OutOrStdout()
+			printed := ""
+			start := time.Now()
+			var firstToken time.Duration
+			gen, err := s.Generate(ids, maxNew, stopIDs(e, tok), func(id int) {
+				if firstToken == 0 {
+					firstToken = time.Since(start)
+				}
+				if asJSON {
+					return
+				}
+				// Decode everything so far and print the new suffix, so that
+				// multi-byte characters split over tokens come out whole.
+				text := tok.Decode(s.Tokens()[len(ids):], true)
+				if id == s.Tokens()[len(s.Tokens())-1] {
+					text = tok.Decode(append(append([]int(nil), s.Tokens()[len(ids):]...), id), true)
+				}
+				if strings.HasPrefix(text, printed) && !strings.HasSuffix(text, "\uFFFD") {
+					fmt.Fprint(out, text[len(printed):])
+					printed = text
+				}
+			})
+			if err != nil {
+				return err
+			}
+			elapsed := time.Since(start)
+			st := s.Stats()
+			text := tok.Decode(gen, true)
+			if asJSON {
+				n, ct := e.Compilations()
+				return json.NewEncoder(out).Encode(map[string]any{
+					"prompt_tokens": len(ids), "generated_tokens": len(gen), "ids": gen, "text": text,
+					"memory": p.Name(), "kv_tokens_per_layer": s.CacheTokens(), "peak_kv_tokens": st.PeakKVTokens,
+					"mean_kv_tokens": st.MeanKVTokens(), "peak_kv_bytes": st.PeakBytes,
+					"seconds": elapsed.Seconds(), "first_token_seconds": firstToken.Seconds(),
+					"graphs_compiled": n, "compile_seconds": ct.Seconds(),
+				})
+			}
+			if strings.HasPrefix(text, printed) {
+				fmt.Fprint(out, text[len(printed):])
+			}
+			fmt.Fprintln(out)
+			fmt.Fprintf(cmd.ErrOrStderr(), "[%d prompt + %d new tokens in %.2fs; memory %s; KV tokens per layer now %v]\n",
+				len(ids), len(gen), elapsed.Seconds(), p.Name(), s.CacheTokens())
+			return nil
+		},
+	}
+	mf.register(cmd)
+	mem.register(cmd)
+	cmd.Flags().StringVar(&prompt, "prompt", "", "prompt text")
+	cmd.Flags().StringVar(&promptFile, "prompt-file", "", "read the prompt from a file")
+	cmd.Flags().IntVar(&maxNew, "max-new-tokens", 64, "maximum number of tokens to generate")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object instead of streaming text")
+	cmd.Flags().BoolVar(&noBOS, "no-bos", false, "do not add the tokenizer's special tokens (BOS) to the prompt")
+	return cmd
+}

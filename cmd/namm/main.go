@@ -1,0 +1,38 @@
+// Command namm runs transformers with an evolved memory: generation, evaluation
+// of memory policies on long-context tasks, benchmarks and evolution.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	if err := rootCmd().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "namm:", err)
+		os.Exit(1)
+	}
+}
+
+func rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "namm",
+		Short: "Neural Attention Memory Models: transformers that learn what to forget",
+		Long: `namm runs Hugging Face decoder models (Llama, Mistral, Qwen2) in pure Go or on an
+NVIDIA GPU, with a KV cache managed by a memory policy: an evolved Neural
+Attention Memory Model (NAMM, "An Evolved Universal Transformer Memory", ICLR
+2025) or a baseline (StreamingLLM, H2O, L2, TOVA, SnapKV, FastGen, random).`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(generateCmd(), benchCmd(), policiesCmd())
+	for _, c := range extraCommands {
+		root.AddCommand(c())
+	}
+	return root
+}
+
+// extraCommands lets other files of this package add commands.
+var extraCommands []func() *cobra.Command
