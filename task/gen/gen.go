@@ -4,6 +4,7 @@
 // model's tokenizer.
 //
 // Generation is deterministic: the same Spec and tokenizer give byte-identical samples.
+// Generate is safe for concurrent use.
 // Haystacks come from the public-domain texts of package haystack, eval split by default.
 //
 // Prompts follow RULER's templates (scripts/data/synthetic/constants.py) with the answer
