@@ -138,6 +138,17 @@ func (s *Session) Prefill(ids []int) ([]float32, error) {
 	cs := s.e.opts.ChunkSize
 	start := len(s.tokens)
 	promptLen := start + len(ids)
+	if !s.e.hostCache() {
+		// On compiled backends every capacity is a new graph: size the cache
+		// for the whole prompt at once so prefill compiles one shape.
+		for l := range s.layers {
+			if need := Bucket(s.layers[l].used + len(ids) + cs); s.layers[l].capacity < need {
+				if err := s.regather(l, nil, need); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
 	var logits []float32
 	for i := 0; i < len(ids); {
 		pos := start + i

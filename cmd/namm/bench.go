@@ -38,7 +38,7 @@ type benchResult struct {
 func benchCmd() *cobra.Command {
 	var mf modelFlags
 	var mem memoryFlags
-	var shape, dtype string
+	var shape string
 	var context, decode int
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -64,9 +64,15 @@ for a model of a named shape with random weights (no files needed).`,
 				if err != nil {
 					return err
 				}
-				dt := dtypes.Float32
-				if dtype == "bf16" || (dtype == "" && strings.HasPrefix(mf.backend, "xla")) {
-					dt = dtypes.BFloat16
+				dt, err := parseDType(mf.dtype)
+				if err != nil {
+					return err
+				}
+				if dt == dtypes.InvalidDType {
+					dt = dtypes.Float32
+					if strings.HasPrefix(mf.backend, "xla") {
+						dt = dtypes.BFloat16
+					}
 				}
 				e = engine.New(cfg, model.RandomWeights(cfg, dt, 1), b, engine.Options{Backend: mf.backend, ChunkSize: mf.chunk, DType: dt})
 			} else {
@@ -142,7 +148,6 @@ for a model of a named shape with random weights (no files needed).`,
 	mf.register(cmd)
 	mem.register(cmd)
 	cmd.Flags().StringVar(&shape, "shape", "", "benchmark a named shape with random weights instead of --model: "+fmt.Sprint(model.ShapeNames()))
-	cmd.Flags().StringVar(&dtype, "dtype", "", "f32 or bf16 for --shape (default: f32 on go, bf16 on xla)")
 	cmd.Flags().IntVar(&context, "context", 1024, "prompt length in tokens")
 	cmd.Flags().IntVar(&decode, "decode", 32, "tokens to decode after the prompt")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")

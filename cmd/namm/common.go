@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"strconv"
 	"strings"
 
@@ -19,12 +20,14 @@ type modelFlags struct {
 	model   string
 	backend string
 	chunk   int
+	dtype   string
 }
 
 func (m *modelFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&m.model, "model", "", "Hugging Face model directory (config.json, *.safetensors, tokenizer.json); default: the embedded model")
 	cmd.Flags().StringVar(&m.backend, "backend", "go", "compute backend: go (pure Go), go:ops_sequential, or xla:PATH/TO/pjrt_plugin.so (NVIDIA GPU)")
 	cmd.Flags().IntVar(&m.chunk, "chunk", 128, "prefill chunk size in tokens")
+	cmd.Flags().StringVar(&m.dtype, "dtype", "", "compute dtype: f32 or bf16 (default: f32 on go, bf16 on xla)")
 }
 
 // load opens the model and its tokenizer.
@@ -37,7 +40,11 @@ func (m *modelFlags) load() (*engine.Engine, *tokenizer.Tokenizer, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	e, err := engine.Load(dir, engine.Options{Backend: m.backend, ChunkSize: m.chunk})
+	dt, err := parseDType(m.dtype)
+	if err != nil {
+		return nil, nil, err
+	}
+	e, err := engine.Load(dir, engine.Options{Backend: m.backend, ChunkSize: m.chunk, DType: dt})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -106,4 +113,16 @@ func stopIDs(e *engine.Engine, tok *tokenizer.Tokenizer) []int {
 		ids = append(ids, id)
 	}
 	return ids
+}
+
+func parseDType(s string) (dtypes.DType, error) {
+	switch s {
+	case "":
+		return dtypes.InvalidDType, nil
+	case "f32", "float32":
+		return dtypes.Float32, nil
+	case "bf16", "bfloat16":
+		return dtypes.BFloat16, nil
+	}
+	return dtypes.InvalidDType, fmt.Errorf("--dtype %q: valid values are f32, bf16", s)
 }

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+
+	"github.com/namm-dev/namm/namm"
+	"github.com/namm-dev/namm/policy"
+	"github.com/namm-dev/namm/task/gen"
+)
+
+func init() { extraCommands = append(extraCommands, nammFileCmd) }
+
+func nammFileCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "namm-file",
+		Short: "Create, import and inspect NAMM files",
+		Long: `A NAMM file (safetensors) holds the scorer's 4,172 parameters, the frozen
+normalisation of the spectrogram features (17 means and variances) and metadata.`,
+	}
+	cmd.AddCommand(nammInitCmd(), nammImportCmd(), nammShowCmd())
+	return cmd
+}
+
+func nammInitCmd() *cobra.Command {
+	var mf modelFlags
+	var tasks, out string
+	cmd := &cobra.Command{
+		Use:   "init --tasks SPEC --out FILE",
+		Short: "Compute the feature normalisation the reference way and write an all-zero NAMM",
+		Long: `init runs the model over every prompt of the given task(s) with all-zero NAMM
+parameters (nothing is evicted) and pools the mean and variance of the
+unnormalised spectrogram features over layers, heads, tokens and steps, as the
+reference does at the first evaluation of evolution stage 1. The result is the
+starting point of evolution. Prompts must be longer than 512 tokens.`,
+		Example: `  namm namm-file init --model DIR --tasks niah_single:len=2048:n=8 --out zero.namm`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if tasks == "" || out == "" {
+				return fmt.Errorf("give --tasks and --out")
+			}
+			e, tok, err := mf.load()
+			if err != nil {
+				return err
+			}
+			var prompts [][]int
+			for _, s := range strings.Split(tasks, ",") {
+				spec, err := gen.ParseSpec(s)
+				if err != nil {
+					return err
+				}
+				samples, err := gen.Generate(spec, tok)
+				if err != nil {
+					return err
+				}
+				for _, smp := range samples {
+					prompts = append(prompts, tok.Encode(smp.Prompt, true))
+				}
+			}
+			bar := progressbar.NewOptions(len(prompts), progressbar.OptionSetDescription("normalisation"),
+				progressbar.OptionSetWriter(cmd.ErrOrStderr()), progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true))
+			norm, err := namm.ComputeNormalization(func(p policy.Policy) error {
+				for _, ids := range prompts {
+					s, err := newSession(e, tok, p)
+					if err != nil {
+						return err
+					}
+					if _, err := s.Prefill(ids); err != nil {
+						return err
+					}
+					_ = bar.Add(1)
+				}
+				return nil
+			})
+			_ = bar.Finish()
+			fmt.Fprintln(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			f := &namm.File{Params: make([]float32, namm.NumParams), Norm: norm, BaseModel: filepath.Base(mf.model)}
+			if err := namm.Save(out, f); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (normalisation from %d prompts)\n", out, len(prompts))
+			return nil
+		},
+	}
+	mf.register(cmd)
+	cmd.Flags().StringVar(&tasks, "tasks", "", "comma-separated task generator specs (the first training task)")
+	cmd.Flags().StringVar(&out, "out", "", "NAMM file to write")
+	return cmd
+}
+
+func nammImportCmd() *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "import CHECKPOINT --out FILE",
+		Short: "Import a reference (SakanaAI/evo-memory) checkpoint: its CMA-ES mean and normalisation",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if out == "" {
+				return fmt.Errorf("give --out")
+			}
+			f, err := namm.ImportReference(args[0])
+			if err != nil {
+				return err
+			}
+			if err := namm.Save(out, f); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s\n", out)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&out, "out", "", "NAMM file to write")
+	return cmd
+}
+
+func nammShowCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "show FILE",
+		Short: "Print a NAMM file's metadata and parameter statistics",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := namm.Load(args[0])
+			if err != nil {
+				return err
+			}
+			var sum, sq, maxAbs float64
+			for _, v := range f.Params {
+				x := float64(v)
+				sum += x
+				sq += x * x
+				maxAbs = max(maxAbs, abs(x))
+			}
+			n := float64(len(f.Params))
+			info := map[string]any{"file": args[0], "base_model": f.BaseModel, "generation": f.Generation, "fitness": f.Fitness,
+				"params": len(f.Params), "param_mean": sum / n, "param_rms": sqrt(sq / n), "param_max_abs": maxAbs,
+				"norm_mean": f.Norm.Mean, "norm_var": f.Norm.Var}
+			if asJSON {
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(info)
+			}
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			for _, k := range []string{"file", "base_model", "generation", "fitness", "params", "param_mean", "param_rms", "param_max_abs", "norm_mean", "norm_var"} {
+				fmt.Fprintf(w, "%s\t%v\n", k, info[k])
+			}
+			return w.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
