@@ -1,0 +1,450 @@
+package train
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/namm-dev/namm/task/gen"
+	"github.com/namm-dev/namm/task/gen/haystack"
+	"github.com/namm-dev/namm/tokenizer"
+)
+
+// GenSeedBase is the smallest task-generator seed the training data uses.
+// Evaluation uses small seeds (gen.DefaultSeed is 1), so training examples
+// never coincide with evaluation samples.
+const GenSeedBase = 1_000_000
+
+// Document is one training text.
+type Document struct {
+	Name string
+	Text string
+}
+
+// DataOptions configure BuildTrainData.
+type DataOptions struct {
+	Tokens        int     // training tokens wanted, rounded up to whole sequences
+	SeqLen        int     // tokens per sequence (L)
+	Seed          int64   // in [0, 1e9); the same seed gives the same file
+	SyntheticFrac float64 // share of sequences filled with synthetic task examples, in [0, 1]
+
+	// Texts are the haystack texts to train on (their train split); nil means all.
+	Texts []string
+	// Extra are further training documents (e.g. more public-domain books), used whole.
+	Extra []Document
+	// Tasks are the task generators to draw examples from; nil means all of gen.Tasks().
+	Tasks []string
+	// MinExample is the shortest example prompt in tokens (default 256).
+	MinExample int
+	// Workers is the number of goroutines (default GOMAXPROCS).
+	Workers int
+	// Progress, when set, is called after each sequence with the number done and the total.
+	Progress func(done, total int)
+}
+
+// answerMargin is the room (tokens) kept after a prompt for its answer and EOS.
+const answerMargin = 128
+
+// DataStats summarise what BuildTrainData made.
+type DataStats struct {
+	Sequences          int            `json:"sequences"`
+	TextSequences      int            `json:"text_sequences"`
+	SyntheticSequences int            `json:"synthetic_sequences"`
+	Examples           map[string]int `json:"examples"`          // task -> examples
+	ExampleTokens      int            `json:"example_tokens"`    // tokens inside synthetic examples
+	FailedExamples     int            `json:"failed_examples"`   // generator errors or too long (replaced by text)
+	SourceTokens       map[string]int `json:"source_tokens"`     // document -> tokens of its train text
+	SourceTokensTotal  int            `json:"source_tokens_all"` // sum of SourceTokens
+}
+
+// docTokens is one tokenized document.
+type docTokens struct {
+	name string
+	ids  []int32
+}
+
+type builder struct {
+	tok      *tokenizer.Tokenizer
+	opt      DataOptions
+	bos, eos int // -1 when none
+	docs     []docTokens
+	cum      []float64 // cumulative token counts of docs, for length-weighted choice
+	tasks    []gen.TaskInfo
+	texts    string // the "texts" task option when Texts is restricted
+}
+
+// BuildTrainData makes the training token file: SyntheticFrac of the
+// sequences are packed with task examples (prompt, answers, EOS; seeds >=
+// GenSeedBase, haystack train split) topped up with text, the rest are
+// windows of the training texts starting with BOS, with EOS and BOS between
+// documents. Each sequence depends only on (Seed, its index), so the result is
+// the same for any number of workers.
+func BuildTrainData(tok *tokenizer.Tokenizer, opt DataOptions) (*TokenFile, DataStats, error) {
+	var stats DataStats
+	if err := checkOptions(&opt); err != nil {
+		return nil, stats, err
+	}
+	b, err := newBuilder(tok, opt)
+	if err != nil {
+		return nil, stats, err
+	}
+	stats.SourceTokens = map[string]int{}
+	for _, d := range b.docs {
+		stats.SourceTokens[d.name] = len(d.ids)
+		stats.SourceTokensTotal += len(d.ids)
+	}
+	count := (opt.Tokens + opt.SeqLen - 1) / opt.SeqLen
+	f := NewTokenFile(TokenHeader{VocabSize: tok.VocabSize(), SeqLen: opt.SeqLen, Count: count, BOS: b.bos, EOS: b.eos})
+	per := make([]seqStats, count)
+	err = parallel(count, opt.Workers, opt.Progress, func(i int) error {
+		ids, st := b.sequence(i)
+		per[i] = st
+		return f.SetSeq(i, ids)
+	})
+	if err != nil {
+		return nil, stats, err
+	}
+	stats.Sequences = count
+	stats.Examples = map[string]int{}
+	for _, st := range per {
+		if st.synthetic {
+			stats.SyntheticSequences++
+		} else {
+			stats.TextSequences++
+		}
+		for _, t := range st.tasks {
+			stats.Examples[t]++
+		}
+		stats.ExampleTokens += st.exampleTokens
+		stats.FailedExamples += st.failed
+	}
+	return f, stats, nil
+}
+
+func checkOptions(opt *DataOptions) error {
+	switch {
+	case opt.SeqLen < 16:
+		return fmt.Errorf("train data: seq-len %d is too short (want >= 16)", opt.SeqLen)
+	case opt.Tokens < opt.SeqLen:
+		return fmt.Errorf("train data: tokens %d is less than one sequence of %d", opt.Tokens, opt.SeqLen)
+	case opt.Seed < 0 || opt.Seed >= 1_000_000_000:
+		return fmt.Errorf("train data: seed %d out of range [0, 1e9)", opt.Seed)
+	case !(opt.SyntheticFrac >= 0 && opt.SyntheticFrac <= 1):
+		return fmt.Errorf("train data: synthetic-frac %g out of range [0, 1]", opt.SyntheticFrac)
+	}
+	if opt.MinExample <= 0 {
+		opt.MinExample = 256
+	}
+	if opt.Workers <= 0 {
+		opt.Workers = runtime.GOMAXPROCS(0)
+	}
+	return nil
+}
+
+func newBuilder(tok *tokenizer.Tokenizer, opt DataOptions) (*builder, error) {
+	if tok == nil {
+		return nil, errors.New("train data: nil tokenizer")
+	}
+	b := &builder{tok: tok, opt: opt, bos: -1, eos: -1}
+	if id, ok := tok.BOS(); ok {
+		b.bos = id
+	}
+	if id, ok := tok.EOS(); ok {
+		b.eos = id
+	}
+	names := opt.Texts
+	if names == nil {
+		names = haystack.Names()
+	} else {
+		b.texts = strings.Join(names, "+")
+	}
+	var docs []Document
+	for _, n := range names {
+		text, err := haystack.Split(n, haystack.Train)
+		if err != nil {
+			return nil, fmt.Errorf("train data: %w", err)
+		}
+		docs = append(docs, Document{Name: n, Text: text})
+	}
+	docs = append(docs, opt.Extra...)
+	if len(docs) == 0 {
+		return nil, errors.New("train data: no training texts")
+	}
+	b.docs = tokenizeDocs(tok, docs, opt.Workers)
+	total := 0.0
+	for _, d := range b.docs {
+		if len(d.ids) == 0 {
+			return nil, fmt.Errorf("train data: document %q is empty", d.name)
+		}
+		total += float64(len(d.ids))
+		b.cum = append(b.cum, total)
+	}
+	all := gen.Tasks()
+	if opt.Tasks == nil {
+		b.tasks = all
+	} else {
+		for _, name := range opt.Tasks {
+			i := slices.IndexFunc(all, func(t gen.TaskInfo) bool { return t.Name == name })
+			if i < 0 {
+				return nil, fmt.Errorf("train data: unknown task %q", name)
+			}
+			b.tasks = append(b.tasks, all[i])
+		}
+	}
+	if opt.SyntheticFrac > 0 && len(b.tasks) == 0 {
+		return nil, errors.New("train data: synthetic-frac > 0 but no tasks")
+	}
+	return b, nil
+}
+
+// tokenizeDocs encodes every document (no special tokens), in parallel.
+func tokenizeDocs(tok *tokenizer.Tokenizer, docs []Document, workers int) []docTokens {
+	out := make([]docTokens, len(docs))
+	_ = parallel(len(docs), workers, nil, func(i int) error {
+		ids := tok.Encode(docs[i].Text, false)
+		out[i] = docTokens{name: docs[i].Name, ids: make([]int32, len(ids))}
+		for j, id := range ids {
+			out[i].ids[j] = int32(id)
+		}
+		return nil
+	})
+	return out
+}
+
+// seqStats describe one built sequence.
+type seqStats struct {
+	synthetic     bool
+	tasks         []string
+	exampleTokens int
+	failed        int
+}
+
+// sequence builds sequence i from its own random stream.
+func (b *builder) sequence(i int) ([]int, seqStats) {
+	r := rand.New(rand.NewPCG(uint64(b.opt.Seed), uint64(i)))
+	L := b.opt.SeqLen
+	seq := make([]int, 0, L)
+	var st seqStats
+	if r.Float64() < b.opt.SyntheticFrac {
+		st.synthetic = true
+		for k := 0; L-len(seq) >= b.opt.MinExample+answerMargin && k < 64; k++ {
+			ids, task, ok := b.example(r, i, k, L-len(seq))
+			if !ok {
+				st.failed++
+				break
+			}
+			seq = append(seq, ids...)
+			st.tasks = append(st.tasks, task)
+			st.exampleTokens += len(ids)
+		}
+	}
+	return b.fillText(r, seq, L-len(seq)), st
+}
+
+// example generates one task example of at most room tokens: BOS, prompt, " " answers joined
+// by ", " and ".", EOS.
+func (b *builder) example(r *rand.Rand, i, k, room int) ([]int, string, bool) {
+	task := b.tasks[r.IntN(len(b.tasks))]
+	hi := room - answerMargin
+	length := hi
+	if r.IntN(2) == 0 { // half fill the room, half are log-uniform in [MinExample, hi]
+		lo := float64(b.opt.MinExample)
+		length = int(math.Exp(math.Log(lo) + r.Float64()*(math.Log(float64(hi))-math.Log(lo))))
+	}
+	spec := gen.Spec{Task: task.Name, Length: length, N: 1, Seed: GenSeedBase + b.opt.Seed*1_000_000_000 + int64(i)*64 + int64(k)}
+	for _, o := range task.Options {
+		switch {
+		case o.Key == "split":
+			spec.Options = setOption(spec.Options, "split", haystack.Train)
+		case o.Key == "texts" && b.texts != "":
+			spec.Options = setOption(spec.Options, "texts", b.texts)
+		}
+	}
+	xs, err := gen.Generate(spec, b.tok)
+	if err != nil || len(xs) == 0 {
+		return nil, "", false
+	}
+	ids := b.tok.Encode(xs[0].Prompt+" "+strings.Join(xs[0].Answers, ", ")+".", true)
+	if b.bos >= 0 && (len(ids) == 0 || ids[0] != b.bos) {
+		ids = append([]int{b.bos}, ids...)
+	}
+	if b.eos >= 0 {
+		ids = append(ids, b.eos)
+	}
+	if len(ids) > room {
+		return nil, "", false
+	}
+	return ids, task.Name, true
+}
+
+func setOption(m map[string]string, k, v string) map[string]string {
+	if m == nil {
+		m = map[string]string{}
+	}
+	m[k] = v
+	return m
+}
+
+// fillText appends n tokens of text: BOS, then a length-weighted random document from a random
+// offset; where a document ends, EOS and BOS, then the start of another.
+func (b *builder) fillText(r *rand.Rand, seq []int, n int) []int {
+	if n <= 0 {
+		return seq
+	}
+	if b.bos >= 0 {
+		seq = append(seq, b.bos)
+		n--
+	}
+	d := b.pickDoc(r)
+	off := r.IntN(len(d.ids))
+	for n > 0 {
+		take := min(n, len(d.ids)-off)
+		for _, id := range d.ids[off : off+take] {
+			seq = append(seq, int(id))
+		}
+		n -= take
+		off += take
+		if n > 0 {
+			if b.eos >= 0 {
+				seq = append(seq, b.eos)
+				n--
+			}
+			if n > 0 && b.bos >= 0 {
+				seq = append(seq, b.bos)
+				n--
+			}
+			d, off = b.pickDoc(r), 0
+		}
+	}
+	return seq
+}
+
+func (b *builder) pickDoc(r *rand.Rand) docTokens {
+	x := r.Float64() * b.cum[len(b.cum)-1]
+	i := sort.SearchFloat64s(b.cum, x)
+	return b.docs[min(i, len(b.docs)-1)]
+}
+
+// BuildValData makes the held-out validation file: the eval split of each haystack text (all
+// when names is nil), as one stream of BOS document EOS, cut into sequences of seqLen tokens
+// (the incomplete last one dropped).
+func BuildValData(tok *tokenizer.Tokenizer, seqLen int, names []string) (*TokenFile, error) {
+	if names == nil {
+		names = haystack.Names()
+	}
+	var docs []Document
+	for _, n := range names {
+		text, err := haystack.Split(n, haystack.Eval)
+		if err != nil {
+			return nil, fmt.Errorf("validation data: %w", err)
+		}
+		docs = append(docs, Document{Name: n, Text: text})
+	}
+	bos, eos := -1, -1
+	if id, ok := tok.BOS(); ok {
+		bos = id
+	}
+	if id, ok := tok.EOS(); ok {
+		eos = id
+	}
+	var stream []int
+	for _, d := range tokenizeDocs(tok, docs, runtime.GOMAXPROCS(0)) {
+		if bos >= 0 {
+			stream = append(stream, bos)
+		}
+		for _, id := range d.ids {
+			stream = append(stream, int(id))
+		}
+		if eos >= 0 {
+			stream = append(stream, eos)
+		}
+	}
+	count := len(stream) / seqLen
+	if count == 0 {
+		return nil, fmt.Errorf("validation data: the eval texts have %d tokens, less than one sequence of %d", len(stream), seqLen)
+	}
+	f := NewTokenFile(TokenHeader{VocabSize: tok.VocabSize(), SeqLen: seqLen, Count: count, BOS: bos, EOS: eos})
+	for i := range count {
+		if err := f.SetSeq(i, stream[i*seqLen:(i+1)*seqLen]); err != nil {
+			return nil, fmt.Errorf("validation data: %w", err)
+		}
+	}
+	return f, nil
+}
+
+// ReadTextDir reads every *.txt file of dir (sorted by name) as a document.
+func ReadTextDir(dir string) ([]Document, error) {
+	paths, err := filepath.Glob(filepath.Join(dir, "*.txt"))
+	if err != nil {
+		return nil, fmt.Errorf("train data: %w", err)
+	}
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("train data: no *.txt files in %s", dir)
+	}
+	sort.Strings(paths)
+	var docs []Document
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("train data: %w", err)
+		}
+		docs = append(docs, Document{Name: strings.TrimSuffix(filepath.Base(p), ".txt"), Text: string(data)})
+	}
+	return docs, nil
+}
+
+// parallel runs fn(0..n-1) on workers goroutines, returning the first error.
+func parallel(n, workers int, progress func(done, total int), fn func(i int) error) error {
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	var (
+		next, done atomic.Int64
+		mu         sync.Mutex
+		firstErr   error
+		wg         sync.WaitGroup
+	)
+	for range min(workers, n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				mu.Lock()
+				stop := firstErr != nil
+				mu.Unlock()
+				if stop {
+					return
+				}
+				if err := fn(i); err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					return
+				}
+				d := int(done.Add(1))
+				if progress != nil {
+					mu.Lock()
+					progress(d, n)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return firstErr
+}

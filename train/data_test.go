@@ -1,0 +1,264 @@
+package train
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/namm-dev/namm/task/gen/haystack"
+	"github.com/namm-dev/namm/tokenizer"
+)
+
+func loadTok(t *testing.T, name string) *tokenizer.Tokenizer {
+	t.Helper()
+	tok, err := tokenizer.LoadDir(filepath.Join("..", "testdata", "tokenizers", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// The header and tokens read back by Python's struct module (what train_base.py mirrors with
+// numpy), for both token widths.
+func TestTokenFilePython(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("no python3")
+	}
+	for _, vocab := range []int{300, 70000} {
+		f := NewTokenFile(TokenHeader{VocabSize: vocab, SeqLen: 5, Count: 3, BOS: 1, EOS: -1})
+		want := [][]int{{1, 2, 3, 4, 5}, {1, vocab - 1, 0, 7, 8}, {1, 255, 256, 257, 299}}
+		for i, s := range want {
+			if err := f.SetSeq(i, s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		path := filepath.Join(t.TempDir(), "x.bin")
+		if err := f.Write(path); err != nil {
+			t.Fatal(err)
+		}
+		script := `
+import struct, sys, json
+b = open(sys.argv[1], "rb").read()
+magic, ver, vocab, L, width, count, bos, eos = struct.unpack("<8sIIIIQii", b[:40])
+fmt = "<" + ("H" if width == 2 else "I") * (L * count)
+toks = struct.unpack(fmt, b[64:])
+print(json.dumps({"magic": magic.decode(), "ver": ver, "vocab": vocab, "L": L, "width": width,
+  "count": count, "bos": bos, "eos": eos, "seqs": [list(toks[i*L:(i+1)*L]) for i in range(count)]}))
+`
+		out, err := exec.Command("python3", "-c", script, path).CombinedOutput()
+		if err != nil {
+			t.Fatalf("python3: %v\n%s", err, out)
+		}
+		var got struct {
+			Magic                                 string
+			Ver, Vocab, L, Width, Count, BOS, EOS int
+			Seqs                                  [][]int
+		}
+		if err := json.Unmarshal(out, &got); err != nil {
+			t.Fatal(err, string(out))
+		}
+		wantWidth := 2
+		if vocab >= 65536 {
+			wantWidth = 4
+		}
+		if got.Magic != TokenFileMagic || got.Ver != 1 || got.Vocab != vocab || got.L != 5 || got.Width != wantWidth || got.Count != 3 || got.BOS != 1 || got.EOS != -1 {
+			t.Errorf("vocab %d: python read header %+v", vocab, got)
+		}
+		for i := range want {
+			if !equalInts(got.Seqs[i], want[i]) {
+				t.Errorf("vocab %d seq %d: python read %v, want %v", vocab, i, got.Seqs[i], want[i])
+			}
+		}
+		back, err := ReadTokenFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range want {
+			if !equalInts(back.Seq(i), want[i]) {
+				t.Errorf("vocab %d seq %d: read back %v, want %v", vocab, i, back.Seq(i), want[i])
+			}
+		}
+	}
+}
+
+func TestTokenFileErrors(t *testing.T) {
+	f := NewTokenFile(TokenHeader{VocabSize: 10, SeqLen: 2, Count: 1, BOS: -1, EOS: -1})
+	if err := f.SetSeq(0, []int{1}); err == nil {
+		t.Error("short sequence accepted")
+	}
+	if err := f.SetSeq(0, []int{1, 10}); err == nil || !strings.Contains(err.Error(), "outside the vocabulary") {
+		t.Errorf("token 10 of vocab 10: %v", err)
+	}
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.bin")
+	if err := f.Write(good); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(good)
+	cases := map[string][]byte{
+		"magic":     append([]byte("NOTATOKS"), data[8:]...),
+		"truncated": data[:len(data)-1],
+		"header":    data[:20],
+		"token":     append(append([]byte(nil), data[:TokenHeaderSize]...), 0xff, 0, 0, 0),
+	}
+	for name, b := range cases {
+		p := filepath.Join(dir, name+".bin")
+		os.WriteFile(p, b, 0o644)
+		if _, err := ReadTokenFile(p); err == nil || !strings.Contains(err.Error(), p) {
+			t.Errorf("%s: error %v does not name the file", name, err)
+		}
+	}
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// splitAt cuts ids at every occurrence of sep (sep dropped).
+func splitAt(ids []int, sep int) [][]int {
+	var out [][]int
+	start := 0
+	for i, id := range ids {
+		if id == sep {
+			out = append(out, ids[start:i])
+			start = i + 1
+		}
+	}
+	return append(out, ids[start:])
+}
+
+// Built with Mistral's tokenizer on one short text: deterministic for any number of workers;
+// every sequence starts with BOS; text pieces are verbatim train-split text, never eval text;
+// synthetic examples end with their answers, a period and EOS.
+func TestBuildTrainData(t *testing.T) {
+	tok := loadTok(t, "mistral-7b")
+	opt := DataOptions{Tokens: 8 * 1024, SeqLen: 1024, Seed: 3, SyntheticFrac: 0.5,
+		Texts: []string{"carroll-alice"}, Workers: 1}
+	f1, stats, err := BuildTrainData(tok, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt.Workers = 3
+	f3, _, err := BuildTrainData(tok, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(f1.data, f3.data) {
+		t.Error("1 and 3 workers built different files")
+	}
+	t.Logf("stats: %+v", stats)
+	if stats.Sequences != 8 || stats.SyntheticSequences+stats.TextSequences != 8 {
+		t.Errorf("stats %+v", stats)
+	}
+	if stats.SyntheticSequences == 0 || stats.TextSequences == 0 {
+		t.Errorf("want both kinds among 8 sequences at frac 0.5: %+v", stats)
+	}
+	train, _ := haystack.Split("carroll-alice", haystack.Train)
+	eval, _ := haystack.Split("carroll-alice", haystack.Eval)
+	bos, eos := 1, 2
+	examples := 0
+	for i := range f1.Count {
+		seq := f1.Seq(i)
+		if seq[0] != bos {
+			t.Errorf("seq %d starts with %d, not BOS", i, seq[0])
+		}
+		for _, piece := range splitAt(seq, bos)[1:] {
+			parts := splitAt(piece, eos)
+			text := tok.Decode(parts[0], false)
+			probe := strings.TrimSpace(text)
+			if len(probe) > 200 {
+				probe = probe[20 : len(probe)-20]
+			}
+			if strings.Contains(train, probe) {
+				if len(probe) > 40 && strings.Contains(eval, probe) {
+					t.Errorf("seq %d: text window from the eval split", i)
+				}
+				continue
+			}
+			// Not verbatim train text: it must be a task example, answered and closed by EOS.
+			examples++
+			if len(parts) < 2 {
+				t.Errorf("seq %d: example without EOS: ...%q", i, tail(text))
+			}
+			if !strings.HasSuffix(text, ".") {
+				t.Errorf("seq %d: example does not end with its answer and a period: ...%q", i, tail(text))
+			}
+		}
+	}
+	if examples == 0 || examples != sum(stats.Examples) {
+		t.Errorf("found %d examples in the tokens, stats say %v", examples, stats.Examples)
+	}
+}
+
+func sum(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+func tail(s string) string {
+	if len(s) > 120 {
+		return s[len(s)-120:]
+	}
+	return s
+}
+
+// The validation file is BOS + eval split + EOS cut into sequences.
+func TestBuildValData(t *testing.T) {
+	tok := loadTok(t, "gpt2")
+	f, err := BuildValData(tok, 256, []string{"carroll-alice", "chesterton-brown"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stream []int
+	for i := range f.Count {
+		stream = append(stream, f.Seq(i)...)
+	}
+	evalA, _ := haystack.Split("carroll-alice", haystack.Eval)
+	want := append([]int{50256}, tok.Encode(evalA, false)...)
+	want = append(want, 50256)
+	if !equalInts(stream[:len(want)], want) {
+		t.Error("validation stream does not start with BOS + carroll-alice eval tokens + EOS")
+	}
+	if f.Count != (len(want)+len(tok.Encode(mustSplit("chesterton-brown"), false))+2)/256 {
+		t.Errorf("count %d", f.Count)
+	}
+	if _, err := BuildValData(tok, 1<<20, []string{"carroll-alice"}); err == nil {
+		t.Error("sequence longer than the eval text accepted")
+	}
+}
+
+func mustSplit(name string) string {
+	s, _ := haystack.Split(name, haystack.Eval)
+	return s
+}
+
+func TestDataOptionErrors(t *testing.T) {
+	tok := loadTok(t, "gpt2")
+	for _, o := range []DataOptions{
+		{Tokens: 100, SeqLen: 8},
+		{Tokens: 10, SeqLen: 64},
+		{Tokens: 128, SeqLen: 64, Seed: -1},
+		{Tokens: 128, SeqLen: 64, SyntheticFrac: 1.5},
+		{Tokens: 128, SeqLen: 64, Texts: []string{"nope"}},
+		{Tokens: 128, SeqLen: 64, Tasks: []string{"nope"}},
+	} {
+		if _, _, err := BuildTrainData(tok, o); err == nil {
+			t.Errorf("%+v accepted", o)
+		}
+	}
+}
