@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+
+	"github.com/namm-dev/namm/eval"
+	"github.com/namm-dev/namm/policy"
+)
+
+func init() { extraCommands = append(extraCommands, evalCmd) }
+
+func evalCmd() *cobra.Command {
+	var mf modelFlags
+	var mem memoryFlags
+	var (
+		tasks, budgets, outDir   string
+		samples, maxLength, jobs int
+		seed                     int64
+		asJSON, noRef, skipBad   bool
+		noPlots, quiet           bool
+	)
+	cmd := &cobra.Command{
+		Use:   "eval --tasks SPEC[,SPEC] --memory POLICY[,POLICY] [--budget N | --ratio R | --budgets N1,N2,...]",
+		Short: "Score memory policies on long-context tasks against the full cache",
+		Long: `eval runs every task's samples with every memory policy (each budgeted policy at
+every budget), greedy decoding, and scores the predictions with the task's
+metric. The full cache always runs too, as the reference of the normalised
+score (score / full-cache score on the same samples), unless --no-reference.
+
+A task is ` + eval.SpecHelp() + `.
+
+Prompts longer than --max-length minus the task's new tokens lose their middle
+(LongBench's truncation). With --out DIR, each finished sample is appended to
+DIR/journal.jsonl, so re-running the same command resumes where it stopped;
+DIR/results.json and the plots DIR/score_vs_cache.png and DIR/cache_per_layer.png
+are written at the end.`,
+		Example: `  namm eval --model testdata/models/tiny-llama --tasks niah_single:len=512:n=2 --memory full,h2o,streaming --budget 256 --out /tmp/ev
+  namm eval --model DIR --tasks core --memory h2o,snapkv,namm:my.namm --budgets 256,512,1024 --samples 10 --out runs/core
+  namm eval --model DIR --tasks longbench:data/hotpotqa.jsonl,jsonl:my.jsonl:template=prompt.txt:metric=rouge_l --memory tova --ratio 0.25`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if tasks == "" {
+				return fmt.Errorf("give --tasks: %s", eval.SpecHelp())
+			}
+			if samples < 0 || maxLength < 0 || jobs < 0 {
+				return fmt.Errorf("--samples, --max-length and --workers must be >= 0")
+			}
+			budgetList, err := evalBudgets(&mem, budgets)
+			if err != nil {
+				return err
+			}
+			matrix, err := eval.BuildMatrix(eval.SplitPolicies(mem.memory), budgetList, noRef)
+			if err != nil {
+				return err
+			}
+			e, tok, err := mf.load()
+			if err != nil {
+				return err
+			}
+			stderr := cmd.ErrOrStderr()
+			loaded, err := eval.LoadTasks(strings.Split(tasks, ","), tok, eval.LoadOptions{
+				Samples: samples, Seed: seed, HasSeed: cmd.Flags().Changed("seed"), SkipBad: skipBad,
+				Warn: func(msg string) { fmt.Fprintln(stderr, "warning:", msg) },
+			})
+			if err != nil {
+				return err
+			}
+			model := mf.model
+			if abs, err := filepath.Abs(model); err == nil {
+				model = abs
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+			defer stop()
+			cfg := eval.Config{
+				Scorer:   &eval.Scorer{Engine: e, Tokenizer: tok, MaxLength: maxLength, Workers: jobs},
+				Tasks:    loaded,
+				Variants: matrix.Variants,
+				OutDir:   outDir,
+				Model:    model,
+				NoPlots:  noPlots,
+				Notes:    matrix.Notes,
+			}
+			if !quiet {
+				cfg.Progress = &progressReporter{w: stderr}
+			}
+			rep, err := eval.Run(ctx, cfg)
+			if err != nil {
+				if outDir != "" && rep != nil && rep.Ran > 0 {
+					fmt.Fprintf(stderr, "%d samples saved in %s; run the same command again to resume\n", rep.Ran, filepath.Join(outDir, eval.JournalFile))
+				}
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(rep.Results)
+			}
+			if err := eval.WriteTable(out, rep.Summary, matrix.Notes); err != nil {
+				return err
+			}
+			if rep.Resumed > 0 {
+				fmt.Fprintf(out, "%d samples run now, %d taken from %s\n", rep.Ran, rep.Resumed, filepath.Join(outDir, eval.JournalFile))
+			}
+			for _, f := range rep.Files {
+				fmt.Fprintln(out, "wrote", f)
+			}
+			return nil
+		},
+	}
+	mf.register(cmd)
+	mem.register(cmd)
+	f := cmd.Flags()
+	f.StringVar(&tasks, "tasks", "", "comma-separated tasks: suites, generator specs or files (see above)")
+	f.StringVar(&budgets, "budgets", "", "comma-separated budget sweep: token counts (256) and ratios (0.25)")
+	f.IntVar(&samples, "samples", 0, "samples per task (first K; also n of generator specs without n=); 0: all")
+	f.Int64Var(&seed, "seed", 1, "seed of generator specs without seed=")
+	f.IntVar(&maxLength, "max-length", 0, "context limit for middle truncation, prompt + new tokens; 0: the model's max_position_embeddings")
+	f.StringVar(&outDir, "out", "", "directory for journal.jsonl (resume), results.json and plots")
+	f.BoolVar(&asJSON, "json", false, "print results.json's content instead of the table")
+	f.BoolVar(&noRef, "no-reference", false, "do not run the full cache (no normalised scores)")
+	f.BoolVar(&skipBad, "skip-bad", false, "skip malformed lines of task files (with a warning) instead of stopping")
+	f.BoolVar(&noPlots, "no-plots", false, "do not draw the PNG plots")
+	f.BoolVar(&quiet, "quiet", false, "no progress bar")
+	f.IntVar(&jobs, "workers", 1, "samples run at once (sessions in parallel)")
+	return cmd
+}
+
+// evalBudgets merges --budgets with the shared --budget/--ratio/--layer-budgets flags.
+func evalBudgets(mem *memoryFlags, list string) ([]policy.Budget, error) {
+	single, err := mem.budgetSpec()
+	if err != nil {
+		return nil, err
+	}
+	if list == "" {
+		if single.IsZero() {
+			return nil, nil
+		}
+		return []policy.Budget{single}, nil
+	}
+	if !single.IsZero() {
+		return nil, fmt.Errorf("give --budgets or one of --budget, --ratio, --layer-budgets, not both")
+	}
+	return eval.ParseBudgets(list)
+}
+
+// progressReporter draws a progress bar with an ETA on stderr.
+type progressReporter struct {
+	w   io.Writer
+	bar *progressbar.ProgressBar
+}
+
+func (p *progressReporter) Start(total, resumed int) {
+	if resumed > 0 {
+		fmt.Fprintf(p.w, "resuming: %d samples already done, %d to run\n", resumed, total)
+	}
+	if total == 0 {
+		return
+	}
+	p.bar = progressbar.NewOptions(total,
+		progressbar.OptionSetWriter(p.w),
+		progressbar.OptionSetDescription("eval"),
+		progressbar.OptionShowCount(),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionShowElapsedTimeOnFinish(),
+		progressbar.OptionSetWidth(25),
+		progressbar.OptionThrottle(200*time.Millisecond),
+		progressbar.OptionOnCompletion(func() { fmt.Fprintln(p.w) }),
+	)
+}
+
+func (p *progressReporter) Done(r eval.SampleResult) {
+	if p.bar == nil {
+		return
+	}
+	label := r.Policy
+	if r.Budget != "" {
+		label += "@" + r.Budget
+	}
+	task := r.Task
+	if len(task) > 24 {
+		task = task[:24]
+	}
+	p.bar.Describe(fmt.Sprintf("%-24s %-14s", task, label))
+	_ = p.bar.Add(1)
+}

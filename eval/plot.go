@@ -1,0 +1,180 @@
+package eval
+
+import (
+	"bytes"
+	"fmt"
+	"path/filepath"
+	"sort"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+)
+
+// Plot file names written by WritePlots.
+const (
+	ScorePlotFile = "score_vs_cache.png"
+	LayerPlotFile = "cache_per_layer.png"
+)
+
+// WritePlots draws two PNGs into dir from the summary rows (the AllTasks rows
+// when there are several tasks, else the single task's): the score against
+// the mean cache size, one line per budgeted policy over its budgets and one
+// point per policy without a budget (the full cache among them); and the
+// tokens each layer kept, one line per variant. It returns the paths written.
+func WritePlots(dir string, rows []Row) ([]string, error) {
+	overall := overallRows(rows)
+	if len(overall) == 0 {
+		return nil, nil
+	}
+	var paths []string
+	for _, pl := range []struct {
+		file string
+		draw func([]Row) (*plot.Plot, error)
+	}{{ScorePlotFile, scorePlot}, {LayerPlotFile, layerPlot}} {
+		p, err := pl.draw(overall)
+		if err != nil {
+			return paths, fmt.Errorf("plot %s: %w", pl.file, err)
+		}
+		wt, err := p.WriterTo(8*vg.Inch, 5*vg.Inch, "png")
+		if err != nil {
+			return paths, fmt.Errorf("plot %s: %w", pl.file, err)
+		}
+		var buf bytes.Buffer
+		if _, err := wt.WriteTo(&buf); err != nil {
+			return paths, fmt.Errorf("plot %s: %w", pl.file, err)
+		}
+		path := filepath.Join(dir, pl.file)
+		if err := WriteFileAtomic(path, buf.Bytes()); err != nil {
+			return paths, err
+		}
+		paths = append(paths, path)
+	}
+	return paths, nil
+}
+
+// overallRows are the AllTasks rows, or the rows of the only task.
+func overallRows(rows []Row) []Row {
+	var all []Row
+	for _, r := range rows {
+		if r.Task == AllTasks {
+			all = append(all, r)
+		}
+	}
+	if len(all) > 0 {
+		return all
+	}
+	return rows
+}
+
+func taskTitle(rows []Row) string {
+	if rows[0].Task == AllTasks {
+		return "mean over tasks"
+	}
+	return rows[0].Task
+}
+
+func scorePlot(rows []Row) (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = "Score against cache size (" + taskTitle(rows) + ")"
+	p.X.Label.Text = "mean KV tokens per layer"
+	p.Y.Label.Text = "score (metric x100)"
+	p.Legend.Top = true
+	p.Add(plotter.NewGrid())
+	byPolicy := map[string][]Row{}
+	var order []string
+	for _, r := range rows {
+		if _, ok := byPolicy[r.Policy]; !ok {
+			order = append(order, r.Policy)
+		}
+		byPolicy[r.Policy] = append(byPolicy[r.Policy], r)
+	}
+	maxX, maxY := 1.0, 1.0
+	for i, pol := range order {
+		rs := byPolicy[pol]
+		sort.Slice(rs, func(a, b int) bool { return rs[a].MeanKV < rs[b].MeanKV })
+		pts := make(plotter.XYs, len(rs))
+		for j, r := range rs {
+			pts[j] = plotter.XY{X: r.MeanKV, Y: r.Score}
+			maxX, maxY = max(maxX, r.MeanKV), max(maxY, r.Score)
+		}
+		sc, err := plotter.NewScatter(pts)
+		if err != nil {
+			return nil, err
+		}
+		sc.Color = plotutil.Color(i)
+		sc.Shape = plotutil.Shape(i)
+		sc.Radius = vg.Points(4)
+		p.Add(sc)
+		if rs[0].Budget != "" && len(rs) > 1 {
+			ln, err := plotter.NewLine(pts)
+			if err != nil {
+				return nil, err
+			}
+			ln.Color = plotutil.Color(i)
+			ln.Width = vg.Points(1.5)
+			p.Add(ln)
+			p.Legend.Add(shortLabel(pol), ln, sc)
+		} else {
+			label := pol
+			if len(rs) == 1 && rs[0].Budget != "" {
+				label = rs[0].Label()
+			}
+			p.Legend.Add(shortLabel(label), sc)
+		}
+	}
+	p.X.Min, p.X.Max = 0, maxX*1.1
+	p.Y.Min, p.Y.Max = 0, maxY*1.15
+	return p, nil
+}
+
+func layerPlot(rows []Row) (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = "Tokens kept per layer (" + taskTitle(rows) + ")"
+	p.X.Label.Text = "layer"
+	p.Y.Label.Text = "mean KV tokens (max over KV heads)"
+	p.Legend.Top = true
+	p.Add(plotter.NewGrid())
+	maxY, layers := 1.0, 1
+	for i, r := range rows {
+		pts := make(plotter.XYs, len(r.MeanPerLayer))
+		for l, v := range r.MeanPerLayer {
+			pts[l] = plotter.XY{X: float64(l), Y: v}
+			maxY = max(maxY, v)
+		}
+		layers = max(layers, len(pts))
+		if len(pts) == 0 {
+			continue
+		}
+		ln, sc, err := plotter.NewLinePoints(pts)
+		if err != nil {
+			return nil, err
+		}
+		ln.Color, sc.Color = plotutil.Color(i), plotutil.Color(i)
+		ln.Dashes = plotutil.Dashes(i / 7)
+		ln.Width = vg.Points(1.5)
+		sc.Shape = plotutil.Shape(i)
+		p.Add(ln, sc)
+		p.Legend.Add(shortLabel(r.Label()), ln, sc)
+	}
+	p.X.Min, p.X.Max = -0.5, float64(layers)-0.5
+	p.Y.Min, p.Y.Max = 0, maxY*1.25
+	p.X.Tick.Marker = layerTicks{}
+	return p, nil
+}
+
+// layerTicks labels integer layers only.
+type layerTicks struct{}
+
+func (layerTicks) Ticks(lo, hi float64) []plot.Tick {
+	var ticks []plot.Tick
+	n := int(hi - lo)
+	step := max(1, n/16)
+	for l := 0; float64(l) <= hi; l += step {
+		if float64(l) >= lo {
+			ticks = append(ticks, plot.Tick{Value: float64(l), Label: fmt.Sprint(l)})
+		}
+	}
+	return ticks
+}

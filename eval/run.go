@@ -1,0 +1,202 @@
+package eval
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Files written into Config.OutDir.
+const (
+	JournalFile = "journal.jsonl" // one finished sample per line, appended and synced
+	ResultsFile = "results.json"  // every result and the summary, rewritten at the end
+	MetaFile    = "run.json"      // what the results depend on, checked on resume
+)
+
+// Progress receives the course of a Run; a nil Progress is silent.
+type Progress interface {
+	// Start is called once with the samples to run and those already done.
+	Start(total, resumed int)
+	// Done is called after each sample that ran.
+	Done(r SampleResult)
+}
+
+// Config is a whole evaluation.
+type Config struct {
+	Scorer   *Scorer
+	Tasks    []Task
+	Variants []Variant
+	// OutDir receives the journal, results.json and the plots; "" writes
+	// nothing (and nothing resumes).
+	OutDir string
+	// Model names the model in run.json; a resumed run must name the same one.
+	Model    string
+	Progress Progress
+	NoPlots  bool
+	// Notes go into results.json (e.g. Matrix.Notes).
+	Notes []string
+}
+
+// Meta is what the stored results depend on: resuming with a different
+// model or truncation length would mix incomparable numbers.
+type Meta struct {
+	Model     string `json:"model"`
+	MaxLength int    `json:"max_length"`
+}
+
+// Results is the content of results.json.
+type Results struct {
+	Meta
+	Created string         `json:"created"`
+	Notes   []string       `json:"notes,omitempty"`
+	Summary []Row          `json:"summary"`
+	Samples []SampleResult `json:"samples"`
+}
+
+// Report is what Run returns.
+type Report struct {
+	Results
+	Ran, Resumed int      // samples run now, and taken from the journal
+	Files        []string // files written
+}
+
+// Run evaluates every variant on every task's samples. With an OutDir,
+// samples already in its journal are skipped, each new result is appended to
+// the journal (synced) as soon as it is scored, and results.json and the
+// plots are written atomically at the end. An interrupted run keeps what it
+// finished; running it again completes it.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	if cfg.Scorer == nil || cfg.Scorer.Engine == nil || cfg.Scorer.Tokenizer == nil {
+		return nil, errors.New("eval: Config.Scorer needs an engine and a tokenizer")
+	}
+	if len(cfg.Tasks) == 0 || len(cfg.Variants) == 0 {
+		return nil, errors.New("eval: nothing to run (no tasks or no memory policies)")
+	}
+	meta := Meta{Model: cfg.Model, MaxLength: cfg.Scorer.maxLength()}
+	rep := &Report{Results: Results{Meta: meta, Notes: cfg.Notes}}
+	done := map[string]SampleResult{}
+	var journal *Journal
+	if cfg.OutDir != "" {
+		if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
+			return nil, fmt.Errorf("eval: %w", err)
+		}
+		if err := checkMeta(filepath.Join(cfg.OutDir, MetaFile), meta); err != nil {
+			return nil, err
+		}
+		j, prev, err := OpenJournal(filepath.Join(cfg.OutDir, JournalFile))
+		if err != nil {
+			return nil, err
+		}
+		journal = j
+		defer journal.Close()
+		for _, r := range prev {
+			done[r.Key()] = r
+		}
+	}
+
+	// Work out what is left, in a fixed order: variant, task, sample.
+	type job struct {
+		v       Variant
+		samples []Sample
+	}
+	var jobs []job
+	total := 0
+	for _, v := range cfg.Variants {
+		var todo []Sample
+		for _, t := range cfg.Tasks {
+			for _, s := range t.Samples {
+				key := SampleResult{Task: s.Task, ID: s.ID, Policy: v.Policy, Budget: BudgetLabel(v.Budget)}.Key()
+				if _, ok := done[key]; ok {
+					rep.Resumed++
+				} else {
+					todo = append(todo, s)
+				}
+			}
+		}
+		if len(todo) > 0 {
+			jobs = append(jobs, job{v, todo})
+			total += len(todo)
+		}
+	}
+	if cfg.Progress != nil {
+		cfg.Progress.Start(total, rep.Resumed)
+	}
+	for _, jb := range jobs {
+		var appendErr error
+		_, err := cfg.Scorer.ScoreAll(ctx, jb.samples, jb.v.New, func(_ int, r SampleResult) {
+			r.Policy, r.Budget = jb.v.Policy, BudgetLabel(jb.v.Budget)
+			done[r.Key()] = r
+			rep.Ran++
+			if journal != nil && appendErr == nil {
+				appendErr = journal.Append(r)
+			}
+			if cfg.Progress != nil {
+				cfg.Progress.Done(r)
+			}
+		})
+		if err == nil {
+			err = appendErr
+		}
+		if err != nil {
+			return rep, fmt.Errorf("eval: memory %s: %w", jb.v.Label(), err)
+		}
+	}
+
+	// Collect in the same order, summarise, write.
+	var names []string
+	for _, t := range cfg.Tasks {
+		names = append(names, t.Name)
+	}
+	for _, v := range cfg.Variants {
+		for _, t := range cfg.Tasks {
+			for _, s := range t.Samples {
+				key := SampleResult{Task: s.Task, ID: s.ID, Policy: v.Policy, Budget: BudgetLabel(v.Budget)}.Key()
+				rep.Samples = append(rep.Samples, done[key])
+			}
+		}
+	}
+	rep.Summary = Summarize(rep.Samples, names, cfg.Variants)
+	rep.Created = time.Now().UTC().Format(time.RFC3339)
+	if cfg.OutDir == "" {
+		return rep, nil
+	}
+	path := filepath.Join(cfg.OutDir, ResultsFile)
+	if err := writeJSONAtomic(path, rep.Results); err != nil {
+		return rep, err
+	}
+	rep.Files = append(rep.Files, path)
+	if !cfg.NoPlots {
+		paths, err := WritePlots(cfg.OutDir, rep.Summary)
+		rep.Files = append(rep.Files, paths...)
+		if err != nil {
+			return rep, err
+		}
+	}
+	return rep, nil
+}
+
+// checkMeta writes meta to path, or, when path exists, checks that it holds
+// the same meta.
+func checkMeta(path string, meta Meta) error {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return writeJSONAtomic(path, meta)
+	}
+	if err != nil {
+		return fmt.Errorf("eval: %w", err)
+	}
+	var old Meta
+	if err := json.Unmarshal(data, &old); err != nil {
+		return fmt.Errorf("eval: %s: %w (delete it to start over)", path, err)
+	}
+	if old != meta {
+		return fmt.Errorf("eval: %s holds results of another run (model %q, max length %d; now model %q, max length %d): use another --out",
+			filepath.Dir(path), old.Model, old.MaxLength, meta.Model, meta.MaxLength)
+	}
+	return nil
+}

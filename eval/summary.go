@@ -1,0 +1,220 @@
+package eval
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"text/tabwriter"
+)
+
+// AllTasks is the Task of the summary rows that average over tasks.
+const AllTasks = "(mean over tasks)"
+
+// Row is one line of the summary: a task (or AllTasks) with one variant.
+type Row struct {
+	Task    string `json:"task"`
+	Policy  string `json:"policy"`
+	Budget  string `json:"budget"`
+	Samples int    `json:"samples"`
+	// Score is the mean sample score in percent (LongBench's scale); for
+	// AllTasks the mean over tasks of the task scores.
+	Score float64 `json:"score"`
+	// Normalized is the score divided by the full cache's on the same samples
+	// (for AllTasks, the mean over tasks of that ratio, as the NAMM paper
+	// reports it); nil without a reference or where the reference scored 0.
+	Normalized *float64 `json:"normalized"`
+	// RefSamples is how many of the samples the reference also ran.
+	RefSamples int `json:"reference_samples"`
+	// MeanKV is the mean over samples of the mean over passes of the tokens
+	// per layer; PeakKV is the max over samples of the peak tokens per layer
+	// (the peak summed over layers, divided by the layer count).
+	MeanKV float64 `json:"mean_kv_tokens_per_layer"`
+	PeakKV float64 `json:"peak_kv_tokens_per_layer"`
+	// TokensPerSecond is (prompt + generated tokens) / seconds, over all samples.
+	TokensPerSecond float64 `json:"tokens_per_second"`
+	// MeanPerLayer is, per layer, the mean over samples of the tokens held.
+	MeanPerLayer []float64 `json:"cache_mean_per_layer"`
+
+	tokens, seconds float64 // sums behind TokensPerSecond
+}
+
+// Label is "policy@budget" or the policy alone.
+func (r Row) Label() string {
+	if r.Budget != "" {
+		return r.Policy + "@" + r.Budget
+	}
+	return r.Policy
+}
+
+// Summarize groups results by task and variant (in the order of tasks and
+// variants) and adds an AllTasks row per variant when there are several
+// tasks. Normalised scores divide by the reference variant's results on the
+// same sample IDs.
+func Summarize(results []SampleResult, tasks []string, variants []Variant) []Row {
+	type key struct{ task, label string }
+	groups := map[key][]SampleResult{}
+	for _, r := range results {
+		k := key{r.Task, labelOf(r.Policy, r.Budget)}
+		groups[k] = append(groups[k], r)
+	}
+	var ref *Variant
+	for i := range variants {
+		if variants[i].IsReference() {
+			ref = &variants[i]
+		}
+	}
+	var rows []Row
+	perVariant := map[string][]Row{}
+	for _, task := range tasks {
+		for _, v := range variants {
+			rs := groups[key{task, v.Label()}]
+			if len(rs) == 0 {
+				continue
+			}
+			row := aggregate(rs)
+			row.Task, row.Policy, row.Budget = task, v.Policy, BudgetLabel(v.Budget)
+			if ref != nil {
+				row.Normalized, row.RefSamples = normalize(rs, groups[key{task, ref.Label()}])
+			}
+			rows = append(rows, row)
+			perVariant[v.Label()] = append(perVariant[v.Label()], row)
+		}
+	}
+	if len(tasks) < 2 {
+		return rows
+	}
+	for _, v := range variants {
+		tr := perVariant[v.Label()]
+		if len(tr) == 0 {
+			continue
+		}
+		all := Row{Task: AllTasks, Policy: v.Policy, Budget: BudgetLabel(v.Budget)}
+		var norm []float64
+		for _, r := range tr {
+			all.Samples += r.Samples
+			all.RefSamples += r.RefSamples
+			all.Score += r.Score / float64(len(tr))
+			all.MeanKV += r.MeanKV / float64(len(tr))
+			all.PeakKV = math.Max(all.PeakKV, r.PeakKV)
+			if r.Normalized != nil {
+				norm = append(norm, *r.Normalized)
+			}
+			all.tokens += r.tokens
+			all.seconds += r.seconds
+			all.MeanPerLayer = addScaled(all.MeanPerLayer, r.MeanPerLayer, 1/float64(len(tr)))
+		}
+		if len(norm) > 0 {
+			all.Normalized = ptr(mean(norm))
+		}
+		if all.seconds > 0 {
+			all.TokensPerSecond = all.tokens / all.seconds
+		}
+		rows = append(rows, all)
+	}
+	return rows
+}
+
+func labelOf(policy, budget string) string {
+	if budget != "" {
+		return policy + "@" + budget
+	}
+	return policy
+}
+
+// aggregate computes the sample-level figures of one group.
+func aggregate(rs []SampleResult) Row {
+	var row Row
+	row.Samples = len(rs)
+	for _, r := range rs {
+		row.Score += 100 * r.Score / float64(len(rs))
+		row.MeanKV += r.MeanKVTokens / float64(len(rs))
+		if n := len(r.MeanPerLayer); n > 0 {
+			row.PeakKV = math.Max(row.PeakKV, float64(r.PeakKVTokens)/float64(n))
+		}
+		row.tokens += float64(r.PromptTokens + r.GeneratedTokens)
+		row.seconds += r.Seconds
+		row.MeanPerLayer = addScaled(row.MeanPerLayer, r.MeanPerLayer, 1/float64(len(rs)))
+	}
+	if row.seconds > 0 {
+		row.TokensPerSecond = row.tokens / row.seconds
+	}
+	return row
+}
+
+// normalize divides the mean score of rs by the reference's mean on the
+// sample IDs both have; nil when they share none or the reference scored 0.
+func normalize(rs, ref []SampleResult) (*float64, int) {
+	refScore := map[string]float64{}
+	for _, r := range ref {
+		refScore[r.ID] = r.Score
+	}
+	var sum, refSum float64
+	n := 0
+	for _, r := range rs {
+		if s, ok := refScore[r.ID]; ok {
+			sum += r.Score
+			refSum += s
+			n++
+		}
+	}
+	if n == 0 || refSum == 0 {
+		return nil, n
+	}
+	return ptr(sum / refSum), n
+}
+
+func addScaled(acc, x []float64, scale float64) []float64 {
+	if len(acc) < len(x) {
+		acc = append(acc, make([]float64, len(x)-len(acc))...)
+	}
+	for i, v := range x {
+		acc[i] += v * scale
+	}
+	return acc
+}
+
+func mean(xs []float64) float64 {
+	s := 0.0
+	for _, x := range xs {
+		s += x
+	}
+	return s / float64(len(xs))
+}
+
+func ptr(x float64) *float64 { return &x }
+
+// WriteTable prints rows as an aligned table, then the notes.
+func WriteTable(w io.Writer, rows []Row, notes []string) error {
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "task\tmemory\tbudget\tn\tscore\tnormalised\tKV mean/layer\tKV peak/layer\ttok/s\t")
+	for _, r := range rows {
+		budget := r.Budget
+		if budget == "" {
+			budget = "-"
+		}
+		norm := "-"
+		if r.Normalized != nil {
+			norm = fmt.Sprintf("%.3f", *r.Normalized)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%.2f\t%s\t%.1f\t%.1f\t%.1f\t\n",
+			r.Task, r.Policy, budget, r.Samples, r.Score, norm, r.MeanKV, r.PeakKV, r.TokensPerSecond)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "score: mean metric x100; normalised: score / full cache score on the same samples ('-': no reference, or the reference scored 0); "+
+		"KV tokens per layer (max over KV heads); tok/s: (prompt + generated) / wall seconds; budget '-': the policy takes none")
+	for _, n := range notes {
+		fmt.Fprintln(w, "note:", n)
+	}
+	return nil
+}
+
+// shortLabel shortens a label for plot legends.
+func shortLabel(s string) string {
+	if len(s) > 40 {
+		return s[:37] + "..."
+	}
+	return strings.TrimSpace(s)
+}
