@@ -43,7 +43,8 @@ type DataOptions struct {
 	Extra []Document
 	// Tasks are the task generators to draw examples from; nil means all of gen.Tasks().
 	Tasks []string
-	// MinExample is the shortest example prompt in tokens (default 256).
+	// MinExample is the shortest example prompt in tokens (default 640: some generators
+	// cannot make shorter prompts).
 	MinExample int
 	// Workers is the number of goroutines (default GOMAXPROCS).
 	Workers int
@@ -142,7 +143,7 @@ func checkOptions(opt *DataOptions) error {
 		return fmt.Errorf("train data: synthetic-frac %g out of range [0, 1]", opt.SyntheticFrac)
 	}
 	if opt.MinExample <= 0 {
-		opt.MinExample = 256
+		opt.MinExample = 640
 	}
 	if opt.Workers <= 0 {
 		opt.Workers = runtime.GOMAXPROCS(0)
@@ -236,12 +237,16 @@ func (b *builder) sequence(i int) ([]int, seqStats) {
 	var st seqStats
 	if r.Float64() < b.opt.SyntheticFrac {
 		st.synthetic = true
-		for k := 0; L-len(seq) >= b.opt.MinExample+answerMargin && k < 64; k++ {
+		// Some generators need more room than MinExample; a failure is retried with another
+		// draw, three times in a row at most.
+		for k, fails := 0, 0; L-len(seq) >= b.opt.MinExample+answerMargin && k < 64 && fails < 3; k++ {
 			ids, task, ok := b.example(r, i, k, L-len(seq))
 			if !ok {
 				st.failed++
-				break
+				fails++
+				continue
 			}
+			fails = 0
 			seq = append(seq, ids...)
 			st.tasks = append(st.tasks, task)
 			st.exampleTokens += len(ids)

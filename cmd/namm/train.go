@@ -1,0 +1,170 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+
+	"github.com/namm-dev/namm/tokenizer"
+	"github.com/namm-dev/namm/train"
+)
+
+func init() { extraCommands = append(extraCommands, trainDataCmd, trainBaseCmd) }
+
+func trainDataCmd() *cobra.Command {
+	var (
+		tokDir, out, valOut, textDirs, texts, tasks string
+		opt                                         train.DataOptions
+	)
+	cmd := &cobra.Command{
+		Use:   "train-data",
+		Short: "Write a training token file for the base language models",
+		Long: `train-data writes a token file of fixed-length sequences for training a base
+language model (scripts/gpu/train_base.py on a GPU, namm train-base on CPU): windows of the
+public-domain haystack texts (train split only), and synthetic long-context task examples
+(prompt, answers, EOS; generator seeds >= 1,000,000, disjoint from evaluation seeds) packed
+into sequences. It also writes a validation file from the texts' held-out eval split, and
+a JSON description next to each file. The same seed gives the same bytes.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if tokDir == "" || out == "" {
+				return fmt.Errorf("--tokenizer and --out are required")
+			}
+			tok, err := tokenizer.LoadDir(tokDir)
+			if err != nil {
+				return err
+			}
+			if texts != "" {
+				opt.Texts = strings.Split(texts, ",")
+			}
+			if tasks != "" {
+				opt.Tasks = strings.Split(tasks, ",")
+			}
+			if textDirs != "" {
+				for _, d := range strings.Split(textDirs, ",") {
+					docs, err := train.ReadTextDir(d)
+					if err != nil {
+						return err
+					}
+					opt.Extra = append(opt.Extra, docs...)
+				}
+			}
+			if valOut == "" {
+				ext := filepath.Ext(out)
+				valOut = strings.TrimSuffix(out, ext) + ".val" + ext
+			}
+			start := time.Now()
+			count := (opt.Tokens + opt.SeqLen - 1) / max(opt.SeqLen, 1)
+			bar := progressbar.NewOptions(count, progressbar.OptionSetDescription("sequences"),
+				progressbar.OptionSetWriter(cmd.ErrOrStderr()), progressbar.OptionShowCount(),
+				progressbar.OptionSetPredictTime(true), progressbar.OptionThrottle(200*time.Millisecond))
+			opt.Progress = func(done, total int) { _ = bar.Set(done) }
+			f, stats, err := train.BuildTrainData(tok, opt)
+			_ = bar.Finish()
+			fmt.Fprintln(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			if err := f.Write(out); err != nil {
+				return err
+			}
+			val, err := train.BuildValData(tok, opt.SeqLen, opt.Texts)
+			if err != nil {
+				return err
+			}
+			if err := val.Write(valOut); err != nil {
+				return err
+			}
+			info := map[string]any{
+				"format":         "namm token file v1 (see train/tokenfile.go)",
+				"tokenizer":      tokDir,
+				"vocab_size":     f.VocabSize,
+				"seq_len":        f.SeqLen,
+				"sequences":      f.Count,
+				"tokens":         f.Count * f.SeqLen,
+				"seed":           opt.Seed,
+				"synthetic_frac": opt.SyntheticFrac,
+				"gen_seed_base":  train.GenSeedBase,
+				"bos":            f.BOS,
+				"eos":            f.EOS,
+				"stats":          stats,
+				"validation":     map[string]any{"file": filepath.Base(valOut), "sequences": val.Count, "tokens": val.Count * val.SeqLen, "split": "eval"},
+				"seconds":        time.Since(start).Seconds(),
+			}
+			data, _ := json.MarshalIndent(info, "", " ")
+			if err := writeFileAtomicCLI(out+".json", append(data, '\n')); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %d sequences x %d tokens (%d synthetic, %d examples, %d failed), %d source tokens\n%s: %d validation sequences\n%.1f s\n",
+				out, f.Count, f.SeqLen, stats.SyntheticSequences, sumCounts(stats.Examples), stats.FailedExamples, stats.SourceTokensTotal,
+				valOut, val.Count, time.Since(start).Seconds())
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&tokDir, "tokenizer", "", "tokenizer directory (tokenizer.json [+ tokenizer_config.json])")
+	fl.StringVar(&out, "out", "", "training token file to write")
+	fl.StringVar(&valOut, "val-out", "", "validation token file (default: OUT with .val before its extension)")
+	fl.IntVar(&opt.Tokens, "tokens", 50_000_000, "training tokens (rounded up to whole sequences)")
+	fl.IntVar(&opt.SeqLen, "seq-len", 4096, "tokens per sequence")
+	fl.Int64Var(&opt.Seed, "seed", 0, "random seed in [0, 1e9)")
+	fl.Float64Var(&opt.SyntheticFrac, "synthetic-frac", 0.5, "share of sequences packed with synthetic task examples")
+	fl.StringVar(&texts, "texts", "", "comma-separated haystack texts to use (default: all)")
+	fl.StringVar(&tasks, "tasks", "", "comma-separated tasks to draw examples from (default: all)")
+	fl.StringVar(&textDirs, "text-dir", "", "comma-separated directories of extra *.txt training documents")
+	fl.IntVar(&opt.MinExample, "min-example", 640, "shortest example prompt in tokens")
+	fl.IntVar(&opt.Workers, "workers", 0, "goroutines (default: all cores)")
+	return cmd
+}
+
+func sumCounts(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// writeFileAtomicCLI writes data through a temporary file and a rename.
+func writeFileAtomicCLI(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+func trainBaseCmd() *cobra.Command {
+	var cfgPath, out string
+	cmd := &cobra.Command{
+		Use:   "train-base",
+		Short: "Train a small base language model with GoMLX (CPU path; the GPU run uses scripts/gpu/train_base.py)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return fmt.Errorf("train-base: not implemented yet")
+		},
+	}
+	cmd.Flags().StringVar(&cfgPath, "config", "", "training configuration (JSON, e.g. configs/tiny-cpu.json)")
+	cmd.Flags().StringVar(&out, "out", "", "output model directory")
+	return cmd
+}
