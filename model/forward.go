@@ -188,17 +188,28 @@ func AppendKV(st LayerState, newK, newV, qpos, writeAt *Node) LayerState {
 
 // Logits applies the final norm and the LM head to the rows of x selected by
 // the weights sel [T] (one-hot on the last real token) -> [V], or to every row
-// when sel is nil -> [T, V].
+// when sel is nil -> [T, V]. head is grouped [n, R, D] (see HeadGroups):
+// each group is one batch entry of the matmul.
 func Logits(cfg *Config, x, norm, head, sel *Node) *Node {
 	if sel != nil {
-		t := x.Shape().Dimensions[0]
 		x = Reshape(Einsum("td,t->d", x, ConvertDType(sel, x.DType())), 1, x.Shape().Dimensions[1])
-		_ = t
 	}
 	h := RMSNorm(x, norm, cfg.RMSNormEps)
-	logits := ConvertDType(Einsum("td,vd->tv", h, head), dtypes.Float32)
+	t, d := h.Shape().Dimensions[0], h.Shape().Dimensions[1]
+	n, rows := head.Shape().Dimensions[0], head.Shape().Dimensions[1]
+	hb := BroadcastToDims(InsertAxes(h, 0), n, t, d)
+	logits := Einsum("ntd,nrd->ntr", hb, head) // [n, T, R]
+	if t == 1 {
+		logits = Reshape(logits, 1, n*rows)
+	} else {
+		logits = Reshape(TransposeAllAxes(logits, 1, 0, 2), t, n*rows)
+	}
+	if v := cfg.VocabSize; n*rows != v {
+		logits = Slice(logits, AxisRange(), AxisRange(0, v))
+	}
+	logits = ConvertDType(logits, dtypes.Float32)
 	if sel != nil {
-		logits = Reshape(logits, head.Shape().Dimensions[0])
+		logits = Reshape(logits, cfg.VocabSize)
 	}
 	return logits
 }

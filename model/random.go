@@ -54,7 +54,8 @@ func RandomWeights(cfg *Config, dtype dtypes.DType, seed uint64) *Weights {
 		w.Layers = append(w.Layers, l)
 	}
 	w.Norm = ones(d)
-	w.Head = mk(d, cfg.VocabSize, d)
+	next++
+	w.Head = groupHead(randomFloats(cfg.VocabSize*d, 1/math.Sqrt(float64(d)), next), cfg.VocabSize, d, dtype)
 	return w
 }
 

@@ -34,7 +34,35 @@ type Weights struct {
 	Embed  []float32 // [V*D] row-major, host
 	Layers []LayerTensors
 	Norm   *tensors.Tensor // [D]
-	Head   *tensors.Tensor // [V, D] (the embedding when tied)
+	// Head is the LM head (the embedding when tied) split by rows into
+	// groups: [HeadGroups(V), R, D] with R = ceil(V/groups), zero rows
+	// padding the last group. See HeadGroups for why.
+	Head *tensors.Tensor
+}
+
+// HeadGroups is the number of row groups the LM head of a vocabulary of
+// size v is split into. On the pure-Go backend a matmul with more than
+// 16,384 outputs per batch entry takes a path that re-blocks the whole
+// weight on every call (~100 ms for a 32k x 256 head at one token); as a
+// batch of groups of at most 16,384 rows each it takes the direct path, and
+// the groups run on different cores. An even count keeps both cores of a
+// small machine busy. On XLA it is an ordinary batched matmul.
+func HeadGroups(v int) int {
+	const maxRows = 16384
+	n := max(2, (v+maxRows-1)/maxRows)
+	return n + n%2
+}
+
+// groupHead lays out the [v, d] head as [n, ceil(v/n), d], zero-padded.
+func groupHead(data []float32, v, d int, dtype dtypes.DType) *tensors.Tensor {
+	n := HeadGroups(v)
+	rows := (v + n - 1) / n
+	if rows*n != v {
+		padded := make([]float32, n*rows*d)
+		copy(padded, data[:v*d])
+		data = padded
+	}
+	return toTensor(data, []int{n, rows, d}, dtype)
 }
 
 // LoadWeights reads dir's safetensors into tensors of dtype (Float32 or
@@ -107,13 +135,15 @@ func LoadWeights(dir string, cfg *Config, dtype dtypes.DType) (*Weights, error) 
 		return nil, err3
 	}
 	if _, ok := set.Info("lm_head.weight"); ok && !cfg.TieWordEmbeddings {
-		if w.Head, _, err3 = load("lm_head.weight", cfg.VocabSize, d); err3 != nil {
+		var head []float32
+		if _, head, err3 = load("lm_head.weight", cfg.VocabSize, d); err3 != nil {
 			return nil, err3
 		}
+		w.Head = groupHead(head, cfg.VocabSize, d, dtype)
 	} else if !cfg.TieWordEmbeddings {
 		return nil, fmt.Errorf("%s: weight \"lm_head.weight\" is missing and tie_word_embeddings is false", dir)
 	} else {
-		w.Head = toTensor(embed, []int{cfg.VocabSize, d}, dtype)
+		w.Head = groupHead(embed, cfg.VocabSize, d, dtype)
 	}
 	return w, nil
 }
