@@ -170,11 +170,11 @@ func TestParseBudgets(t *testing.T) {
 
 func TestSplitPolicies(t *testing.T) {
 	cases := map[string][]string{
-		"full,h2o,streaming":                  {"full", "h2o", "streaming"},
-		"h2o:recent=8,streaming":              {"h2o:recent=8", "streaming"},
+		"full,h2o,streaming":                   {"full", "h2o", "streaming"},
+		"h2o:recent=8,streaming":               {"h2o:recent=8", "streaming"},
 		"fastgen:threshold=0.9,local=0.2,tova": {"fastgen:threshold=0.9,local=0.2", "tova"},
-		"namm:/a/b.namm,mode=perhead,h2o":     {"namm:/a/b.namm,mode=perhead", "h2o"},
-		" full , ,h2o":                        {"full", "h2o"},
+		"namm:/a/b.namm,mode=perhead,h2o":      {"namm:/a/b.namm,mode=perhead", "h2o"},
+		" full , ,h2o":                         {"full", "h2o"},
 	}
 	for in, want := range cases {
 		if got := SplitPolicies(in); !reflect.DeepEqual(got, want) {
