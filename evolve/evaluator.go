@@ -1,0 +1,171 @@
+package evolve
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+
+	"github.com/namm-dev/namm/engine"
+	"github.com/namm-dev/namm/namm"
+	"github.com/namm-dev/namm/policy"
+	"github.com/namm-dev/namm/task/gen"
+	"github.com/namm-dev/namm/task/metric"
+	"github.com/namm-dev/namm/tokenizer"
+)
+
+// Evaluator answers and scores Jobs with one loaded model. It is safe for
+// concurrent use (the engine runs several sessions at once).
+type Evaluator struct {
+	Engine      *engine.Engine
+	Tok         *tokenizer.Tokenizer
+	Store       *SampleStore
+	Fingerprint string // ModelFingerprint of the model directory
+	Name        string // reported in Result.Worker
+
+	stop []int
+	mu   sync.Mutex
+	ids  map[string][]int // sample ID -> prompt token ids
+}
+
+// NewEvaluator wraps a loaded model and its tokenizer.
+func NewEvaluator(e *engine.Engine, tok *tokenizer.Tokenizer, fingerprint string) *Evaluator {
+	stop := append([]int(nil), e.Config.EOS...)
+	if id, ok := tok.EOS(); ok {
+		stop = append(stop, id)
+	}
+	return &Evaluator{Engine: e, Tok: tok, Store: NewSampleStore(tok), Fingerprint: fingerprint,
+		stop: stop, ids: map[string][]int{}}
+}
+
+// ModelFingerprint identifies a model directory cheaply: SHA-256 of
+// config.json, tokenizer.json and tokenizer_config.json and of the names and
+// sizes of the *.safetensors files (hashing many GB of weights at every start
+// would cost minutes), prefixed by the directory's base name.
+func ModelFingerprint(dir string) (string, error) {
+	h := sha256.New()
+	for _, name := range []string{"config.json", "tokenizer.json", "tokenizer_config.json"} {
+		data, err := os.ReadFile(filepath.Join(dir, name))
+		if os.IsNotExist(err) && name == "tokenizer_config.json" {
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("model fingerprint: %w", err)
+		}
+		fmt.Fprintf(h, "%s %d\n", name, len(data))
+		h.Write(data)
+	}
+	weights, err := filepath.Glob(filepath.Join(dir, "*.safetensors"))
+	if err != nil {
+		return "", fmt.Errorf("model fingerprint: %w", err)
+	}
+	sort.Strings(weights)
+	for _, w := range weights {
+		fi, err := os.Stat(w)
+		if err != nil {
+			return "", fmt.Errorf("model fingerprint: %w", err)
+		}
+		fmt.Fprintf(h, "%s %d\n", filepath.Base(w), fi.Size())
+	}
+	abs, _ := filepath.Abs(dir)
+	return filepath.Base(abs) + "-" + hex.EncodeToString(h.Sum(nil)[:6]), nil
+}
+
+// promptHash is the first 8 bytes of SHA-256 of the prompt, in hex.
+func promptHash(prompt string) string {
+	h := sha256.Sum256([]byte(prompt))
+	return hex.EncodeToString(h[:8])
+}
+
+// Run evaluates one job; failures are reported in Result.Err.
+func (ev *Evaluator) Run(job Job) Result {
+	res, err := ev.run(job)
+	res.Batch, res.Index, res.Worker = job.Batch, job.Index, ev.Name
+	if err != nil {
+		res.Err = fmt.Sprintf("job %s/%d (%s#%d): %v", job.Batch, job.Index, job.Spec, job.Sample, err)
+	}
+	return res
+}
+
+func (ev *Evaluator) run(job Job) (Result, error) {
+	var res Result
+	if job.Model != ev.Fingerprint {
+		return res, fmt.Errorf("job is for model %s, this evaluator has %s", job.Model, ev.Fingerprint)
+	}
+	sample, err := ev.Store.Sample(job.Spec, job.Sample)
+	if err != nil {
+		return res, err
+	}
+	if h := promptHash(sample.Prompt); job.PromptHash != "" && h != job.PromptHash {
+		return res, fmt.Errorf("regenerated prompt hash %s, the coordinator's is %s (different generator or tokenizer version)", h, job.PromptHash)
+	}
+	var p policy.Policy
+	if job.Params != nil {
+		np, err := namm.New(&namm.File{Params: job.Params, Norm: job.Norm}, namm.Config{})
+		if err != nil {
+			return res, err
+		}
+		p = np
+	}
+	return ev.answer(sample, p, job.MaxNew)
+}
+
+// answer generates greedily for sample under p (nil: full cache) and scores
+// the answer.
+func (ev *Evaluator) answer(sample gen.Sample, p policy.Policy, maxNew int) (Result, error) {
+	var res Result
+	s, err := ev.Engine.NewSession(p)
+	if err != nil {
+		return res, err
+	}
+	if p != nil {
+		if err := s.SetModelInfo(ev.Tok.SpecialIDs(), ev.Tok.IsPunctuation); err != nil {
+			return res, err
+		}
+	}
+	budget := sample.MaxNewTokens
+	if maxNew > 0 && maxNew < budget {
+		budget = maxNew
+	}
+	out, err := s.Generate(ev.promptIDs(sample), budget, ev.stop, nil)
+	if err != nil {
+		return res, err
+	}
+	pred := ev.Tok.Decode(out, true)
+	score, err := metric.Score(sample.Metric, pred, sample.Answers, nil)
+	if err != nil {
+		return res, err
+	}
+	st := s.Stats()
+	res.Score, res.KVMean, res.KVPeak, res.NewTok = score, st.MeanKVTokens(), st.PeakKVTokens, len(out)
+	return res, nil
+}
+
+func (ev *Evaluator) promptIDs(sample gen.Sample) []int {
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	ids, ok := ev.ids[sample.ID]
+	if !ok {
+		ids = ev.Tok.Encode(sample.Prompt, true)
+		ev.ids[sample.ID] = ids
+	}
+	return ids
+}
+
+// Normalization computes the frozen NAMM normalisation the reference way
+// (namm.ComputeNormalization): all-zero parameters, that is a policy that
+// evicts nothing, run over the given samples in order, generating as the
+// evaluation does.
+func (ev *Evaluator) Normalization(samples []gen.Sample, maxNew int) (namm.Norm, error) {
+	return namm.ComputeNormalization(func(p policy.Policy) error {
+		for _, s := range samples {
+			if _, err := ev.answer(s, p, maxNew); err != nil {
+				return fmt.Errorf("%s: %w", s.ID, err)
+			}
+		}
+		return nil
+	})
+}
