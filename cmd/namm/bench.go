@@ -40,7 +40,7 @@ func benchCmd() *cobra.Command {
 	var mem memoryFlags
 	var shape string
 	var context, decode int
-	var asJSON bool
+	var asJSON, overhead bool
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure prefill and decode speed, KV memory and graph compilations",
@@ -81,6 +81,15 @@ for a model of a named shape with random weights (no files needed).`,
 					return err
 				}
 				name = mf.model
+			}
+			if overhead {
+				for _, n := range []int{1, 20, 100} {
+					d, err := e.ExecOverhead(n, 200)
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "exec overhead: %d args: %.1f us/call\n", n, float64(d.Nanoseconds())/1000)
+				}
 			}
 			rng := rand.New(rand.NewPCG(1, 2))
 			ids := make([]int, context)
@@ -151,6 +160,7 @@ for a model of a named shape with random weights (no files needed).`,
 	cmd.Flags().IntVar(&context, "context", 1024, "prompt length in tokens")
 	cmd.Flags().IntVar(&decode, "decode", 32, "tokens to decode after the prompt")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&overhead, "exec-overhead", false, "also measure the fixed cost of one graph execution")
 	return cmd
 }
 
