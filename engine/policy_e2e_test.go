@@ -101,13 +101,8 @@ func TestNAMMRecencyEvictsOldest(t *testing.T) {
 	// then positions 1024..1102 arrive (76 prompt tokens + 3 decoded).
 	processed := len(s.Tokens())
 	for l, lc := range s.layers {
-		for k, sp := range lc.slotPos {
-			var kept []int32
-			for _, pos := range sp {
-				if pos >= 0 {
-					kept = append(kept, pos)
-				}
-			}
+		for k, h := range lc.heads {
+			kept := h.pos
 			if len(kept) != processed-723 {
 				t.Fatalf("layer %d head %d keeps %d tokens, want %d", l, k, len(kept), processed-723)
 			}
@@ -187,12 +182,10 @@ func layerRows(s *Session, l int) (k, v []map[int32][]float32) {
 	hd, c := s.e.Config.HeadDim, lc.capacity
 	kf := tensors.MustCopyFlatData[float32](lc.k)
 	vf := tensors.MustCopyFlatData[float32](lc.v)
-	for h, sp := range lc.slotPos {
+	for h, hi := range lc.heads {
 		km, vm := map[int32][]float32{}, map[int32][]float32{}
-		for slot, pos := range sp {
-			if pos < 0 {
-				continue
-			}
+		for i, pos := range hi.pos {
+			slot := hi.slot[i]
 			km[pos] = kf[(h*c+slot)*hd : (h*c+slot+1)*hd]
 			row := make([]float32, hd)
 			for d := range hd {

@@ -17,7 +17,25 @@ type layerCache struct {
 	k, v, pos *tensors.Tensor // [K, C, H], [K, H, C], [K, C] int32
 	capacity  int             // C
 	used      int             // slots [0, used) may hold tokens; a pass writes at used
-	slotPos   [][]int32       // [K][used]: original position of each slot, -1 if empty
+	heads     []headIndex     // [K]
+}
+
+// headIndex lists one KV head's cached tokens in chronological order: their
+// original positions and the cache slots holding them. It is kept up to date
+// incrementally (appends per pass, rebuilt on a gather), so building a
+// policy's view costs nothing per token.
+type headIndex struct {
+	pos  []int32
+	slot []int
+}
+
+// tokens is the largest number of tokens any head of the layer holds.
+func (lc *layerCache) tokens() int {
+	n := 0
+	for _, h := range lc.heads {
+		n = max(n, len(h.pos))
+	}
+	return n
 }
 
 // Session is one sequence being processed with a memory policy.
@@ -91,7 +109,7 @@ func (s *Session) emptyCache(capacity int) (layerCache, error) {
 	if err != nil {
 		return layerCache{}, err
 	}
-	return layerCache{k: k, v: v, pos: pos, capacity: capacity, slotPos: make([][]int32, s.e.Config.NumKVHeads)}, nil
+	return layerCache{k: k, v: v, pos: pos, capacity: capacity, heads: make([]headIndex, s.e.Config.NumKVHeads)}, nil
 }
 
 // Tokens returns every token processed so far.
@@ -103,16 +121,8 @@ func (s *Session) Stats() SessionStats { return s.stats }
 // CacheTokens returns, per layer, the number of tokens held (max over heads).
 func (s *Session) CacheTokens() []int {
 	out := make([]int, len(s.layers))
-	for i, lc := range s.layers {
-		for _, sp := range lc.slotPos {
-			n := 0
-			for _, p := range sp {
-				if p >= 0 {
-					n++
-				}
-			}
-			out[i] = max(out[i], n)
-		}
+	for i := range s.layers {
+		out[i] = s.layers[i].tokens()
 	}
 	return out
 }
@@ -252,8 +262,12 @@ func (s *Session) forward(ids []int, pass policy.Pass, width int, wantLogits boo
 		}
 		// Padding tokens were written past the real ones with position -1;
 		// the next pass overwrites them.
-		for k := range lc.slotPos {
-			lc.slotPos[k] = append(lc.slotPos[k], qpos[:len(ids)]...)
+		for k := range lc.heads {
+			h := &lc.heads[k]
+			h.pos = append(h.pos, qpos[:len(ids)]...)
+			for i := range len(ids) {
+				h.slot = append(h.slot, lc.used+i)
+			}
 		}
 		lc.used += len(ids)
 	}
@@ -299,21 +313,25 @@ func (s *Session) forward(ids []int, pass policy.Pass, width int, wantLogits boo
 // width new tokens.
 func (s *Session) view(l int, pass policy.Pass, mask model.StatMask, stats []*tensors.Tensor, nNew, usedAt, slotsAt, width int) (*policy.LayerView, [][]int) {
 	lc := &s.layers[l]
-	kh := len(lc.slotPos)
+	kh := len(lc.heads)
 	v := &policy.LayerView{Layer: l, Pass: pass, Tokens: s.tokens, Positions: make([][]int32, kh)}
 	slotOf := make([][]int, kh)
+	for k, h := range lc.heads {
+		v.Positions[k] = h.pos
+		slotOf[k] = h.slot
+	}
+	if mask == 0 {
+		return v, slotOf
+	}
 	cols := make([][]int, kh)
-	for k, sp := range lc.slotPos {
-		for slot, p := range sp {
-			if p >= 0 {
-				v.Positions[k] = append(v.Positions[k], p)
-				slotOf[k] = append(slotOf[k], slot)
-				col := slot
-				if slot >= usedAt {
-					col = slotsAt + slot - usedAt
-				}
-				cols[k] = append(cols[k], col)
+	for k, h := range lc.heads {
+		cols[k] = make([]int, len(h.slot))
+		for i, slot := range h.slot {
+			col := slot
+			if slot >= usedAt {
+				col = slotsAt + slot - usedAt
 			}
+			cols[k][i] = col
 		}
 	}
 	n := slotsAt + width // key axis of the statistics
@@ -365,7 +383,7 @@ func (s *Session) view(l int, pass policy.Pass, mask model.StatMask, stats []*te
 // evict applies a policy's answer to layer l.
 func (s *Session) evict(l int, keep [][]int, slotOf [][]int) error {
 	lc := &s.layers[l]
-	kh := len(lc.slotPos)
+	kh := len(lc.heads)
 	if len(keep) != kh {
 		return fmt.Errorf("engine: policy %s returned %d heads for layer %d, want %d", s.policy.Name(), len(keep), l, kh)
 	}
@@ -400,14 +418,25 @@ func (s *Session) evict(l int, keep [][]int, slotOf [][]int) error {
 // keeping per head the listed slots (nil: every occupied slot, in order).
 func (s *Session) regather(l int, slots [][]int, capacity int) error {
 	lc := &s.layers[l]
-	kh := len(lc.slotPos)
+	kh := len(lc.heads)
+	var newPos [][]int32
 	if slots == nil {
 		slots = make([][]int, kh)
-		for k, sp := range lc.slotPos {
-			for slot, p := range sp {
-				if p >= 0 {
-					slots[k] = append(slots[k], slot)
+		newPos = make([][]int32, kh)
+		for k, h := range lc.heads {
+			slots[k] = h.slot
+			newPos[k] = h.pos
+		}
+	} else {
+		newPos = make([][]int32, kh)
+		for k, sl := range slots {
+			h := lc.heads[k]
+			j := 0
+			for _, slot := range sl {
+				for h.slot[j] != slot {
+					j++
 				}
+				newPos[k] = append(newPos[k], h.pos[j])
 			}
 		}
 	}
@@ -418,23 +447,20 @@ func (s *Session) regather(l int, slots [][]int, capacity int) error {
 	if capacity < used {
 		capacity = Bucket(used)
 	}
-	newPos := make([][]int32, kh)
-	for k, sl := range slots {
-		for _, slot := range sl {
-			newPos[k] = append(newPos[k], lc.slotPos[k][slot])
-		}
-	}
-	for k := range newPos {
-		// Heads that keep fewer tokens are padded with empty slots so that
-		// every head's next token lands in slot used.
-		for len(newPos[k]) < used {
-			newPos[k] = append(newPos[k], -1)
-		}
-	}
 	if err := s.gatherKV(lc, slots, capacity); err != nil {
 		return fmt.Errorf("engine: gathering layer %d: %w", l, err)
 	}
-	lc.used, lc.slotPos = used, newPos
+	// Heads that keep fewer tokens leave empty slots below used, so that
+	// every head's next token lands in slot used.
+	heads := make([]headIndex, kh)
+	for k := range heads {
+		heads[k].pos = append([]int32(nil), newPos[k]...)
+		heads[k].slot = make([]int, len(newPos[k]))
+		for i := range heads[k].slot {
+			heads[k].slot[i] = i
+		}
+	}
+	lc.used, lc.heads = used, heads
 	return nil
 }
 
