@@ -161,7 +161,7 @@ func TestParseBudgets(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
-	for _, bad := range []string{"abc", "0", "-5", "1.5", "r2"} {
+	for _, bad := range []string{"abc", "0", "-5", "1.5", "r2", "rNaN", "r+Inf", "0.0"} {
 		if _, err := ParseBudgets(bad); err == nil {
 			t.Errorf("ParseBudgets(%q) accepted", bad)
 		}

@@ -64,6 +64,9 @@ func ParseBudgets(s string) ([]policy.Budget, error) {
 		if n, err := strconv.Atoi(f); err == nil {
 			b.Tokens = n
 		} else if r, err := strconv.ParseFloat(strings.TrimPrefix(f, "r"), 64); err == nil && strings.ContainsAny(f, ".r") {
+			if !(r > 0 && r <= 1) { // also refuses NaN
+				return nil, fmt.Errorf("budget %q: a ratio must be in (0, 1]", f)
+			}
 			b.Ratio = r
 		} else {
 			return nil, fmt.Errorf("budget %q is neither a token count nor a ratio in (0, 1]", f)
