@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/namm-dev/namm/engine"
 	"github.com/namm-dev/namm/evolve/cmaes"
@@ -133,4 +134,15 @@ func logWithoutTimes(t *testing.T, dir string) []string {
 		out = append(out, string(line[:i]))
 	}
 	return out
+}
+
+// jsonLine decodes a log line cut by logWithoutTimes.
+func jsonLine(line string, v any) error { return json.Unmarshal([]byte(line+"}"), v) }
+
+// tlog writes Trainer messages to the test log with a timestamp.
+type tlog struct{ t testing.TB }
+
+func (l tlog) Write(p []byte) (int, error) {
+	l.t.Logf("%s %s", time.Now().Format("15:04:05.000"), bytes.TrimSpace(p))
+	return len(p), nil
 }

@@ -24,6 +24,8 @@ type Job struct {
 	// full cache (the reference score).
 	Params []float32
 	Norm   namm.Norm // frozen normalisation; ignored with the full cache
+	// ReplyTo is the subject the result goes to (NATS pools only).
+	ReplyTo string
 }
 
 // Result is the outcome of a Job.
@@ -51,12 +53,13 @@ type wireJob struct {
 	Params     []byte `json:",omitempty"`
 	NormMean   [namm.Bins]float32
 	NormVar    [namm.Bins]float32
+	ReplyTo    string `json:",omitempty"`
 }
 
 // MarshalJSON encodes the job compactly.
 func (j Job) MarshalJSON() ([]byte, error) {
 	w := wireJob{Batch: j.Batch, Index: j.Index, Model: j.Model, Spec: j.Spec, Sample: j.Sample,
-		PromptHash: j.PromptHash, MaxNew: j.MaxNew, NormMean: j.Norm.Mean, NormVar: j.Norm.Var}
+		PromptHash: j.PromptHash, MaxNew: j.MaxNew, NormMean: j.Norm.Mean, NormVar: j.Norm.Var, ReplyTo: j.ReplyTo}
 	if j.Params != nil {
 		w.Params = make([]byte, 4*len(j.Params))
 		for i, v := range j.Params {
@@ -76,7 +79,7 @@ func (j *Job) UnmarshalJSON(data []byte) error {
 		return fmt.Errorf("job %s/%d: %d parameter bytes, want %d", w.Batch, w.Index, len(w.Params), 4*namm.NumParams)
 	}
 	*j = Job{Batch: w.Batch, Index: w.Index, Model: w.Model, Spec: w.Spec, Sample: w.Sample,
-		PromptHash: w.PromptHash, MaxNew: w.MaxNew, Norm: namm.Norm{Mean: w.NormMean, Var: w.NormVar}}
+		PromptHash: w.PromptHash, MaxNew: w.MaxNew, Norm: namm.Norm{Mean: w.NormMean, Var: w.NormVar}, ReplyTo: w.ReplyTo}
 	if w.Params != nil {
 		j.Params = make([]float32, namm.NumParams)
 		for i := range j.Params {
