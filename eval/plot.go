@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sort"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -125,13 +126,23 @@ func scorePlot(rows []Row) (*plot.Plot, error) {
 		}
 	}
 	p.X.Min, p.X.Max = 0, maxX*1.1
-	p.Y.Min, p.Y.Max = 0, maxY*1.15
+	p.Y.Min, p.Y.Max = 0, maxY*legendRoom(len(order))
+	p.X.Tick.Marker = plainTicks{}
+	p.Y.Tick.Marker = plainTicks{}
 	return p, nil
 }
+
+// maxLayerLines is the most variants drawn on the per-layer plot; beyond
+// it, budgeted policies are drawn at their smallest budget only.
+const maxLayerLines = 8
 
 func layerPlot(rows []Row) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = "Tokens kept per layer (" + taskTitle(rows) + ")"
+	if len(rows) > maxLayerLines {
+		rows = tightest(rows)
+		p.Title.Text += ", budgeted policies at their smallest cache"
+	}
 	p.X.Label.Text = "layer"
 	p.Y.Label.Text = "mean KV tokens (max over KV heads)"
 	p.Legend.Top = true
@@ -159,9 +170,47 @@ func layerPlot(rows []Row) (*plot.Plot, error) {
 		p.Legend.Add(shortLabel(r.Label()), ln, sc)
 	}
 	p.X.Min, p.X.Max = -0.5, float64(layers)-0.5
-	p.Y.Min, p.Y.Max = 0, maxY*1.25
+	p.Y.Min, p.Y.Max = 0, maxY*legendRoom(len(rows))
 	p.X.Tick.Marker = layerTicks{}
+	p.Y.Tick.Marker = plainTicks{}
 	return p, nil
+}
+
+// legendRoom is the factor on the largest y that leaves room above the data
+// for a legend of n entries in the top corner.
+func legendRoom(n int) float64 { return 1.15 + 0.07*float64(n) }
+
+// tightest keeps, of each budgeted policy, the row with the smallest mean
+// cache, and every row without a budget.
+func tightest(rows []Row) []Row {
+	best := map[string]int{}
+	var out []Row
+	for _, r := range rows {
+		if r.Budget == "" {
+			out = append(out, r)
+			continue
+		}
+		if i, ok := best[r.Policy]; !ok {
+			best[r.Policy] = len(out)
+			out = append(out, r)
+		} else if r.MeanKV < out[i].MeanKV {
+			out[i] = r
+		}
+	}
+	return out
+}
+
+// plainTicks are gonum's default ticks labelled without trailing zeros.
+type plainTicks struct{}
+
+func (plainTicks) Ticks(lo, hi float64) []plot.Tick {
+	ticks := plot.DefaultTicks{}.Ticks(lo, hi)
+	for i := range ticks {
+		if ticks[i].Label != "" {
+			ticks[i].Label = strconv.FormatFloat(ticks[i].Value, 'g', 6, 64)
+		}
+	}
+	return ticks
 }
 
 // layerTicks labels integer layers only.

@@ -5,7 +5,7 @@ import (
 	"io"
 	"math"
 	"strings"
-	"text/tabwriter"
+	"unicode/utf8"
 )
 
 // AllTasks is the Task of the summary rows that average over tasks.
@@ -184,10 +184,10 @@ func mean(xs []float64) float64 {
 
 func ptr(x float64) *float64 { return &x }
 
-// WriteTable prints rows as an aligned table, then the notes.
+// WriteTable prints rows as an aligned table (text columns left, numbers
+// right), then a legend and the notes.
 func WriteTable(w io.Writer, rows []Row, notes []string) error {
-	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "task\tmemory\tbudget\tn\tscore\tnormalised\tKV mean/layer\tKV peak/layer\ttok/s\t")
+	cells := [][]string{{"task", "memory", "budget", "n", "score", "normalised", "KV mean/layer", "KV peak/layer", "tok/s"}}
 	for _, r := range rows {
 		budget := r.Budget
 		if budget == "" {
@@ -197,18 +197,37 @@ func WriteTable(w io.Writer, rows []Row, notes []string) error {
 		if r.Normalized != nil {
 			norm = fmt.Sprintf("%.3f", *r.Normalized)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%.2f\t%s\t%.1f\t%.1f\t%.1f\t\n",
-			r.Task, r.Policy, budget, r.Samples, r.Score, norm, r.MeanKV, r.PeakKV, r.TokensPerSecond)
+		cells = append(cells, []string{r.Task, r.Policy, budget, fmt.Sprint(r.Samples), fmt.Sprintf("%.2f", r.Score), norm,
+			fmt.Sprintf("%.1f", r.MeanKV), fmt.Sprintf("%.1f", r.PeakKV), fmt.Sprintf("%.1f", r.TokensPerSecond)})
 	}
-	if err := tw.Flush(); err != nil {
-		return err
+	width := make([]int, len(cells[0]))
+	for _, row := range cells {
+		for i, c := range row {
+			width[i] = max(width[i], utf8.RuneCountInString(c))
+		}
 	}
-	fmt.Fprintln(w, "score: mean metric x100; normalised: score / full cache score on the same samples ('-': no reference, or the reference scored 0); "+
-		"KV tokens per layer (max over KV heads); tok/s: (prompt + generated) / wall seconds; budget '-': the policy takes none")
+	var b strings.Builder
+	for _, row := range cells {
+		for i, c := range row {
+			pad := strings.Repeat(" ", width[i]-utf8.RuneCountInString(c))
+			if i > 0 {
+				b.WriteString("  ")
+			}
+			if i < 3 {
+				b.WriteString(c + pad)
+			} else {
+				b.WriteString(pad + c)
+			}
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("score: mean metric x100; normalised: score / full-cache score on the same samples ('-': no reference, or it scored 0);\n" +
+		"KV: tokens per layer (max over KV heads); tok/s: (prompt + generated tokens) / wall seconds; budget '-': the policy takes none\n")
 	for _, n := range notes {
-		fmt.Fprintln(w, "note:", n)
+		b.WriteString("note: " + n + "\n")
 	}
-	return nil
+	_, err := io.WriteString(w, b.String())
+	return err
 }
 
 // shortLabel shortens a label for plot legends.
