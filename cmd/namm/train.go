@@ -161,7 +161,7 @@ func trainBaseCmd() *cobra.Command {
 		Short: "Train a small base language model with GoMLX (CPU path; the GPU run uses scripts/gpu/train_base.py)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return fmt.Errorf("train-base: not implemented yet")
+			return fmt.Errorf("train-base: the GoMLX trainer is not written yet; train with scripts/gpu/train_base.py (see docs/models.md)")
 		},
 	}
 	cmd.Flags().StringVar(&cfgPath, "config", "", "training configuration (JSON, e.g. configs/tiny-cpu.json)")
