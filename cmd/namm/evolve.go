@@ -1,0 +1,233 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/spf13/cobra"
+
+	"github.com/namm-dev/namm/evolve"
+	"github.com/namm-dev/namm/evolve/cmaes"
+)
+
+func init() { extraCommands = append(extraCommands, evolveCmd, workerCmd) }
+
+// defaultLocalWorkers is the default number of evaluation goroutines: the
+// pure-Go backend already spreads one evaluation over the cores, so more than
+// two concurrent ones only add memory; a GPU backend runs one.
+func defaultLocalWorkers(backend string) int {
+	if strings.HasPrefix(backend, "xla") {
+		return 1
+	}
+	if runtime.NumCPU() >= 4 {
+		return 2
+	}
+	return 1
+}
+
+func evolveCmd() *cobra.Command {
+	var mf modelFlags
+	var stages []string
+	var cfg evolve.Config
+	var cma, natsURL string
+	var workers, poolSize int
+	var ackWait time.Duration
+	var maxDeliver int
+	var benchWorkers bool
+	cmd := &cobra.Command{
+		Use:   "evolve --stage TASKS [--stage TASKS ...] --out DIR",
+		Short: "Evolve a NAMM with CMA-ES over a curriculum of generated tasks",
+		Long: `Evolve a NAMM with CMA-ES (namm-reference §5). Each --stage is a comma-separated
+list of task generator specs (see 'namm tasks'); stages run in order, each
+continuing the CMA-ES state of the previous stage's best validated mean.
+Fitness is the mean over tasks of score / full-cache score on the same prompts.
+Every generation is checkpointed in --out; rerun the same command to resume.
+The result is --out/best.namm, usable as --memory namm:PATH.
+
+With --nats URL the evaluations go to 'namm worker' processes over NATS
+JetStream; --nats embedded starts an in-process server on 127.0.0.1 and
+--workers in-process workers (more can join at the printed address).`,
+		Example: `  namm evolve --model testdata/models/tiny-llama --stage niah_single:len=600:n=8 \
+      --out /tmp/run --generations 3 --population 4 --samples 2 --cma sep
+  namm evolve --model DIR --stage passage_retrieval:len=4096 --stage passage_retrieval:len=4096,qa:len=4096 \
+      --out runs/a --nats embedded --workers 2
+  namm evolve --model DIR --stage niah_single:len=600:n=8 --bench-workers`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(stages) == 0 {
+				return errors.New("give at least one --stage TASKS")
+			}
+			if cfg.Samples < 1 {
+				return fmt.Errorf("--samples must be >= 1, got %d", cfg.Samples)
+			}
+			if poolSize == 0 {
+				poolSize = 4 * cfg.Samples
+			}
+			if cfg.ValSamples == 0 {
+				cfg.ValSamples = cfg.Samples
+			}
+			for i, s := range stages {
+				st, err := evolve.ParseStage(s, poolSize, cfg.ValSamples)
+				if err != nil {
+					return fmt.Errorf("--stage %d: %w", i+1, err)
+				}
+				cfg.Stages = append(cfg.Stages, st)
+			}
+			switch cma {
+			case "full", "sep":
+				cfg.CMA = cmaes.Mode(cma)
+			default:
+				return fmt.Errorf("--cma %q: want full or sep", cma)
+			}
+			dir, err := resolveModel(mf.model)
+			if err != nil {
+				return err
+			}
+			if cfg.Model, err = evolve.ModelFingerprint(dir); err != nil {
+				return err
+			}
+			cfg.BaseModel = filepath.Base(dir)
+			e, tok, err := mf.load()
+			if err != nil {
+				return err
+			}
+			ev := evolve.NewEvaluator(e, tok, cfg.Model)
+			ev.Name = "coordinator"
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			stderr := cmd.ErrOrStderr()
+			if workers == 0 {
+				workers = defaultLocalWorkers(mf.backend)
+			}
+
+			if benchWorkers {
+				return runBenchWorkers(ctx, cmd.OutOrStdout(), stderr, ev, cfg, natsURL)
+			}
+			if cfg.Out == "" {
+				return errors.New("give --out DIR")
+			}
+			var pool evolve.Pool
+			if natsURL == "" {
+				pool = evolve.NewLocalPool(ev, workers)
+			} else {
+				url := natsURL
+				if natsURL == "embedded" {
+					srv, err := evolve.StartEmbeddedNATS()
+					if err != nil {
+						return err
+					}
+					defer srv.Close()
+					url = srv.URL()
+					fmt.Fprintf(stderr, "embedded NATS server at %s (join with: namm worker --nats %s --model %s)\n", url, url, dir)
+				} else if !cmd.Flags().Changed("workers") {
+					workers = 0 // remote workers do the work unless asked
+				}
+				abs, _ := filepath.Abs(cfg.Out)
+				h := sha256.Sum256([]byte(abs))
+				np, err := evolve.NewNATSPool(ctx, url, evolve.NATSOptions{AckWait: ackWait, MaxDeliver: maxDeliver, Queue: "q" + hex.EncodeToString(h[:6])})
+				if err != nil {
+					return err
+				}
+				pool = np
+				wait, err := startLocalWorkers(ctx, url, ev, workers, stderr)
+				if err != nil {
+					np.Close()
+					return err
+				}
+				defer wait()
+			}
+			defer pool.Close()
+			tr := &evolve.Trainer{Cfg: cfg, Eval: ev, Pool: pool, Progress: stderr, Messages: stderr}
+			return tr.Run(ctx)
+		},
+	}
+	mf.register(cmd)
+	f := cmd.Flags()
+	f.StringArrayVar(&stages, "stage", nil, "comma-separated task specs of one curriculum stage (repeat for more stages)")
+	f.StringVar(&cfg.Out, "out", "", "output directory: checkpoints, log, curves, best.namm")
+	f.IntVar(&cfg.Generations, "generations", 100, "CMA-ES generations per stage")
+	f.IntVar(&cfg.Population, "population", 32, "CMA-ES population size (lambda)")
+	f.IntVar(&cfg.Samples, "samples", 64, "prompts per task drawn (without replacement) each generation")
+	f.IntVar(&poolSize, "pool", 0, "training prompts per task when a spec has no n= (default 4 x --samples)")
+	f.IntVar(&cfg.ValSamples, "val-samples", 0, "validation prompts per task (default --samples)")
+	f.Float64Var(&cfg.Sigma0, "sigma0", cmaes.DefaultSigma0, "initial CMA-ES step size")
+	f.Int64Var(&cfg.Seed, "seed", 1337, "seed of CMA-ES and of the sample draws")
+	f.StringVar(&cma, "cma", "full", "covariance model: full (the reference) or sep (diagonal, for speed)")
+	f.IntVar(&cfg.EvalEvery, "eval-every", 10, "validate the mean every N generations (and at 0 and at the end of a stage)")
+	f.IntVar(&cfg.MaxNew, "max-new", 0, "cap on generated tokens per prompt (0: each task's own)")
+	f.IntVar(&cfg.NormSamples, "norm-samples", 0, "prompts of the first task for the normalisation statistics (0: all, the reference)")
+	f.IntVar(&workers, "workers", 0, "in-process evaluation workers (default 1-2 on CPU, 1 on GPU; with an external --nats, 0)")
+	f.StringVar(&natsURL, "nats", "", "NATS server URL for distributed evaluation, or 'embedded'")
+	f.DurationVar(&ackWait, "ack-wait", 60*time.Second, "NATS: redeliver a job not acknowledged within this time (workers extend it while working)")
+	f.IntVar(&maxDeliver, "max-deliver", 5, "NATS: fail the generation when a job was delivered this many times")
+	f.BoolVar(&benchWorkers, "bench-workers", false, "measure evaluations per second with 1, 2 and 4 workers over embedded NATS (first task of the first stage)")
+	return cmd
+}
+
+// startLocalWorkers runs n NATS workers in this process, each with its own
+// connection; wait stops them.
+func startLocalWorkers(ctx context.Context, url string, ev *evolve.Evaluator, n int, log io.Writer) (wait func(), err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	var conns []*nats.Conn
+	wait = func() {
+		cancel()
+		for _, nc := range conns {
+			nc.Close()
+		}
+		wg.Wait()
+	}
+	for i := 0; i < n; i++ {
+		nc, err := nats.Connect(url, nats.Name(fmt.Sprintf("namm-evolve-worker-%d", i)), nats.MaxReconnects(-1))
+		if err != nil {
+			wait()
+			return nil, fmt.Errorf("nats: connect %s: %w", url, err)
+		}
+		conns = append(conns, nc)
+		w := &evolve.Worker{Eval: ev, Messages: func(s string) { fmt.Fprintf(log, "worker %d: %s\n", i, s) }}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := w.Run(ctx, nc); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, evolve.ErrWorkerConnClosed) {
+				fmt.Fprintf(log, "worker %d: %v\n", i, err)
+			}
+		}()
+	}
+	return wait, nil
+}
+
+func runBenchWorkers(ctx context.Context, out, stderr io.Writer, ev *evolve.Evaluator, cfg evolve.Config, natsURL string) error {
+	url := natsURL
+	if url == "" || url == "embedded" {
+		srv, err := evolve.StartEmbeddedNATS()
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+		url = srv.URL()
+	}
+	spec := cfg.Stages[0].Train[0]
+	samples := min(cfg.Samples, spec.N)
+	jobs, err := evolve.BenchJobs(ev, spec, cfg.Population, samples, cfg.Sigma0, cfg.MaxNew, uint64(cfg.Seed))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "benchmark: %d jobs (%d candidates x %d prompts of %s) per worker count, NATS at %s\n", len(jobs), cfg.Population, samples, spec, url)
+	res, err := evolve.BenchWorkers(ctx, ev, url, jobs, []int{1, 2, 4})
+	for _, r := range res {
+		fmt.Fprintf(out, "workers %d: %d evaluations in %.2fs = %.3f evaluations/s\n", r.Workers, r.Jobs, r.Seconds, r.EvalsPerSec)
+	}
+	return err
+}
