@@ -459,3 +459,17 @@ func checkOutputs(t *testing.T, dir string, n int) {
 		}
 	}
 }
+
+func TestNormalizedScore(t *testing.T) {
+	r := func(task, id string, s float64) SampleResult { return SampleResult{Task: task, ID: id, Score: s} }
+	ref := []SampleResult{r("A", "1", 1), r("A", "2", 0.5), r("B", "1", 0.8), r("C", "1", 0)}
+	res := []SampleResult{r("A", "1", 0.5), r("A", "2", 0.25), r("B", "1", 0.6), r("B", "9", 1), r("C", "1", 0.4)}
+	got, n := NormalizedScore(res, ref)
+	// A: 0.75/1.5 = 0.5; B: 0.6/0.8 = 0.75 (sample 9 has no reference); C: reference 0, left out.
+	if n != 2 || math.Abs(got-(0.5+0.75)/2) > 1e-12 {
+		t.Errorf("NormalizedScore = %v over %d tasks, want 0.625 over 2", got, n)
+	}
+	if got, n := NormalizedScore(res[4:], ref); n != 0 || !math.IsNaN(got) {
+		t.Errorf("only a zero reference: %v %d", got, n)
+	}
+}

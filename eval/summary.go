@@ -237,3 +237,34 @@ func shortLabel(s string) string {
 	}
 	return strings.TrimSpace(s)
 }
+
+// NormalizedScore is the NAMM paper's normalised score of results against
+// the full cache's results on the same samples: per task, the summed scores
+// divided by the reference's summed scores over the sample IDs both have,
+// then the mean over tasks. Tasks the reference scored 0 on (or that share
+// no sample with it) are left out; tasks reports how many counted, and a
+// result with no task counted is NaN.
+func NormalizedScore(results, reference []SampleResult) (score float64, tasks int) {
+	byTask := map[string][]SampleResult{}
+	refByTask := map[string][]SampleResult{}
+	var order []string
+	for _, r := range results {
+		if _, ok := byTask[r.Task]; !ok {
+			order = append(order, r.Task)
+		}
+		byTask[r.Task] = append(byTask[r.Task], r)
+	}
+	for _, r := range reference {
+		refByTask[r.Task] = append(refByTask[r.Task], r)
+	}
+	var ratios []float64
+	for _, task := range order {
+		if n, _ := normalize(byTask[task], refByTask[task]); n != nil {
+			ratios = append(ratios, *n)
+		}
+	}
+	if len(ratios) == 0 {
+		return math.NaN(), 0
+	}
+	return mean(ratios), len(ratios)
+}
