@@ -221,7 +221,8 @@ func WriteTable(w io.Writer, rows []Row, notes []string) error {
 		}
 		b.WriteString("\n")
 	}
-	b.WriteString("score: mean metric x100; normalised: score / full-cache score on the same samples ('-': no reference, or it scored 0);\n" +
+	b.WriteString("score: mean metric x100; normalised: score / full-cache score on the same samples ('-': no reference, or it scored 0;\n" +
+		"  the mean over tasks leaves such tasks out);\n" +
 		"KV: tokens per layer (max over KV heads); tok/s: (prompt + generated tokens) / wall seconds; budget '-': the policy takes none\n")
 	for _, n := range notes {
 		b.WriteString("note: " + n + "\n")

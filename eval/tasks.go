@@ -2,7 +2,6 @@ package eval
 
 import (
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -286,14 +285,4 @@ func uniqueIDs(samples []Sample) {
 			samples[i].ID = id + "#" + strconv.Itoa(count[id])
 		}
 	}
-}
-
-// TaskNames lists tasks' names, sorted.
-func TaskNames(tasks []Task) []string {
-	var names []string
-	for _, t := range tasks {
-		names = append(names, t.Name)
-	}
-	sort.Strings(names)
-	return names
 }
