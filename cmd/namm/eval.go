@@ -40,6 +40,9 @@ score (score / full-cache score on the same samples), unless --no-reference.
 
 A task is ` + eval.SpecHelp() + `.
 
+--memory takes several policies separated by commas; a policy's own options
+follow it ("h2o:recent=8,streaming" is h2o with recent=8, then streaming).
+
 Prompts longer than --max-length minus the task's new tokens lose their middle
 (LongBench's truncation). With --out DIR, each finished sample is appended to
 DIR/journal.jsonl, so re-running the same command resumes where it stopped;
@@ -47,7 +50,7 @@ DIR/results.json and the plots DIR/score_vs_cache.png and DIR/cache_per_layer.pn
 are written at the end.`,
 		Example: `  namm eval --model testdata/models/tiny-llama --tasks niah_single:len=512:n=2 --memory full,h2o,streaming --budget 256 --out /tmp/ev
   namm eval --model DIR --tasks core --memory h2o,snapkv,namm:my.namm --budgets 256,512,1024 --samples 10 --out runs/core
-  namm eval --model DIR --tasks longbench:data/hotpotqa.jsonl,jsonl:my.jsonl:template=prompt.txt:metric=rouge_l --memory tova --ratio 0.25`,
+  namm eval --model DIR --tasks longbench:data/hotpotqa.jsonl,jsonl:my.jsonl:template=prompt.txt:metric=rouge --memory tova --ratio 0.25`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if tasks == "" {
 				return fmt.Errorf("give --tasks: %s", eval.SpecHelp())
