@@ -34,8 +34,10 @@ type Config struct {
 	// OutDir receives the journal, results.json and the plots; "" writes
 	// nothing (and nothing resumes).
 	OutDir string
-	// Model names the model in run.json; a resumed run must name the same one.
+	// Model names the model in run.json, and Setup whatever else changes the
+	// numbers (backend, dtype, chunk size); a resumed run must give the same.
 	Model    string
+	Setup    string
 	Progress Progress
 	NoPlots  bool
 	// Notes go into results.json (e.g. Matrix.Notes).
@@ -46,6 +48,7 @@ type Config struct {
 // model or truncation length would mix incomparable numbers.
 type Meta struct {
 	Model     string `json:"model"`
+	Setup     string `json:"setup,omitempty"`
 	MaxLength int    `json:"max_length"`
 }
 
@@ -77,7 +80,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if len(cfg.Tasks) == 0 || len(cfg.Variants) == 0 {
 		return nil, errors.New("eval: nothing to run (no tasks or no memory policies)")
 	}
-	meta := Meta{Model: cfg.Model, MaxLength: cfg.Scorer.maxLength()}
+	meta := Meta{Model: cfg.Model, Setup: cfg.Setup, MaxLength: cfg.Scorer.maxLength()}
 	rep := &Report{Results: Results{Meta: meta, Notes: cfg.Notes}}
 	done := map[string]SampleResult{}
 	var journal *Journal
@@ -195,8 +198,8 @@ func checkMeta(path string, meta Meta) error {
 		return fmt.Errorf("eval: %s: %w (delete it to start over)", path, err)
 	}
 	if old != meta {
-		return fmt.Errorf("eval: %s holds results of another run (model %q, max length %d; now model %q, max length %d): use another --out",
-			filepath.Dir(path), old.Model, old.MaxLength, meta.Model, meta.MaxLength)
+		return fmt.Errorf("eval: %s holds results of another run (model %q, %s, max length %d; now model %q, %s, max length %d): use another --out",
+			filepath.Dir(path), old.Model, old.Setup, old.MaxLength, meta.Model, meta.Setup, meta.MaxLength)
 	}
 	return nil
 }

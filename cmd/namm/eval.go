@@ -90,6 +90,7 @@ are written at the end.`,
 				Variants: matrix.Variants,
 				OutDir:   outDir,
 				Model:    model,
+				Setup:    fmt.Sprintf("backend=%s dtype=%s chunk=%d", mf.backend, mf.dtype, mf.chunk),
 				NoPlots:  noPlots,
 				Notes:    matrix.Notes,
 			}
