@@ -1,6 +1,7 @@
 package evolve
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"math"
@@ -245,4 +246,32 @@ func FuzzJob(f *testing.F) {
 			t.Fatalf("decoded %d params", len(j.Params))
 		}
 	})
+}
+
+// TestEvaluatorErrors: a job for another model, a sample out of range or a
+// prompt that regenerates differently fails with the reason, and a failed
+// job fails the local pool's batch.
+func TestEvaluatorErrors(t *testing.T) {
+	ev := tinyEvaluator(t)
+	spec := "niah_single:len=100:n=1:seed=1"
+	cases := []struct {
+		job  Job
+		want string
+	}{
+		{Job{Model: "other-model", Spec: spec}, "job is for model other-model"},
+		{Job{Model: ev.Fingerprint, Spec: spec, Sample: 3}, "sample 3 of " + spec + " out of range"},
+		{Job{Model: ev.Fingerprint, Spec: spec, PromptHash: "0123456789abcdef"}, "regenerated prompt hash"},
+		{Job{Model: ev.Fingerprint, Spec: "nope:len=100"}, "unknown task"},
+	}
+	for _, c := range cases {
+		if r := ev.Run(c.job); !strings.Contains(r.Err, c.want) {
+			t.Errorf("job %+v: error %q, want it to contain %q", c.job, r.Err, c.want)
+		}
+	}
+	jobs := []Job{{Batch: "b", Index: 0, Model: ev.Fingerprint, Spec: spec, MaxNew: 1},
+		{Batch: "b", Index: 1, Model: ev.Fingerprint, Spec: spec, Sample: 9}}
+	_, err := NewLocalPool(ev, 2).Run(context.Background(), jobs, nil)
+	if err == nil || !strings.Contains(err.Error(), "job b/1") {
+		t.Errorf("local pool with a failing job: %v", err)
+	}
 }
