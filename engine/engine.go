@@ -161,13 +161,13 @@ func (e *Engine) layerExec(stats model.StatMask) (*graph.Exec, error) {
 		pass := model.PassInputs{X: in[0], Cos: in[1], Sin: in[2], QueryPos: in[3], QueryWeights: in[4]}
 		st := model.LayerState{K: in[5], V: in[6], Pos: in[7]}
 		p := in[8:]
-		w := model.LayerWeights{AttnNorm: p[0], Wq: p[1], Wk: p[2], Wv: p[3]}
-		p = p[4:]
+		w := model.LayerWeights{AttnNorm: p[0], Wqkv: p[1]}
+		p = p[2:]
 		if bias {
 			w.Bq, w.Bk, w.Bv = p[0], p[1], p[2]
 			p = p[3:]
 		}
-		w.Wo, w.MLPNorm, w.Wgate, w.Wup, w.Wdown = p[0], p[1], p[2], p[3], p[4]
+		w.Wo, w.MLPNorm, w.Wgu, w.Wdown = p[0], p[1], p[2], p[3]
 		out := model.Layer(cfg, w, st, pass, stats)
 		return append([]*graph.Node{out.X, out.NewK, out.NewV}, out.Stats...)
 	})

@@ -22,16 +22,17 @@ const (
 	StatKeyNorms                      // [K, T]
 )
 
-// LayerWeights are one decoder layer's weight nodes, in Hugging Face's
-// [out, in] layout.
+// LayerWeights are one decoder layer's weight nodes. Matrices are Hugging
+// Face's [out, in] ones split by rows into G groups, [G, out/G, in] (see
+// RowGroups); q, k and v are fused, gate and up are the two groups of one.
 type LayerWeights struct {
 	AttnNorm   *Node // [D]
-	Wq, Wk, Wv *Node // [N*H, D], [K*H, D], [K*H, D]
+	Wqkv       *Node // [G, (N+2K)*H/G, D]: rows of q, then k, then v
 	Bq, Bk, Bv *Node // [N*H], [K*H], [K*H] or nil
-	Wo         *Node // [D, N*H]
+	Wo         *Node // [G, D/G, N*H]
 	MLPNorm    *Node // [D]
-	Wgate, Wup *Node // [I, D]
-	Wdown      *Node // [D, I]
+	Wgu        *Node // [2, I, D]: gate, up
+	Wdown      *Node // [G, D/G, I]
 }
 
 // LayerState is one layer's cache in a graph: K, V and the original
@@ -75,13 +76,25 @@ func RMSNorm(x, w *Node, eps float64) *Node {
 	return Mul(y, bcastLeft(w, y.Shape().Dimensions...))
 }
 
-// linear computes x W^T (+ b) for x [T, in] and W [out, in].
-func linear(x, w, b *Node) *Node {
-	y := Einsum("ti,oi->to", x, w)
-	if b != nil {
-		y = Add(y, bcastLeft(b, y.Shape().Dimensions...))
+// linear computes x W^T for x [T, in] and W grouped [G, out/G, in] -> [T, out].
+// One token runs the groups as a batch (one core each on the pure-Go
+// backend); several tokens contract W as the one [out, in] matrix it is.
+func linear(x, w *Node) *Node {
+	t, in := x.Shape().Dimensions[0], x.Shape().Dimensions[1]
+	g, r := w.Shape().Dimensions[0], w.Shape().Dimensions[1]
+	if t == 1 && g > 1 {
+		xb := BroadcastToDims(InsertAxes(x, 0), g, 1, in)
+		return Reshape(Einsum("ntd,nrd->ntr", xb, w), 1, g*r)
 	}
-	return y
+	return Reshape(Einsum("td,nrd->tnr", x, w), t, g*r)
+}
+
+// addBias adds b [out] to y [T, out] when b is not nil.
+func addBias(y, b *Node) *Node {
+	if b == nil {
+		return y
+	}
+	return Add(y, bcastLeft(b, y.Shape().Dimensions...))
 }
 
 // rope rotates x [T, heads, H] by the angles whose cos and sin are [T, H/2],
@@ -108,9 +121,11 @@ func Layer(cfg *Config, w LayerWeights, st LayerState, in PassInputs, stats Stat
 	slots := st.K.Shape().Dimensions[1]
 
 	h := RMSNorm(in.X, w.AttnNorm, cfg.RMSNormEps)
-	q := Reshape(linear(h, w.Wq, w.Bq), t, nh, hd)
-	k := Reshape(linear(h, w.Wk, w.Bk), t, kh, hd)
-	v := Reshape(linear(h, w.Wv, w.Bv), t, kh, hd)
+	qkv := linear(h, w.Wqkv) // [T, (N+2K)*H]
+	cols := func(from, to int) *Node { return Slice(qkv, AxisRange(), AxisRange(from, to)) }
+	q := Reshape(addBias(cols(0, nh*hd), w.Bq), t, nh, hd)
+	k := Reshape(addBias(cols(nh*hd, (nh+kh)*hd), w.Bk), t, kh, hd)
+	v := Reshape(addBias(cols((nh+kh)*hd, (nh+2*kh)*hd), w.Bv), t, kh, hd)
 	q = rope(q, in.Cos, in.Sin)
 	k = rope(k, in.Cos, in.Sin)
 	kT := TransposeAllAxes(k, 1, 0, 2) // [K, T, H]
@@ -133,26 +148,37 @@ func Layer(cfg *Config, w LayerWeights, st LayerState, in PassInputs, stats Stat
 		return MulScalar(ConvertDType(LogicalNot(vis), dtypes.Float32), -1e30)
 	}
 
-	qg := Reshape(q, t, kh, grp, hd) // [T, K, G, H]
+	// Scale q (T*N*H values) rather than the scores (N*T*(S+T) values).
 	scale := 1 / math.Sqrt(float64(hd))
-	sC := MulScalar(ConvertDType(Einsum("tkgh,ksh->kgts", qg, st.K), dtypes.Float32), scale)
-	sN := MulScalar(ConvertDType(Einsum("tkgh,kuh->kgtu", qg, kT), dtypes.Float32), scale)
+	qg := Reshape(ConvertDType(MulScalar(ConvertDType(q, dtypes.Float32), scale), dt), t, kh, grp, hd) // [T, K, G, H]
+	sC := ConvertDType(Einsum("tkgh,ksh->kgts", qg, st.K), dtypes.Float32)
+	sN := ConvertDType(Einsum("tkgh,kuh->kgtu", qg, kT), dtypes.Float32)
 	sC = Add(sC, BroadcastToDims(InsertAxes(maskBias(visC), 1), kh, grp, t, slots))
 	sN = Add(sN, BroadcastToDims(InsertAxes(maskBias(visN), 0, 0), kh, grp, t, t))
-	probs := Softmax(Concatenate([]*Node{sC, sN}, -1), -1) // [K, G, T, S+T] float32
-	pC := ConvertDType(Slice(probs, AxisRange(), AxisRange(), AxisRange(), AxisRange(0, slots)), dt)
-	pN := ConvertDType(Slice(probs, AxisRange(), AxisRange(), AxisRange(), AxisRange(slots, slots+t)), dt)
-	attn := Add(Einsum("kgts,khs->tkgh", pC, st.V), Einsum("kgtu,khu->tkgh", pN, vT))
+	// Softmax over the cache slots and the pass's tokens together, without
+	// concatenating them; the 1/sum normalisation is applied after P.V, on
+	// H values per query instead of S+T.
+	m := Max(ReduceMax(sC, -1), ReduceMax(sN, -1)) // [K, G, T]
+	eC := Exp(Sub(sC, BroadcastToDims(InsertAxes(m, -1), kh, grp, t, slots)))
+	eN := Exp(Sub(sN, BroadcastToDims(InsertAxes(m, -1), kh, grp, t, t)))
+	den := Add(ReduceSum(eC, -1), ReduceSum(eN, -1)) // [K, G, T]
+	attn := Add(Einsum("kgts,khs->tkgh", ConvertDType(eC, dt), st.V), Einsum("kgtu,khu->tkgh", ConvertDType(eN, dt), vT))
+	inv := ConvertDType(TransposeAllAxes(Reciprocal(den), 2, 0, 1), dt) // [T, K, G]
+	attn = Mul(attn, BroadcastToDims(InsertAxes(inv, -1), t, kh, grp, hd))
 	attn = Reshape(attn, t, nh*hd)
-	x := Add(in.X, linear(attn, w.Wo, nil))
+	x := Add(in.X, linear(attn, w.Wo))
 
 	h = RMSNorm(x, w.MLPNorm, cfg.RMSNormEps)
-	gate := linear(h, w.Wgate, nil)
-	up := linear(h, w.Wup, nil)
-	x = Add(x, linear(Mul(Mul(gate, Sigmoid(gate)), up), w.Wdown, nil))
+	inter := cfg.IntermediateSize
+	gu := linear(h, w.Wgu) // [T, 2*I]
+	gate := Slice(gu, AxisRange(), AxisRange(0, inter))
+	up := Slice(gu, AxisRange(), AxisRange(inter, 2*inter))
+	x = Add(x, linear(Mul(Mul(gate, Sigmoid(gate)), up), w.Wdown))
 
 	out := LayerOutputs{X: x, NewK: kT, NewV: vT}
 	if stats&(StatColSums|StatLastRow|StatRows) != 0 {
+		probs := Concatenate([]*Node{eC, eN}, -1) // [K, G, T, S+T] float32
+		probs = Div(probs, BroadcastToDims(InsertAxes(den, -1), kh, grp, t, slots+t))
 		rows := ReduceMean(probs, 1) // [K, T, S+T], query heads of each group averaged
 		if stats&StatColSums != 0 {
 			valid := Reshape(Slice(in.QueryWeights, AxisElem(0)), t)

@@ -30,9 +30,9 @@ func RandomWeights(cfg *Config, dtype dtypes.DType, seed uint64) *Weights {
 	d, hd := cfg.HiddenSize, cfg.HeadDim
 	nq, nkv := cfg.NumHeads*hd, cfg.NumKVHeads*hd
 	next := seed
-	mk := func(fanIn int, shape ...int) *tensors.Tensor {
+	mk := func(fanIn int, shape ...int) []float32 {
 		next++
-		return toTensor(randomFloats(prod(shape), 1/math.Sqrt(float64(fanIn)), next), shape, dtype)
+		return randomFloats(prod(shape), 1/math.Sqrt(float64(fanIn)), next)
 	}
 	ones := func(n int) *tensors.Tensor {
 		x := make([]float32, n)
@@ -43,13 +43,12 @@ func RandomWeights(cfg *Config, dtype dtypes.DType, seed uint64) *Weights {
 	}
 	w := &Weights{DType: dtype, Embed: randomFloats(cfg.VocabSize*d, 1, seed)}
 	for range cfg.NumLayers {
-		l := LayerTensors{
-			AttnNorm: ones(d), Wq: mk(d, nq, d), Wk: mk(d, nkv, d), Wv: mk(d, nkv, d), Wo: mk(nq, d, nq),
-			MLPNorm: ones(d), Wgate: mk(d, cfg.IntermediateSize, d), Wup: mk(d, cfg.IntermediateSize, d),
-			Wdown: mk(cfg.IntermediateSize, d, cfg.IntermediateSize),
-		}
+		l := LayerTensors{AttnNorm: ones(d), MLPNorm: ones(d)}
+		q, k, v, o := mk(d, nq, d), mk(d, nkv, d), mk(d, nkv, d), mk(nq, d, nq)
+		gate, up, down := mk(d, cfg.IntermediateSize, d), mk(d, cfg.IntermediateSize, d), mk(cfg.IntermediateSize, d, cfg.IntermediateSize)
+		l.Wqkv, l.Wo, l.Wgu, l.Wdown = layerTensors(cfg, q, k, v, o, gate, up, down, dtype)
 		if cfg.AttentionBias {
-			l.Bq, l.Bk, l.Bv = mk(1, nq), mk(1, nkv), mk(1, nkv)
+			l.Bq, l.Bk, l.Bv = toTensor(mk(1, nq), []int{nq}, dtype), toTensor(mk(1, nkv), []int{nkv}, dtype), toTensor(mk(1, nkv), []int{nkv}, dtype)
 		}
 		w.Layers = append(w.Layers, l)
 	}

@@ -12,19 +12,48 @@ import (
 	"github.com/namm-dev/namm/safetensors"
 )
 
-// LayerTensors hold one layer's weights, [out, in] as in the files.
+// LayerTensors hold one layer's weights in the layout the layer graph
+// takes (see LayerWeights): the Hugging Face [out, in] matrices fused and
+// split into row groups once, at load.
 type LayerTensors struct {
-	AttnNorm, Wq, Wk, Wv, Bq, Bk, Bv, Wo, MLPNorm, Wgate, Wup, Wdown *tensors.Tensor
+	AttnNorm, Wqkv, Bq, Bk, Bv, Wo, MLPNorm, Wgu, Wdown *tensors.Tensor
 }
 
 // List returns the layer's tensors in the order the layer graph takes them;
 // absent biases are skipped.
 func (l *LayerTensors) List() []*tensors.Tensor {
-	out := []*tensors.Tensor{l.AttnNorm, l.Wq, l.Wk, l.Wv}
+	out := []*tensors.Tensor{l.AttnNorm, l.Wqkv}
 	if l.Bq != nil {
 		out = append(out, l.Bq, l.Bk, l.Bv)
 	}
-	return append(out, l.Wo, l.MLPNorm, l.Wgate, l.Wup, l.Wdown)
+	return append(out, l.Wo, l.MLPNorm, l.Wgu, l.Wdown)
+}
+
+// RowGroups is the number of row groups a projection with out outputs is
+// stored in: 2 when out is even, else 1. A single-token matmul on the
+// pure-Go backend runs one batch entry per core, so two groups use both
+// cores of a small machine; a [G, out/G, in] tensor holds the same bytes as
+// [out, in], so a many-token pass contracts it as one matrix.
+func RowGroups(out int) int {
+	if out%2 == 0 {
+		return 2
+	}
+	return 1
+}
+
+// layerTensors fuses and groups one layer's [out, in] matrices (float32).
+func layerTensors(cfg *Config, q, k, v, o, gate, up, down []float32, dtype dtypes.DType) (wqkv, wo, wgu, wdown *tensors.Tensor) {
+	d, i := cfg.HiddenSize, cfg.IntermediateSize
+	nq := cfg.NumHeads * cfg.HeadDim
+	qkv := slices.Concat(q, k, v)
+	rows := len(qkv) / d
+	g := RowGroups(rows)
+	wqkv = toTensor(qkv, []int{g, rows / g, d}, dtype)
+	g = RowGroups(d)
+	wo = toTensor(o, []int{g, d / g, nq}, dtype)
+	wgu = toTensor(slices.Concat(gate, up), []int{2, i, d}, dtype)
+	wdown = toTensor(down, []int{g, d / g, i}, dtype)
+	return
 }
 
 // Weights are a model's parameters in the compute dtype, plus the embedding
@@ -75,69 +104,74 @@ func LoadWeights(dir string, cfg *Config, dtype dtypes.DType) (*Weights, error) 
 	defer set.Close()
 	d, hd := cfg.HiddenSize, cfg.HeadDim
 	nq, nkv := cfg.NumHeads*hd, cfg.NumKVHeads*hd
-	load := func(name string, shape ...int) (*tensors.Tensor, []float32, error) {
+	load := func(name string, shape ...int) ([]float32, error) {
 		data, got, err := set.Float32(name)
 		if err != nil {
-			return nil, nil, fmt.Errorf("%s: weight %q: %w", dir, name, err)
+			return nil, fmt.Errorf("%s: weight %q: %w", dir, name, err)
 		}
 		if !slices.Equal(got, shape) {
-			return nil, nil, fmt.Errorf("%s: weight %q has shape %v, config.json implies %v", dir, name, got, shape)
+			return nil, fmt.Errorf("%s: weight %q has shape %v, config.json implies %v", dir, name, got, shape)
 		}
-		return toTensor(data, shape, dtype), data, nil
+		return data, nil
 	}
 	w := &Weights{DType: dtype}
-	var embed []float32
-	var err2 error
-	if _, embed, err2 = load("model.embed_tokens.weight", cfg.VocabSize, d); err2 != nil {
-		return nil, err2
+	embed, err := load("model.embed_tokens.weight", cfg.VocabSize, d)
+	if err != nil {
+		return nil, err
 	}
 	w.Embed = embed
 	for i := range cfg.NumLayers {
 		p := fmt.Sprintf("model.layers.%d.", i)
-		var l LayerTensors
+		var attnNorm, q, k, v, o, mlpNorm, gate, up, down, bq, bk, bv []float32
 		specs := []struct {
-			dst   **tensors.Tensor
+			dst   *[]float32
 			name  string
 			shape []int
 		}{
-			{&l.AttnNorm, "input_layernorm.weight", []int{d}},
-			{&l.Wq, "self_attn.q_proj.weight", []int{nq, d}},
-			{&l.Wk, "self_attn.k_proj.weight", []int{nkv, d}},
-			{&l.Wv, "self_attn.v_proj.weight", []int{nkv, d}},
-			{&l.Wo, "self_attn.o_proj.weight", []int{d, nq}},
-			{&l.MLPNorm, "post_attention_layernorm.weight", []int{d}},
-			{&l.Wgate, "mlp.gate_proj.weight", []int{cfg.IntermediateSize, d}},
-			{&l.Wup, "mlp.up_proj.weight", []int{cfg.IntermediateSize, d}},
-			{&l.Wdown, "mlp.down_proj.weight", []int{d, cfg.IntermediateSize}},
+			{&attnNorm, "input_layernorm.weight", []int{d}},
+			{&q, "self_attn.q_proj.weight", []int{nq, d}},
+			{&k, "self_attn.k_proj.weight", []int{nkv, d}},
+			{&v, "self_attn.v_proj.weight", []int{nkv, d}},
+			{&o, "self_attn.o_proj.weight", []int{d, nq}},
+			{&mlpNorm, "post_attention_layernorm.weight", []int{d}},
+			{&gate, "mlp.gate_proj.weight", []int{cfg.IntermediateSize, d}},
+			{&up, "mlp.up_proj.weight", []int{cfg.IntermediateSize, d}},
+			{&down, "mlp.down_proj.weight", []int{d, cfg.IntermediateSize}},
 		}
 		if cfg.AttentionBias {
 			specs = append(specs, []struct {
-				dst   **tensors.Tensor
+				dst   *[]float32
 				name  string
 				shape []int
 			}{
-				{&l.Bq, "self_attn.q_proj.bias", []int{nq}},
-				{&l.Bk, "self_attn.k_proj.bias", []int{nkv}},
-				{&l.Bv, "self_attn.v_proj.bias", []int{nkv}},
+				{&bq, "self_attn.q_proj.bias", []int{nq}},
+				{&bk, "self_attn.k_proj.bias", []int{nkv}},
+				{&bv, "self_attn.v_proj.bias", []int{nkv}},
 			}...)
 		}
 		for _, s := range specs {
-			t, _, err := load(p+s.name, s.shape...)
+			data, err := load(p+s.name, s.shape...)
 			if err != nil {
 				return nil, err
 			}
-			*s.dst = t
+			*s.dst = data
+		}
+		l := LayerTensors{AttnNorm: toTensor(attnNorm, []int{d}, dtype), MLPNorm: toTensor(mlpNorm, []int{d}, dtype)}
+		l.Wqkv, l.Wo, l.Wgu, l.Wdown = layerTensors(cfg, q, k, v, o, gate, up, down, dtype)
+		if cfg.AttentionBias {
+			l.Bq, l.Bk, l.Bv = toTensor(bq, []int{nq}, dtype), toTensor(bk, []int{nkv}, dtype), toTensor(bv, []int{nkv}, dtype)
 		}
 		w.Layers = append(w.Layers, l)
 	}
-	var err3 error
-	if w.Norm, _, err3 = load("model.norm.weight", d); err3 != nil {
-		return nil, err3
+	norm, err := load("model.norm.weight", d)
+	if err != nil {
+		return nil, err
 	}
+	w.Norm = toTensor(norm, []int{d}, dtype)
 	if _, ok := set.Info("lm_head.weight"); ok && !cfg.TieWordEmbeddings {
-		var head []float32
-		if _, head, err3 = load("lm_head.weight", cfg.VocabSize, d); err3 != nil {
-			return nil, err3
+		head, err := load("lm_head.weight", cfg.VocabSize, d)
+		if err != nil {
+			return nil, err
 		}
 		w.Head = groupHead(head, cfg.VocabSize, d, dtype)
 	} else if !cfg.TieWordEmbeddings {
