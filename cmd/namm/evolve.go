@@ -21,6 +21,7 @@ import (
 
 	"github.com/namm-dev/namm/evolve"
 	"github.com/namm-dev/namm/evolve/cmaes"
+	"github.com/namm-dev/namm/task/gen"
 )
 
 func init() { extraCommands = append(extraCommands, evolveCmd, workerCmd) }
@@ -51,7 +52,8 @@ func evolveCmd() *cobra.Command {
 		Use:   "evolve --stage TASKS [--stage TASKS ...] --out DIR",
 		Short: "Evolve a NAMM with CMA-ES over a curriculum of generated tasks",
 		Long: `Evolve a NAMM with CMA-ES (namm-reference §5). Each --stage is a comma-separated
-list of task generator specs (see 'namm tasks'); stages run in order, each
+list of task generator specs, task[:len=L][:n=N][:seed=S][:key=value...] (tasks:
+` + taskNameList() + `); stages run in order, each
 continuing the CMA-ES state of the previous stage's best validated mean.
 Fitness is the mean over tasks of score / full-cache score on the same prompts.
 Every generation is checkpointed in --out; rerun the same command to resume.
@@ -174,6 +176,15 @@ JetStream; --nats embedded starts an in-process server on 127.0.0.1 and
 	f.IntVar(&maxDeliver, "max-deliver", 5, "NATS: fail the generation when a job was delivered this many times")
 	f.BoolVar(&benchWorkers, "bench-workers", false, "measure evaluations per second with 1, 2 and 4 workers over embedded NATS (first task of the first stage)")
 	return cmd
+}
+
+// taskNameList lists the generated tasks for the help text.
+func taskNameList() string {
+	var names []string
+	for _, t := range gen.Tasks() {
+		names = append(names, t.Name)
+	}
+	return strings.Join(names, ", ")
 }
 
 // startLocalWorkers runs n NATS workers in this process, each with its own
