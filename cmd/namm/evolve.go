@@ -238,7 +238,20 @@ func runBenchWorkers(ctx context.Context, out, stderr io.Writer, ev *evolve.Eval
 	fmt.Fprintf(stderr, "benchmark: %d jobs (%d candidates x %d prompts of %s) per worker count, NATS at %s\n", len(jobs), cfg.Population, samples, spec, url)
 	res, err := evolve.BenchWorkers(ctx, ev, url, jobs, []int{1, 2, 4})
 	for _, r := range res {
-		fmt.Fprintf(out, "workers %d: %d evaluations in %.2fs = %.3f evaluations/s\n", r.Workers, r.Jobs, r.Seconds, r.EvalsPerSec)
+		fmt.Fprintf(out, "NATS, %d workers: %d evaluations in %.2fs = %.3f evaluations/s\n", r.Workers, r.Jobs, r.Seconds, r.EvalsPerSec)
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	// The same jobs on the local pool, one goroutine: the cost of NATS.
+	for i := range jobs {
+		jobs[i].Batch = "bench-local"
+	}
+	start := time.Now()
+	if _, err := evolve.NewLocalPool(ev, 1).Run(ctx, jobs, nil); err != nil {
+		return err
+	}
+	d := time.Since(start).Seconds()
+	fmt.Fprintf(out, "local pool, 1 goroutine: %d evaluations in %.2fs = %.3f evaluations/s\n", len(jobs), d, float64(len(jobs))/d)
+	return nil
 }
