@@ -15,4 +15,18 @@
 // kept) and resumes from the newest valid checkpoint bit for bit: sample
 // draws depend only on (seed, iteration, task), the optimiser state is
 // restored exactly, and evaluation is deterministic (greedy decoding).
+//
+// Files in the output directory: checkpoint-NNNNNNNN.ckpt (the last two),
+// evolve.jsonl (one LogEntry per generation), fitness.png, sigma.png and
+// cache.png, refs.json (full-cache references), norm.json (the frozen
+// normalisation), best.namm and best-stageK.namm.
+//
+// Known limits: in full CMA-ES mode a checkpoint holds two 70 MB optimiser
+// states (current and best) and a generation costs one 4172 x 4172
+// eigendecomposition (about 5 minutes on the 2-core development machine;
+// sep mode: about 4 ms). A stage that restarts from the previous stage's best
+// state also restores its sampler, so its first population repeats the
+// population drawn at that best generation (evaluated on the new tasks). The
+// model fingerprint covers the model's files, not the backend or dtype a
+// worker runs them with.
 package evolve
