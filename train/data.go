@@ -106,9 +106,11 @@ func BuildTrainData(tok *tokenizer.Tokenizer, opt DataOptions) (*TokenFile, Data
 	count := (opt.Tokens + opt.SeqLen - 1) / opt.SeqLen
 	f := NewTokenFile(TokenHeader{VocabSize: tok.VocabSize(), SeqLen: opt.SeqLen, Count: count, BOS: b.bos, EOS: b.eos})
 	per := make([]seqStats, count)
+	f.Roles = make([]byte, count*opt.SeqLen)
 	err = parallel(count, opt.Workers, opt.Progress, func(i int) error {
 		ids, st := b.sequence(i)
 		per[i] = st
+		copy(f.Roles[i*opt.SeqLen:(i+1)*opt.SeqLen], st.roles)
 		return f.SetSeq(i, ids)
 	})
 	if err != nil {
@@ -227,6 +229,7 @@ type seqStats struct {
 	tasks         []string
 	exampleTokens int
 	failed        int
+	roles         []byte // [SeqLen] Role* of each token
 }
 
 // sequence builds sequence i from its own random stream.
@@ -240,24 +243,43 @@ func (b *builder) sequence(i int) ([]int, seqStats) {
 		// Some generators need more room than MinExample; a failure is retried with another
 		// draw, three times in a row at most.
 		for k, fails := 0, 0; L-len(seq) >= b.opt.MinExample+answerMargin && k < 64 && fails < 3; k++ {
-			ids, task, ok := b.example(r, i, k, L-len(seq))
+			ids, promptLen, task, ok := b.example(r, i, k, L-len(seq))
 			if !ok {
 				st.failed++
 				fails++
 				continue
 			}
 			fails = 0
+			for j := range ids {
+				role := RolePrompt
+				if j >= promptLen {
+					role = RoleAnswer
+				}
+				st.roles = append(st.roles, role)
+			}
 			seq = append(seq, ids...)
 			st.tasks = append(st.tasks, task)
 			st.exampleTokens += len(ids)
 		}
 	}
+	for len(st.roles) < L {
+		st.roles = append(st.roles, RoleText)
+	}
 	return b.fillText(r, seq, L-len(seq)), st
 }
 
+// Token roles, written beside the token file (OUT.roles: one byte per token)
+// so the trainer can weight the loss: the answers of task examples carry the
+// retrieval signal but are a tiny share of the tokens.
+const (
+	RoleText   byte = 0 // free text
+	RolePrompt byte = 1 // a task example's prompt (haystack, question)
+	RoleAnswer byte = 2 // a task example's answer and its EOS
+)
+
 // example generates one task example of at most room tokens: BOS, prompt, " " answers joined
 // by ", " and ".", EOS.
-func (b *builder) example(r *rand.Rand, i, k, room int) ([]int, string, bool) {
+func (b *builder) example(r *rand.Rand, i, k, room int) ([]int, int, string, bool) {
 	task := b.tasks[r.IntN(len(b.tasks))]
 	hi := room - answerMargin
 	length := hi
@@ -276,19 +298,21 @@ func (b *builder) example(r *rand.Rand, i, k, room int) ([]int, string, bool) {
 	}
 	xs, err := gen.Generate(spec, b.tok)
 	if err != nil || len(xs) == 0 {
-		return nil, "", false
+		return nil, 0, "", false
 	}
 	ids := b.tok.Encode(xs[0].Prompt+" "+strings.Join(xs[0].Answers, ", ")+".", true)
+	promptLen := len(b.tok.Encode(xs[0].Prompt, true))
 	if b.bos >= 0 && (len(ids) == 0 || ids[0] != b.bos) {
 		ids = append([]int{b.bos}, ids...)
+		promptLen++
 	}
 	if b.eos >= 0 {
 		ids = append(ids, b.eos)
 	}
 	if len(ids) > room {
-		return nil, "", false
+		return nil, 0, "", false
 	}
-	return ids, task.Name, true
+	return ids, min(promptLen, len(ids)-1), task.Name, true
 }
 
 func setOption(m map[string]string, k, v string) map[string]string {

@@ -101,6 +101,9 @@ func ParseTokenHeader(b []byte, name string) (TokenHeader, error) {
 type TokenFile struct {
 	TokenHeader
 	data []byte // Count*SeqLen*TokenBytes
+	// Roles, when set, holds one Role* byte per token; Write saves it beside
+	// the file as PATH.roles for the trainer's loss weights.
+	Roles []byte
 }
 
 // NewTokenFile allocates an all-zero file of count sequences.
@@ -144,6 +147,17 @@ func (f *TokenFile) Seq(i int) []int {
 
 // Write saves the file atomically (temporary file in the same directory, then rename).
 func (f *TokenFile) Write(path string) error {
+	if f.Roles != nil {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+		if err := writeAtomic(path+".roles", func(w io.Writer) error {
+			_, err := w.Write(f.Roles)
+			return err
+		}); err != nil {
+			return err
+		}
+	}
 	return writeAtomic(path, func(w io.Writer) error {
 		if _, err := w.Write(f.encode()); err != nil {
 			return err

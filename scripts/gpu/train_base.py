@@ -67,6 +67,10 @@ class TokenFile:
         self.path, self.vocab, self.seq_len, self.count, self.bos, self.eos = path, vocab, seq_len, count, bos, eos
         dtype = np.uint16 if width == 2 else np.uint32
         self.tokens = np.memmap(path, dtype=dtype, mode="r", offset=HEADER, shape=(count, seq_len))
+        # Optional token roles (0 text, 1 task prompt, 2 task answer) written by namm train-data.
+        self.roles = None
+        if os.path.exists(path + ".roles") and os.path.getsize(path + ".roles") == count * seq_len:
+            self.roles = np.memmap(path + ".roles", dtype=np.uint8, mode="r", shape=(count, seq_len))
 
     def view(self, seq_len):
         """Rows of seq_len tokens (seq_len must divide the file's sequence length)."""
@@ -81,8 +85,9 @@ class Batches:
     """Deterministic batches: each epoch is a permutation of the rows seeded by (seed, epoch).
     The position (epoch, index) is all the state a resume needs."""
 
-    def __init__(self, rows, batch, seed):
-        self.rows, self.batch, self.seed = rows, batch, seed
+    def __init__(self, rows, batch, seed, roles=None):
+        self.rows, self.batch, self.seed, self.roles = rows, batch, seed, roles
+        self.last_roles = None
         self.epoch, self.index = 0, 0
         self._perm_epoch, self._perm = -1, None
 
@@ -101,6 +106,8 @@ class Batches:
             self.index += take
             if self.index >= len(p):
                 self.epoch, self.index = self.epoch + 1, 0
+        if self.roles is not None:
+            self.last_roles = np.stack([np.asarray(self.roles[i], dtype=np.int64) for i in idx])
         return np.stack([np.asarray(self.rows[i], dtype=np.int64) for i in idx])
 
     def state(self):
@@ -130,10 +137,16 @@ class LossModel(torch.nn.Module):
         super().__init__()
         self.lm = lm
 
-    def forward(self, x, y):
+    def forward(self, x, y, w=None):
         h = self.lm.model(input_ids=x, use_cache=False).last_hidden_state
         logits = self.lm.lm_head(h).float()
-        return F.cross_entropy(logits.view(-1, logits.size(-1)), y.view(-1), ignore_index=-100)
+        if w is None:
+            return F.cross_entropy(logits.view(-1, logits.size(-1)), y.view(-1), ignore_index=-100)
+        # Weighted mean: the answers of task examples are a tiny share of the tokens but carry
+        # the retrieval signal, so they are up-weighted (see train/data.go Role*).
+        ce = F.cross_entropy(logits.view(-1, logits.size(-1)), y.view(-1), ignore_index=-100, reduction="none")
+        w = w.view(-1) * (y.view(-1) != -100)
+        return (ce * w).sum() / w.sum().clamp_min(1.0)
 
 
 def build_model(mcfg):
@@ -319,6 +332,8 @@ def main():
     ap.add_argument("--steps", type=int, help="schedule length in optimizer steps (default: estimated from the budget)")
     ap.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt if it exists")
     ap.add_argument("--no-compile", action="store_true")
+    ap.add_argument("--answer-weight", type=float, default=30.0, help="loss weight of task answer tokens (needs DATA.roles)")
+    ap.add_argument("--prompt-weight", type=float, default=0.5, help="loss weight of task prompt tokens (needs DATA.roles)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args()
 
@@ -378,7 +393,11 @@ def main():
     except (TypeError, RuntimeError):
         opt = torch.optim.AdamW(groups, **opt_kw)
 
-    batches = Batches(rows, micro * accum, seed)
+    roles = None
+    if data.roles is not None and seq_len == data.seq_len:
+        roles = data.roles
+        log(f"token roles found: answer weight {args.answer_weight}, prompt weight {args.prompt_weight}")
+    batches = Batches(rows, micro * accum, seed, roles)
     step, tokens_seen, train_seconds, planned = 0, 0, 0.0, args.steps
     if args.resume and os.path.exists(ckpt_path):
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
@@ -428,10 +447,20 @@ def main():
         opt.zero_grad(set_to_none=True)
         batch = batches.next()
         total = torch.zeros((), device=device)
+        roles = batches.last_roles
         for a in range(accum):
             x, y = to_xy(batch[a * micro:(a + 1) * micro], device)
+            w = None
+            if roles is not None:
+                r = torch.from_numpy(roles[a * micro:(a + 1) * micro]).to(device)
+                w = torch.ones(x.shape, dtype=torch.float32, device=device)
+                tr = r[:, 1:]  # the role of each target token
+                ww = torch.ones(tr.shape, dtype=torch.float32, device=device)
+                ww[tr == 1] = args.prompt_weight
+                ww[tr == 2] = args.answer_weight
+                w[:, :-1] = ww
             with amp():
-                loss = fn(x, y)
+                loss = fn(x, y, w)
             (loss / accum).backward()
             total += loss.detach()
         norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip)

@@ -13,7 +13,7 @@ case $which in
   b) tok=testdata/tokenizers/gpt2; seed=1 ;;
 esac
 /tmp/namm train-data --tokenizer "$tok" --out /tmp/data/$which.bin --tokens 150000000 --seq-len 4096 \
-  --seed $seed --text-dir /tmp/extra 2>&1 | tail -3
+  --seed $seed --text-dir /tmp/extra --synthetic-frac ${SYNTH:-0.7} 2>&1 | tail -3
 python3 scripts/gpu/train_base.py --config configs/model-$which.json --data /tmp/data/$which.bin \
   --out /tmp/models/model-$which --max-minutes "$minutes" 2>&1 | tail -25
 python3 scripts/gpu/check_trained.py /tmp/models/model-$which 2>&1 | tail -5
