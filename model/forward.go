@@ -97,6 +97,34 @@ func addBias(y, b *Node) *Node {
 	return Add(y, bcastLeft(b, y.Shape().Dimensions...))
 }
 
+// directOutputs is the most outputs per batch entry for which the pure-Go
+// backend's matmul takes its direct path; above it, it re-blocks both
+// operands on every call (for one decoding token, the whole K cache).
+const directOutputs = 16384
+
+// cacheScores is q.K for qg [T, K, G, H] and the K cache [K, S, H] ->
+// [K, G, T, S]. When few queries meet a long cache (decoding), the cache is
+// cut into nc chunks along S that are batch entries of the matmul, so that
+// each has at most directOutputs outputs; the reshape of the cache is one
+// contiguous copy.
+func cacheScores(qg, k *Node) *Node {
+	dims := qg.Shape().Dimensions
+	t, kh, grp, hd := dims[0], dims[1], dims[2], dims[3]
+	s := k.Shape().Dimensions[1]
+	rows := grp * t
+	if rows*s <= directOutputs || rows > 64 {
+		return Einsum("tkgh,ksh->kgts", qg, k)
+	}
+	nc := (rows*s + directOutputs - 1) / directOutputs
+	for s%nc != 0 || rows*(s/nc) > directOutputs {
+		nc++
+	}
+	kc := Reshape(k, kh, nc, s/nc, hd)
+	qb := BroadcastToDims(InsertAxes(TransposeAllAxes(qg, 1, 2, 0, 3), 1), kh, nc, grp, t, hd)
+	sc := Einsum("kcgth,kcuh->kcgtu", qb, kc) // [K, nc, G, T, S/nc]
+	return Reshape(TransposeAllAxes(sc, 0, 2, 3, 1, 4), kh, grp, t, s)
+}
+
 // rope rotates x [T, heads, H] by the angles whose cos and sin are [T, H/2],
 // with transformers' rotate_half convention (first half, second half).
 func rope(x, cos, sin *Node) *Node {
@@ -151,7 +179,7 @@ func Layer(cfg *Config, w LayerWeights, st LayerState, in PassInputs, stats Stat
 	// Scale q (T*N*H values) rather than the scores (N*T*(S+T) values).
 	scale := 1 / math.Sqrt(float64(hd))
 	qg := Reshape(ConvertDType(MulScalar(ConvertDType(q, dtypes.Float32), scale), dt), t, kh, grp, hd) // [T, K, G, H]
-	sC := ConvertDType(Einsum("tkgh,ksh->kgts", qg, st.K), dtypes.Float32)
+	sC := ConvertDType(cacheScores(qg, st.K), dtypes.Float32)
 	sN := ConvertDType(Einsum("tkgh,kuh->kgtu", qg, kT), dtypes.Float32)
 	sC = Add(sC, BroadcastToDims(InsertAxes(maskBias(visC), 1), kh, grp, t, slots))
 	sN = Add(sN, BroadcastToDims(InsertAxes(maskBias(visN), 0, 0), kh, grp, t, t))
