@@ -20,7 +20,7 @@ func trainedDirs() []string {
 	if s := os.Getenv("NAMM_TRAINED_DIRS"); s != "" {
 		return strings.Split(s, ",")
 	}
-	return []string{filepath.Join("..", "models", "model-a"), filepath.Join("..", "models", "model-b")}
+	return []string{filepath.Join("..", "defaultmodel", "model-a"), filepath.Join("..", "models", "model-b")}
 }
 
 // goldenFile is what scripts/gpu/check_trained.py writes (make_fixtures.py's format).

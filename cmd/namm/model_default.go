@@ -1,12 +1,12 @@
 package main
 
-import "fmt"
+import "github.com/namm-dev/namm/defaultmodel"
 
 // resolveModel returns the model directory to load: the flag's value, or the
-// embedded default model.
+// embedded default model (model A, extracted to the cache directory).
 func resolveModel(flag string) (string, error) {
 	if flag != "" {
 		return flag, nil
 	}
-	return "", fmt.Errorf("no --model given, and this build has no embedded default model yet (see issue: base models); try --model testdata/models/tiny-llama")
+	return defaultmodel.Dir()
 }
