@@ -53,9 +53,12 @@ type Engine struct {
 }
 
 // OpenBackend creates a backend from a spec ("go", "go:CONFIG" or "xla:PATH").
+// Plain "go" runs graphs with the sequential scheduler, measured faster for
+// both prefill and decode on a 2-core machine (docs/performance.md);
+// "go:ops_parallel" selects the goroutine-per-node one.
 func OpenBackend(spec string) (b backends.Backend, err error) {
-	if spec == "" {
-		spec = "go"
+	if spec == "" || spec == "go" {
+		spec = "go:ops_sequential"
 	}
 	name, _, _ := strings.Cut(spec, ":")
 	switch name {
