@@ -31,6 +31,7 @@ normalisation of the spectrogram features (17 means and variances) and metadata.
 func nammInitCmd() *cobra.Command {
 	var mf modelFlags
 	var tasks, out string
+	var zero bool
 	cmd := &cobra.Command{
 		Use:   "init --tasks SPEC --out FILE",
 		Short: "Compute the feature normalisation the reference way and write an all-zero NAMM",
@@ -41,6 +42,19 @@ reference does at the first evaluation of evolution stage 1. The result is the
 starting point of evolution. Prompts must be longer than 512 tokens.`,
 		Example: `  namm namm-file init --model DIR --tasks niah_single:len=2048:n=8 --out zero.namm`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if zero && out != "" {
+				// All-zero parameters evict nothing whatever the normalisation:
+				// a NAMM that only measures its own overhead.
+				f := &namm.File{Params: make([]float32, namm.NumParams)}
+				for i := range f.Norm.Var {
+					f.Norm.Var[i] = 1
+				}
+				if err := namm.Save(out, f); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (all-zero parameters, identity normalisation)\n", out)
+				return nil
+			}
 			if tasks == "" || out == "" {
 				return fmt.Errorf("give --tasks and --out")
 			}
@@ -93,6 +107,7 @@ starting point of evolution. Prompts must be longer than 512 tokens.`,
 	mf.register(cmd)
 	cmd.Flags().StringVar(&tasks, "tasks", "", "comma-separated task generator specs (the first training task)")
 	cmd.Flags().StringVar(&out, "out", "", "NAMM file to write")
+	cmd.Flags().BoolVar(&zero, "zero", false, "write all-zero parameters with an identity normalisation, without running a model (for overhead benchmarks)")
 	return cmd
 }
 
