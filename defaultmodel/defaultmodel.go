@@ -6,7 +6,6 @@ package defaultmodel
 
 import (
 	"crypto/sha256"
-	"embed"
 	"encoding/hex"
 	"fmt"
 	"io/fs"
@@ -17,10 +16,6 @@ import (
 
 // Name of the embedded model.
 const Name = "model-a"
-
-//go:embed model-a/config.json model-a/generation_config.json model-a/model.safetensors
-//go:embed model-a/tokenizer.json model-a/tokenizer_config.json model-a/train_summary.json
-var files embed.FS
 
 var (
 	once   sync.Once
@@ -37,6 +32,9 @@ func Dir() (string, error) {
 }
 
 func extract() (string, error) {
+	if !embedded {
+		return "", fmt.Errorf("this binary was built with -tags noembedmodel: give --model DIR")
+	}
 	entries, err := fs.ReadDir(files, Name)
 	if err != nil {
 		return "", err
