@@ -21,6 +21,7 @@ import (
 	"runtime"
 	"sync"
 
+	"github.com/gomlx/gomlx/backends"
 	"github.com/namm-dev/namm/policy"
 )
 
@@ -39,6 +40,7 @@ type Policy struct {
 	norm   Norm
 	cfg    Config
 	stats  *StatsCollector // non-nil in stats mode: evict nothing, accumulate
+	scorer *Scorer         // non-nil: score on a backend instead of the Go loop
 
 	info    policy.ModelInfo
 	layers  [][]headFeatures // [L][K]
@@ -77,6 +79,22 @@ func NewStats() (*Policy, *StatsCollector) {
 
 // Stats returns the collector of a stats-mode policy, nil otherwise.
 func (p *Policy) Stats() *StatsCollector { return p.stats }
+
+// UseBackend makes the policy score with a BAM graph on the backend (see
+// Scorer) instead of the host loop; nil goes back to the host loop, the
+// default and the reference.
+func (p *Policy) UseBackend(b backends.Backend) error {
+	if b == nil {
+		p.scorer = nil
+		return nil
+	}
+	s, err := NewScorer(b)
+	if err != nil {
+		return err
+	}
+	p.scorer = s
+	return nil
+}
 
 // Name implements policy.Policy.
 func (p *Policy) Name() string { return p.name }
@@ -161,12 +179,21 @@ func (p *Policy) step(v *policy.LayerView, heads []headFeatures, processed int) 
 		return nil, nil
 	}
 	scores := make([][]float32, len(heads))
+	xs := make([][][FeatDims]float32, len(heads))
 	parallelHeads(len(heads), func(k int) {
 		h := &heads[k]
-		x := make([][FeatDims]float32, h.n)
-		buildInputs(h.omega, v.Positions[k], &p.norm, x)
-		scores[k] = Score(&p.params, x)
+		xs[k] = make([][FeatDims]float32, h.n)
+		buildInputs(h.omega, v.Positions[k], &p.norm, xs[k])
+		if p.scorer == nil {
+			scores[k] = Score(&p.params, xs[k])
+		}
 	})
+	if p.scorer != nil {
+		var err error
+		if scores, err = p.scorer.Score(&p.params, xs); err != nil {
+			return nil, fmt.Errorf("namm: layer %d step at %d: %w", v.Layer, processed, err)
+		}
+	}
 	keep := selectKeep(scores, p.cfg.Mode, p.cfg.Cap)
 	if keep != nil {
 		for k := range heads {

@@ -1,0 +1,197 @@
+package namm
+
+import (
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // GoMLX graph code reads best unqualified
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+)
+
+// Scorer runs the BAM scoring step (Score) as one GoMLX graph on a backend,
+// for all the KV heads of a layer at once. On an accelerator this replaces
+// the host loop, which costs S^2 * 32 multiply-adds per (layer, head).
+//
+// The parameters are a graph input, not constants: a new parameter vector
+// (a CMA-ES candidate) is new data, not a recompilation. Token counts are
+// padded to a bucket (scoreBucket) and heads to a group size, so only a few
+// shapes compile. A Scorer is safe for concurrent use.
+type Scorer struct {
+	backend backends.Backend
+	exec    *Exec
+	builds  atomic.Int32 // graphs built (one per shape)
+
+	mu         sync.Mutex
+	lastParams Params
+	paramsT    *tensors.Tensor // lastParams as a [NumParams] tensor
+}
+
+// scoreMaxElems bounds the attention matrix of one execution, heads x
+// S_pad x S_pad float32 values (512 MiB): above it the heads of a layer are
+// scored in several executions.
+var scoreMaxElems = 1 << 27 // a variable for tests
+
+// NewScorer builds a scorer on a backend (graphs compile on first use).
+func NewScorer(b backends.Backend) (*Scorer, error) {
+	if b == nil {
+		return nil, fmt.Errorf("namm: NewScorer: nil backend")
+	}
+	s := &Scorer{backend: b}
+	ex, err := NewExecAny(b, func(in []*Node) []*Node {
+		s.builds.Add(1)
+		return []*Node{bamGraph(in[0], in[1], in[2])}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("namm: building the BAM graph: %w", err)
+	}
+	ex.SetMaxCache(64)
+	s.exec = ex.WithName("namm_bam")
+	return s, nil
+}
+
+// Score scores the tokens of the K heads of one layer: x[k] is head k's
+// [S_k][FeatDims] inputs in chronological order (heads may hold different
+// counts). It returns [K][S_k] scores, equal to Score(p, x[k]) up to float32
+// rounding.
+func (s *Scorer) Score(p *Params, x [][][FeatDims]float32) ([][]float32, error) {
+	out := make([][]float32, len(x))
+	maxS := 0
+	for k := range x {
+		maxS = max(maxS, len(x[k]))
+		out[k] = make([]float32, len(x[k]))
+	}
+	if maxS == 0 {
+		return out, nil
+	}
+	sp := scoreBucket(maxS)
+	group := max(1, min(len(x), scoreMaxElems/(sp*sp)))
+	pt, err := s.paramsTensor(p)
+	if err != nil {
+		return nil, err
+	}
+	for k0 := 0; k0 < len(x); k0 += group {
+		heads := x[k0:min(k0+group, len(x))]
+		if err := s.scoreGroup(pt, heads, group, sp, out[k0:]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// scoreGroup runs one execution over up to group heads, padded to group
+// heads of sp tokens (padding heads hold 0 tokens), writing out[k].
+func (s *Scorer) scoreGroup(pt *tensors.Tensor, heads [][][FeatDims]float32, group, sp int, out [][]float32) error {
+	flat := make([]float32, group*sp*FeatDims)
+	lens := make([]int32, group)
+	for k, xk := range heads {
+		lens[k] = int32(len(xk))
+		base := k * sp * FeatDims
+		for i := range xk {
+			copy(flat[base+i*FeatDims:], xk[i][:])
+		}
+	}
+	xt := tensors.FromFlatDataAndDimensions(flat, group, sp, FeatDims)
+	lt := tensors.FromFlatDataAndDimensions(lens, group)
+	defer func() { _ = xt.FinalizeAll(); _ = lt.FinalizeAll() }()
+	res, err := s.exec.Exec(pt, xt, lt)
+	if err != nil {
+		return fmt.Errorf("namm: BAM graph (%d heads x %d tokens): %w", group, sp, err)
+	}
+	defer func() { _ = res[0].FinalizeAll() }()
+	scores, err := tensors.CopyFlatData[float32](res[0])
+	if err != nil {
+		return fmt.Errorf("namm: reading BAM scores: %w", err)
+	}
+	for k, xk := range heads {
+		copy(out[k], scores[k*sp:k*sp+len(xk)])
+	}
+	return nil
+}
+
+// paramsTensor returns p as a [NumParams] tensor, reusing the last one when
+// p has not changed (one parameter vector scores many steps).
+func (s *Scorer) paramsTensor(p *Params) (*tensors.Tensor, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.paramsT != nil && s.lastParams == *p {
+		return s.paramsT, nil
+	}
+	t := tensors.FromFlatDataAndDimensions(p.Flat(), NumParams)
+	if err := t.MaterializeOnDevice(s.backend, false, 0); err != nil {
+		return nil, fmt.Errorf("namm: BAM parameters to the device: %w", err)
+	}
+	// The previous tensor may still be in use by a concurrent Score; the
+	// garbage collector frees it.
+	s.paramsT, s.lastParams = t, *p
+	return t, nil
+}
+
+// scoreBucket rounds a token count up so that only a few shapes compile:
+// multiples of 256 up to 2048, then steps of a quarter of the power of two
+// below (at most 25% padding, about 4 shapes per doubling).
+func scoreBucket(n int) int {
+	if n <= 256 {
+		return 256
+	}
+	if n <= 2048 {
+		return (n + 255) / 256 * 256
+	}
+	p := 1
+	for p*2 < n {
+		p *= 2
+	}
+	step := p / 4
+	return (n + step - 1) / step * step
+}
+
+// bamGraph is Score for a group of heads. flat [NumParams] float32 in the
+// reference order, x [K, S, FeatDims] float32 (rows past lens[k] are
+// padding), lens [K] int32 -> scores [K, S] (padding rows hold garbage).
+//
+// Masks: query i attends keys j with i <= j < lens[k] (backward mask, and
+// padding keys masked out); a padding query attends itself only, so that no
+// softmax row is empty.
+func bamGraph(flat, x, lens *Node) *Node {
+	g := x.Graph()
+	dims := x.Shape().Dimensions
+	nk, s := dims[0], dims[1]
+	at := 0
+	take := func(n int, shape ...int) *Node {
+		v := Reshape(Slice(flat, AxisRange(at, at+n)), shape...)
+		at += n
+		return v
+	}
+	wqkv := take(FeatDims*bamQKV, FeatDims, bamQKV)
+	bqkv := take(bamQKV, bamQKV)
+	wo := take(bamWidth*bamOut, bamWidth, bamOut)
+	bo := take(bamOut, bamOut)
+	w := take(FeatDims, FeatDims)
+	b := take(1)
+
+	qkv := Add(Einsum("ksf,fc->ksc", x, wqkv), BroadcastPrefix(bqkv, nk, s))
+	q := Slice(qkv, AxisRange(), AxisRange(), AxisRange(0, bamWidth))
+	kk := Slice(qkv, AxisRange(), AxisRange(), AxisRange(bamWidth, 2*bamWidth))
+	v := Slice(qkv, AxisRange(), AxisRange(), AxisRange(2*bamWidth, bamQKV))
+
+	logits := MulScalar(Einsum("kic,kjc->kij", q, kk), 1/math.Sqrt(bamWidth)) // [K, S, S]
+	iq := Iota(g, shapes.Make(dtypes.Int32, nk, s, s), 1)
+	jk := Iota(g, shapes.Make(dtypes.Int32, nk, s, s), 2)
+	lk := BroadcastToDims(Reshape(lens, nk, 1, 1), nk, s, s)
+	mask := LogicalOr(LogicalAnd(GreaterOrEqual(jk, iq), LessThan(jk, lk)), Equal(jk, iq))
+	logits = Where(mask, logits, Infinity(g, dtypes.Float32, -1))
+	m := ReduceAndKeep(logits, ReduceMax, -1)
+	e := Exp(Sub(logits, m)) // masked: exp(-inf) = 0
+	att := Div(Einsum("kij,kjc->kic", e, v), ReduceAndKeep(e, ReduceSum, -1))
+
+	o := Add(Einsum("kic,cu->kiu", att, wo), BroadcastPrefix(bo, nk, s))
+	r := Slice(o, AxisRange(), AxisRange(), AxisRange(0, FeatDims))
+	mod := Slice(o, AxisRange(), AxisRange(), AxisRange(FeatDims, bamOut))
+	h := Add(Mul(x, OnePlus(mod)), r)
+	sc := ReduceSum(Mul(h, BroadcastPrefix(w, nk, s)), -1)
+	return Add(sc, BroadcastPrefix(Reshape(b), nk, s))
+}
