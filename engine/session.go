@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"github.com/gomlx/gomlx/backends"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
@@ -81,6 +82,13 @@ func (e *Engine) NewSession(p policy.Policy) (*Session, error) {
 		info := policy.ModelInfo{NumLayers: cfg.NumLayers, NumKVHeads: cfg.NumKVHeads, NumHeads: cfg.NumHeads, HeadDim: cfg.HeadDim}
 		if err := p.Reset(info); err != nil {
 			return nil, err
+		}
+		// Policies that can score on the backend (the NAMM's BAM scorer) do so
+		// on compiled backends; on the pure-Go one their Go loop is faster.
+		if u, ok := p.(interface{ UseBackend(backends.Backend) error }); ok && !e.hostCache() {
+			if err := u.UseBackend(e.Backend); err != nil {
+				return nil, err
+			}
 		}
 	}
 	s.layers = make([]layerCache, cfg.NumLayers)
