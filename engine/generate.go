@@ -25,7 +25,7 @@ func (s *Session) Generate(prompt []int, maxNew int, stop []int, onToken func(in
 	}
 	var out []int
 	for len(out) < maxNew {
-		next := argmaxF(logits)
+		next := Argmax(logits)
 		out = append(out, next)
 		if onToken != nil {
 			onToken(next)
@@ -43,7 +43,9 @@ func (s *Session) Generate(prompt []int, maxNew int, stop []int, onToken func(in
 // Policy returns the session's memory policy.
 func (s *Session) Policy() policy.Policy { return s.policy }
 
-func argmaxF(x []float32) int {
+// Argmax returns the index of the largest logit (the first one on ties), the
+// greedy choice.
+func Argmax(x []float32) int {
 	best := 0
 	for i, v := range x {
 		if v > x[best] {

@@ -112,12 +112,12 @@ for a model of a named shape with random weights (no files needed).`,
 				}
 				pre := time.Since(t0)
 				t1 := time.Now()
-				next := argmax(logits)
+				next := engine.Argmax(logits)
 				for range decode {
 					if logits, err = s.Decode(next); err != nil {
 						return benchResult{}, err
 					}
-					next = argmax(logits)
+					next = engine.Argmax(logits)
 				}
 				dec := time.Since(t1)
 				r := benchResult{Model: name, Backend: mf.backend, DType: e.Weights.DType.String(), Memory: p.Name(),
@@ -162,16 +162,6 @@ for a model of a named shape with random weights (no files needed).`,
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.Flags().BoolVar(&overhead, "exec-overhead", false, "also measure the fixed cost of one graph execution")
 	return cmd
-}
-
-func argmax(x []float32) int {
-	best := 0
-	for i, v := range x {
-		if v > x[best] {
-			best = i
-		}
-	}
-	return best
 }
 
 func machine() string {
