@@ -66,12 +66,12 @@ func BenchmarkDecodeLlama15M(b *testing.B) {
 				b.Fatal(err)
 			}
 			// One warm-up token compiles the decode graphs.
-			if logits, err = s.Decode(argmax(logits)); err != nil {
+			if logits, err = s.Decode(Argmax(logits)); err != nil {
 				b.Fatal(err)
 			}
 			c0 := cpuNanos()
 			for b.Loop() {
-				if logits, err = s.Decode(argmax(logits)); err != nil {
+				if logits, err = s.Decode(Argmax(logits)); err != nil {
 					b.Fatal(err)
 				}
 			}

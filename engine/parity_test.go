@@ -53,16 +53,6 @@ func relErr(a, b []float32) float64 {
 	return num / den
 }
 
-func argmax(x []float32) int {
-	best := 0
-	for i, v := range x {
-		if v > x[best] {
-			best = i
-		}
-	}
-	return best
-}
-
 // TestLogitsMatchTransformers compares every position's logits with
 // transformers' (f32, eager attention) on the committed fixtures.
 func TestLogitsMatchTransformers(t *testing.T) {
@@ -102,7 +92,7 @@ func TestLogitsMatchTransformers(t *testing.T) {
 				for pos := range shape[0] {
 					want := cols[pos*shape[1] : (pos+1)*shape[1]]
 					worst = math.Max(worst, relErr(logits[pos][:shape[1]], want))
-					if got := argmax(logits[pos]); got != int(am[pos]) {
+					if got := Argmax(logits[pos]); got != int(am[pos]) {
 						t.Errorf("prompt %d position %d: argmax %d, transformers %d", i, pos, got, int(am[pos]))
 					}
 				}
