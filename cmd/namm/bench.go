@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/namm-dev/namm/policy"
 	"math/rand/v2"
 	"runtime"
 	"strings"
@@ -33,6 +34,13 @@ type benchResult struct {
 	CompileSeconds float64 `json:"first_call_seconds"` // compile + first execution of each graph
 	ColdSeconds    float64 `json:"cold_run_seconds"`
 	CPU            string  `json:"machine"`
+	// With a policy other than the full cache: the full cache's times in the
+	// same process, and the share of step time the policy costs,
+	// 1 - t_full / t_policy (negative when evicting makes steps faster).
+	FullPrefillSeconds float64 `json:"full_cache_prefill_seconds,omitempty"`
+	FullDecodeMsTok    float64 `json:"full_cache_decode_ms_per_token,omitempty"`
+	PrefillShare       float64 `json:"policy_share_of_prefill_time,omitempty"`
+	DecodeShare        float64 `json:"policy_share_of_decode_time,omitempty"`
 }
 
 func benchCmd() *cobra.Command {
@@ -96,8 +104,11 @@ for a model of a named shape with random weights (no files needed).`,
 			for i := range ids {
 				ids[i] = rng.IntN(e.Config.VocabSize)
 			}
-			run := func() (benchResult, error) {
+			run := func(full bool) (benchResult, error) {
 				p, err := mem.policy()
+				if full {
+					p, err = policy.New("full", policy.Budget{})
+				}
 				if err != nil {
 					return benchResult{}, err
 				}
@@ -130,13 +141,29 @@ for a model of a named shape with random weights (no files needed).`,
 				return r, nil
 			}
 			t0 := time.Now()
-			if _, err := run(); err != nil {
+			if _, err := run(false); err != nil {
 				return err
 			}
 			cold := time.Since(t0)
-			r, err := run()
+			r, err := run(false)
 			if err != nil {
 				return err
+			}
+			if r.Memory != "full" {
+				// The policy's share of the step time: the same run with the full
+				// cache, measured in this process right after.
+				if _, err := run(true); err != nil { // warm its graphs
+					return err
+				}
+				f, err := run(true)
+				if err != nil {
+					return err
+				}
+				r.FullPrefillSeconds, r.FullDecodeMsTok = f.PrefillSeconds, f.DecodeMsTok
+				r.PrefillShare = 1 - f.PrefillSeconds/r.PrefillSeconds
+				if r.DecodeMsTok > 0 {
+					r.DecodeShare = 1 - f.DecodeMsTok/r.DecodeMsTok
+				}
 			}
 			n, ct := e.Compilations()
 			r.Graphs, r.CompileSeconds, r.ColdSeconds = n, ct.Seconds(), cold.Seconds()
@@ -149,6 +176,10 @@ for a model of a named shape with random weights (no files needed).`,
 			fmt.Fprintf(w, "prefill\t%d tokens in %.3f s = %.1f tokens/s\n", context, r.PrefillSeconds, r.PrefillTokS)
 			fmt.Fprintf(w, "decode\t%.2f ms/token (%d tokens after the prompt)\n", r.DecodeMsTok, decode)
 			fmt.Fprintf(w, "KV cache\t%.2f MiB peak, tokens per layer %v\n", float64(r.KVBytes)/(1<<20), r.KVTokens)
+			if r.Memory != "full" {
+				fmt.Fprintf(w, "vs full cache\tprefill %.3f s, decode %.2f ms/token: %s costs %.1f%% of prefill time and %.1f%% of decode time\n",
+					r.FullPrefillSeconds, r.FullDecodeMsTok, r.Memory, 100*r.PrefillShare, 100*r.DecodeShare)
+			}
 			fmt.Fprintf(w, "graphs\t%d compiled; first calls took %.2f s; cold run %.2f s\n", r.Graphs, r.CompileSeconds, r.ColdSeconds)
 			fmt.Fprintf(w, "machine\t%s\n", r.CPU)
 			return w.Flush()
