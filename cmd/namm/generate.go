@@ -50,6 +50,7 @@ func generateCmd() *cobra.Command {
 			ids := tok.Encode(prompt, !noBOS)
 			out := cmd.OutOrStdout()
 			printed := ""
+			var sofar []int
 			start := time.Now()
 			var firstToken time.Duration
 			gen, err := s.Generate(ids, maxNew, stopIDs(e, tok), func(id int) {
@@ -59,12 +60,10 @@ func generateCmd() *cobra.Command {
 				if asJSON {
 					return
 				}
-				// Decode everything so far and print the new suffix, so that
-				// multi-byte characters split over tokens come out whole.
-				text := tok.Decode(s.Tokens()[len(ids):], true)
-				if id == s.Tokens()[len(s.Tokens())-1] {
-					text = tok.Decode(append(append([]int(nil), s.Tokens()[len(ids):]...), id), true)
-				}
+				// Decode everything generated so far and print the new suffix,
+				// so that characters split over tokens come out whole.
+				sofar = append(sofar, id)
+				text := tok.Decode(sofar, true)
 				if strings.HasPrefix(text, printed) && !strings.HasSuffix(text, "\uFFFD") {
 					fmt.Fprint(out, text[len(printed):])
 					printed = text
