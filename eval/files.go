@@ -6,40 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/namm-dev/namm/internal/atomicfile"
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 )
 
-// WriteFileAtomic writes data to path through a temporary file in the same
-// directory, synced and then renamed over path, so that readers see the old
-// file or the new one, never a part.
-func WriteFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
-}
+// WriteFileAtomic writes data to path so that readers see the old file or the
+// new one, never a part.
+func WriteFileAtomic(path string, data []byte) error { return atomicfile.WriteFile(path, data) }
 
 // writeJSONAtomic writes v as indented JSON.
 func writeJSONAtomic(path string, v any) error {

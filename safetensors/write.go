@@ -5,9 +5,8 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"github.com/namm-dev/namm/internal/atomicfile"
 	"math"
-	"os"
-	"path/filepath"
 )
 
 // Tensor is one tensor to write: little-endian, row-major bytes.
@@ -129,31 +128,9 @@ func Write(path string, tensors []Tensor, metadata map[string]string) error {
 	return writeAtomic(path, b)
 }
 
-func writeAtomic(path string, b []byte) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("safetensors: write %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err = tmp.Write(b); err != nil {
-		return fmt.Errorf("safetensors: write %s: %w", path, err)
-	}
-	if err = tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("safetensors: write %s: %w", path, err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("safetensors: write %s: %w", path, err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("safetensors: write %s: %w", path, err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("safetensors: write %s: %w", path, err)
+func writeAtomic(path string, b []byte) error {
+	if err := atomicfile.WriteFile(path, b); err != nil {
+		return fmt.Errorf("safetensors: %w", err)
 	}
 	return nil
 }
