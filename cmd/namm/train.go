@@ -155,16 +155,52 @@ func writeFileAtomicCLI(path string, data []byte) error {
 }
 
 func trainBaseCmd() *cobra.Command {
-	var cfgPath, out string
+	var cfgPath, out, data, backend string
+	var steps int
+	var resume bool
 	cmd := &cobra.Command{
 		Use:   "train-base",
-		Short: "Train a small base language model with GoMLX (CPU path; the GPU run uses scripts/gpu/train_base.py)",
-		Args:  cobra.NoArgs,
+		Short: "Train a small base language model with GoMLX on the CPU (the GPU run uses scripts/gpu/train_base.py)",
+		Long: `Trains the configuration's Llama-style model on a namm train-data token file with
+AdamW, linear warm-up and cosine decay, in float32 on the pure-Go backend. Checkpoints,
+the step log and loss.png go to OUT/train/; --resume continues exactly from the last
+checkpoint. At the end OUT is a Hugging Face model directory the engine loads.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return fmt.Errorf("train-base: the GoMLX trainer is not written yet; train with scripts/gpu/train_base.py (see docs/models.md)")
+			if cfgPath == "" || out == "" {
+				return fmt.Errorf("--config and --out are required")
+			}
+			c, err := train.LoadRunConfig(cfgPath)
+			if err != nil {
+				return err
+			}
+			if data == "" {
+				data = c.Train.Data
+			}
+			if data == "" {
+				return fmt.Errorf("train-base: give --data (a namm train-data token file) or train.data in %s", cfgPath)
+			}
+			tf, err := train.ReadTokenFile(data)
+			if err != nil {
+				return err
+			}
+			res, err := train.TrainBase(train.BaseOptions{Config: c, Data: tf, OutDir: out, Backend: backend,
+				Steps: steps, Resume: resume, Progress: os.Stderr})
+			if err != nil {
+				return err
+			}
+			if n := len(res.Log); n > 0 {
+				fmt.Printf("%s: %d parameters, %d steps (resumed at %d), loss %.4f -> %.4f, %s\n", out, res.Parameters,
+					res.Steps, res.ResumedAt, res.Log[0].Loss, res.Log[n-1].Loss, res.Elapsed.Round(time.Second))
+			}
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&cfgPath, "config", "", "training configuration (JSON, e.g. configs/tiny-cpu.json)")
 	cmd.Flags().StringVar(&out, "out", "", "output model directory")
+	cmd.Flags().StringVar(&data, "data", "", "training token file from namm train-data (default: the config's train.data)")
+	cmd.Flags().StringVar(&backend, "backend", "go", "GoMLX backend: go or go:CONFIG")
+	cmd.Flags().IntVar(&steps, "steps", 0, "schedule length in steps (default: train.max_steps)")
+	cmd.Flags().BoolVar(&resume, "resume", false, "continue from OUT/train/checkpoint.safetensors")
 	return cmd
 }
