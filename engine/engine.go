@@ -247,20 +247,3 @@ func (e *Engine) toDType(data []float32, dims ...int) *tensors.Tensor {
 	}
 	return tensors.FromFlatDataAndDimensions(data, dims...)
 }
-
-// Bucket rounds a cache capacity up so that only a few shapes compile:
-// multiples of 256 up to 2048, then steps of an eighth of the power of two.
-func Bucket(n int) int {
-	if n <= 256 {
-		return 256
-	}
-	if n <= 2048 {
-		return (n + 255) / 256 * 256
-	}
-	p := 1
-	for p*2 < n {
-		p *= 2
-	}
-	step := p / 4
-	return (n + step - 1) / step * step
-}

@@ -3,9 +3,8 @@ package engine
 import (
 	"fmt"
 	"github.com/gomlx/gomlx/backends"
+	"github.com/namm-dev/namm/internal/bucket"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 
 	"github.com/namm-dev/namm/model"
@@ -94,7 +93,7 @@ func (e *Engine) NewSession(p policy.Policy) (*Session, error) {
 	s.layers = make([]layerCache, cfg.NumLayers)
 	for i := range s.layers {
 		var err error
-		if s.layers[i], err = s.emptyCache(Bucket(e.opts.ChunkSize)); err != nil {
+		if s.layers[i], err = s.emptyCache(bucket.Round(e.opts.ChunkSize)); err != nil {
 			return nil, err
 		}
 	}
@@ -160,7 +159,7 @@ func (s *Session) Prefill(ids []int) ([]float32, error) {
 		// On compiled backends every capacity is a new graph: size the cache
 		// for the whole prompt at once so prefill compiles one shape.
 		for l := range s.layers {
-			if need := Bucket(s.layers[l].used + len(ids) + cs); s.layers[l].capacity < need {
+			if need := bucket.Round(s.layers[l].used + len(ids) + cs); s.layers[l].capacity < need {
 				if err := s.regather(l, nil, need); err != nil {
 					return nil, err
 				}
@@ -246,7 +245,7 @@ func (s *Session) forward(ids []int, pass policy.Pass, width int, wantLogits boo
 	for l := range s.layers {
 		lc := &s.layers[l]
 		if lc.used+width > lc.capacity {
-			if err := s.regather(l, nil, Bucket(lc.used+2*width)); err != nil {
+			if err := s.regather(l, nil, bucket.Round(lc.used+2*width)); err != nil {
 				return nil, err
 			}
 		}
@@ -350,26 +349,29 @@ func (s *Session) view(l int, pass policy.Pass, mask model.StatMask, stats []*te
 		}
 		return out
 	}
+	// Statistics come in StatMask bit order; per-token ones are [K, n] or,
+	// for Rows, [K, width, n], picked down to each head's tokens.
 	i := 0
-	if mask&model.StatColSums != 0 {
+	next := func() []float32 {
 		flat := tensors.MustCopyFlatData[float32](stats[i])
 		i++
-		v.ColSums = make([][]float32, kh)
+		return flat
+	}
+	perHead := func(flat []float32) [][]float32 {
+		out := make([][]float32, kh)
 		for k := range kh {
-			v.ColSums[k] = pick(flat, k*n, k)
+			out[k] = pick(flat, k*n, k)
 		}
+		return out
+	}
+	if mask&model.StatColSums != 0 {
+		v.ColSums = perHead(next())
 	}
 	if mask&model.StatLastRow != 0 {
-		flat := tensors.MustCopyFlatData[float32](stats[i])
-		i++
-		v.LastRow = make([][]float32, kh)
-		for k := range kh {
-			v.LastRow[k] = pick(flat, k*n, k)
-		}
+		v.LastRow = perHead(next())
 	}
 	if mask&model.StatRows != 0 {
-		flat := tensors.MustCopyFlatData[float32](stats[i])
-		i++
+		flat := next()
 		v.Rows = make([][][]float32, kh)
 		for k := range kh {
 			v.Rows[k] = make([][]float32, nNew)
@@ -379,7 +381,7 @@ func (s *Session) view(l int, pass policy.Pass, mask model.StatMask, stats []*te
 		}
 	}
 	if mask&model.StatKeyNorms != 0 {
-		flat := tensors.MustCopyFlatData[float32](stats[i])
+		flat := next()
 		v.KeyNorms = make([][]float32, kh)
 		for k := range kh {
 			v.KeyNorms[k] = append([]float32(nil), flat[k*width:k*width+nNew]...)
@@ -419,7 +421,7 @@ func (s *Session) evict(l int, keep [][]int, slotOf [][]int) error {
 	for _, sl := range slots {
 		maxKeep = max(maxKeep, len(sl))
 	}
-	return s.regather(l, slots, Bucket(maxKeep+s.e.opts.ChunkSize))
+	return s.regather(l, slots, bucket.Round(maxKeep+s.e.opts.ChunkSize))
 }
 
 // regather copies layer l's cache into new buffers of the given capacity,
@@ -453,7 +455,7 @@ func (s *Session) regather(l int, slots [][]int, capacity int) error {
 		used = max(used, len(sl))
 	}
 	if capacity < used {
-		capacity = Bucket(used)
+		capacity = bucket.Round(used)
 	}
 	if err := s.gatherKV(lc, slots, capacity); err != nil {
 		return fmt.Errorf("engine: gathering layer %d: %w", l, err)
@@ -514,7 +516,7 @@ func (e *Engine) AllLogits(ids []int) ([][]float32, error) {
 		if err != nil {
 			return nil, err
 		}
-		res, err := e.timed(fmt.Sprintf("logits-all/t%d", cs), lex, s.x, e.Weights.Norm, e.Weights.Head, int32(0))
+		res, err := e.timed(fmt.Sprintf("logits-all/t%d", cs), lex, s.x, e.Weights.Norm, e.Weights.Head)
 		if err != nil {
 			return nil, err
 		}
@@ -527,6 +529,3 @@ func (e *Engine) AllLogits(ids []int) ([][]float32, error) {
 	}
 	return out, nil
 }
-
-var _ = graph.DonateTensorBuffer
-var _ = dtypes.Float32

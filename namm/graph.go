@@ -2,6 +2,7 @@ package namm
 
 import (
 	"fmt"
+	"github.com/namm-dev/namm/internal/bucket"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -68,7 +69,7 @@ func (s *Scorer) Score(p *Params, x [][][FeatDims]float32) ([][]float32, error) 
 	if maxS == 0 {
 		return out, nil
 	}
-	sp := scoreBucket(maxS)
+	sp := bucket.Round(maxS)
 	group := max(1, min(len(x), scoreMaxElems/(sp*sp)))
 	pt, err := s.paramsTensor(p)
 	if err != nil {
@@ -129,24 +130,6 @@ func (s *Scorer) paramsTensor(p *Params) (*tensors.Tensor, error) {
 	// garbage collector frees it.
 	s.paramsT, s.lastParams = t, *p
 	return t, nil
-}
-
-// scoreBucket rounds a token count up so that only a few shapes compile:
-// multiples of 256 up to 2048, then steps of a quarter of the power of two
-// below (at most 25% padding, about 4 shapes per doubling).
-func scoreBucket(n int) int {
-	if n <= 256 {
-		return 256
-	}
-	if n <= 2048 {
-		return (n + 255) / 256 * 256
-	}
-	p := 1
-	for p*2 < n {
-		p *= 2
-	}
-	step := p / 4
-	return (n + step - 1) / step * step
 }
 
 // bamGraph is Score for a group of heads. flat [NumParams] float32 in the

@@ -45,14 +45,6 @@ func randInputs(r *rand.Rand, lens []int) ([][][FeatDims]float32, [][][]float64)
 	return x, x64
 }
 
-func TestScoreBucket(t *testing.T) {
-	for _, c := range [][2]int{{1, 256}, {256, 256}, {257, 512}, {2048, 2048}, {2049, 2560}, {4096, 4096}, {4097, 5120}, {8192, 8192}} {
-		if got := scoreBucket(c[0]); got != c[1] {
-			t.Errorf("scoreBucket(%d) = %d, want %d", c[0], got, c[1])
-		}
-	}
-}
-
 // TestScorerMatchesGo: the graph scores of K heads at once equal the host
 // Score of each head and the float64 reference, for head lengths that are
 // and are not multiples of the bucket (padding keys must not leak in).
