@@ -11,7 +11,7 @@ import (
 
 // TestEmbeddedModelExtractsAndLoads extracts the embedded model once, loads
 // it, and finds the same directory the second time. (Its logits are checked
-// against transformers in train.TestTrainedModelsMatchTransformers.)
+// against transformers in engine.TestLogitsMatchTransformers.)
 func TestEmbeddedModelExtractsAndLoads(t *testing.T) {
 	t.Setenv("NAMM_CACHE_DIR", t.TempDir())
 	dir, err := Dir()

@@ -6,12 +6,14 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/namm-dev/namm/safetensors"
 )
 
-// golden is what scripts/gpu/make_fixtures.py wrote from transformers.
+// golden is what scripts/gpu/make_fixtures.py (random fixtures) and
+// scripts/gpu/check_trained.py (our trained models) wrote from transformers.
 type golden struct {
 	Transformers string `json:"transformers"`
 	Prompts      []struct {
@@ -24,6 +26,16 @@ type golden struct {
 var fixtureModels = []string{"tiny-llama", "tiny-mistral", "tiny-qwen2"}
 
 func fixtureDir(name string) string { return filepath.Join("..", "testdata", "models", name) }
+
+// goldenDirs are every model directory with transformers' golden outputs:
+// the random fixtures, then the trained models A (embedded) and B.
+func goldenDirs() []string {
+	var dirs []string
+	for _, m := range fixtureModels {
+		dirs = append(dirs, fixtureDir(m))
+	}
+	return append(dirs, filepath.Join("..", "defaultmodel", "model-a"), filepath.Join("..", "models", "model-b"))
+}
 
 func loadGolden(t *testing.T, dir string) (golden, *safetensors.File) {
 	t.Helper()
@@ -54,11 +66,10 @@ func relErr(a, b []float32) float64 {
 }
 
 // TestLogitsMatchTransformers compares every position's logits with
-// transformers' (f32, eager attention) on the committed fixtures.
+// transformers' (f32, eager attention) on the fixtures and trained models.
 func TestLogitsMatchTransformers(t *testing.T) {
-	for _, name := range fixtureModels {
-		t.Run(name, func(t *testing.T) {
-			dir := fixtureDir(name)
+	for _, dir := range goldenDirs() {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
 			g, gl := loadGolden(t, dir)
 			e, err := Load(dir, Options{})
 			if err != nil {
@@ -106,13 +117,17 @@ func TestLogitsMatchTransformers(t *testing.T) {
 }
 
 // TestGreedyMatchesTransformers checks greedy continuations token for token,
-// through chunked prefill and the decode path.
+// through chunked prefill and the decode path; the small fixtures also with
+// 16-token chunks (many chunk boundaries, many cache growths).
 func TestGreedyMatchesTransformers(t *testing.T) {
-	for _, name := range fixtureModels {
-		t.Run(name, func(t *testing.T) {
-			dir := fixtureDir(name)
+	for _, dir := range goldenDirs() {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
 			g, _ := loadGolden(t, dir)
-			for _, chunk := range []int{128, 16} {
+			chunks := []int{128}
+			if strings.Contains(dir, "testdata") {
+				chunks = append(chunks, 16)
+			}
+			for _, chunk := range chunks {
 				e, err := Load(dir, Options{ChunkSize: chunk})
 				if err != nil {
 					t.Fatal(err)

@@ -2,7 +2,7 @@
 """Golden parity data for the trained base models: load each trained Hugging Face directory
 with transformers (float32, eager attention), compute logits on fixed prompts and greedy
 continuations, and write golden.json + golden_logits.safetensors into the directory, in
-exactly the format of scripts/gpu/make_fixtures.py. The Go test train/trained_parity_test.go
+exactly the format of scripts/gpu/make_fixtures.py. The Go tests in engine/parity_test.go
 then checks that namm's engine gives the same logits and tokens.
 
     python3 scripts/gpu/check_trained.py models/model-a models/model-b
