@@ -5,9 +5,9 @@
 package train
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
+	"github.com/namm-dev/namm/internal/atomicfile"
 	"io"
 	"os"
 	"path/filepath"
@@ -196,37 +196,16 @@ func ReadTokenFile(path string) (*TokenFile, error) {
 	return f, nil
 }
 
-// writeAtomic writes path through a temporary file in the same directory.
-func writeAtomic(path string, write func(io.Writer) error) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("train: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err = write(tmp); err != nil {
-		return fmt.Errorf("train: writing %s: %w", path, err)
-	}
-	if err = tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("train: writing %s: %w", path, err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("train: writing %s: %w", path, err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
+func writeAtomic(path string, write func(io.Writer) error) error {
+	if err := atomicfile.Write(path, write); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
 	return nil
 }
 
-// writeFileAtomic writes data to path atomically.
 func writeFileAtomic(path string, data []byte) error {
-	return writeAtomic(path, func(w io.Writer) error {
-		_, err := io.Copy(w, bytes.NewReader(data))
-		return err
-	})
+	if err := atomicfile.WriteFile(path, data); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/namm-dev/namm/internal/atomicfile"
 	"os"
 	"path/filepath"
 	"strings"
@@ -98,7 +99,7 @@ a JSON description next to each file. The same seed gives the same bytes.`,
 				"seconds":        time.Since(start).Seconds(),
 			}
 			data, _ := json.MarshalIndent(info, "", " ")
-			if err := writeFileAtomicCLI(out+".json", append(data, '\n')); err != nil {
+			if err := atomicfile.WriteFile(out+".json", append(data, '\n')); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: %d sequences x %d tokens (%d synthetic, %d examples, %d failed), %d source tokens\n%s: %d validation sequences\n%.1f s\n",
@@ -129,29 +130,6 @@ func sumCounts(m map[string]int) int {
 		n += v
 	}
 	return n
-}
-
-// writeFileAtomicCLI writes data through a temporary file and a rename.
-func writeFileAtomicCLI(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 func trainBaseCmd() *cobra.Command {
