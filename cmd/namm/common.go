@@ -12,6 +12,7 @@ import (
 	"github.com/namm-dev/namm/policy"
 	"github.com/namm-dev/namm/tokenizer"
 
+	_ "github.com/namm-dev/namm/defaultnamm"
 	_ "github.com/namm-dev/namm/namm" // registers the "namm" policy
 )
 
