@@ -1,35 +1,254 @@
 #!/usr/bin/env python3
-"""Summarise a `namm eval` run directory (journal.jsonl) as a Markdown table:
-task x policy@budget -> n, score, normalised score, mean/peak KV tokens per layer.
+"""Markdown tables from `namm eval` results, for docs/results.md.
 
-    python3 scripts/results_table.py runs/baselines-2k
+Reads run directories or files: DIR (its results.json, else its journal.jsonl), DIR/results.json
+or DIR/journal.jsonl. Several inputs are merged; a sample that appears in several (same task,
+sample id, policy and budget) counts once. The figures are recomputed from the samples as `namm
+eval` computes its summary (eval/summary.go): per task x length x memory (policy@budget), n,
+score (mean metric x100), normalised score (sum of scores / sum of the full cache's scores on the
+same sample ids; '-' without a reference or where it scored 0), mean KV tokens per layer (mean
+over samples) and peak KV tokens per layer (max over samples of the peak summed over layers /
+layers); per length and memory a mean-over-tasks row (scores and KV means averaged over tasks,
+normalised scores over the tasks that have one, peak the max).
+
+    python3 scripts/results_table.py runs/baselines-2k            # one long table
+    python3 scripts/results_table.py --pivot runs/a-2k runs/a-4k  # per length: memory x task
+    python3 scripts/results_table.py --kv namm --length 4096 runs/a-namm   # mean KV tokens (int)
+    python3 scripts/results_table.py --check runs/readme          # recomputation == results.json
+
+--check recomputes the summary of each results.json from its samples and compares it with the
+summary `namm eval` wrote (exit status 1 on a difference): a test of this script against the Go
+implementation.
 """
-import collections, json, sys
+import argparse
+import collections
+import json
+import os
+import re
+import sys
+
+REFERENCE = "full"
 
 
-def main(run):
-    rows = collections.OrderedDict()
-    ref = {}
-    for line in open(f"{run}/journal.jsonl"):
-        d = json.loads(line)
-        task = d["task"].split(":seed")[0]
-        key = (task, d["policy"] + (f"@{d['budget']}" if d.get("budget") else ""))
-        rows.setdefault(key, []).append(d)
-        if d["policy"] == "full":
-            ref[(task, d["id"])] = d["score"]
-    print("| task | memory | n | score | normalised | KV mean/layer | KV peak/layer |")
-    print("|---|---|---|---|---|---|---|")
-    for (task, mem), ds in rows.items():
-        n = len(ds)
-        score = 100 * sum(d["score"] for d in ds) / n
-        refs = [ref.get((task, d["id"])) for d in ds]
-        rs = sum(r for r in refs if r is not None)
-        norm = "-" if rs == 0 else f"{sum(d['score'] for d in ds) / rs:.2f}"
-        layers = len(ds[0]["cache_mean_per_layer"])
-        kv_mean = sum(d["mean_kv_tokens"] for d in ds) / n
-        kv_peak = max(d["peak_kv_tokens"] for d in ds) / layers
-        print(f"| {task} | {mem} | {n} | {score:.1f} | {norm} | {kv_mean:.0f} | {kv_peak:.0f} |")
+def load_samples(path):
+    """Samples (SampleResult dicts) of one input: a run directory, results.json or journal."""
+    if os.path.isdir(path):
+        res, jour = os.path.join(path, "results.json"), os.path.join(path, "journal.jsonl")
+        if os.path.exists(res):
+            path = res
+        elif os.path.exists(jour):
+            path = jour
+        else:
+            raise SystemExit(f"{path}: neither results.json nor journal.jsonl")
+    if path.endswith(".jsonl"):
+        out = []
+        with open(path) as f:
+            for n, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    out.append(json.loads(line))
+                except json.JSONDecodeError as e:
+                    # A run killed mid-write leaves a partial last line; eval skips it too.
+                    print(f"warning: {path} line {n}: {e}; skipped", file=sys.stderr)
+        return out
+    with open(path) as f:
+        d = json.load(f)
+    if "samples" not in d:
+        raise SystemExit(f"{path}: no 'samples' (not a namm eval results.json)")
+    return d["samples"] or []
+
+
+def merge(inputs):
+    seen, out = set(), []
+    for p in inputs:
+        for s in load_samples(p):
+            for field in ("task", "id", "policy", "score", "mean_kv_tokens", "peak_kv_tokens"):
+                if field not in s:
+                    raise SystemExit(f"{p}: a sample has no {field!r}: {json.dumps(s)[:200]}")
+            key = (s["task"], s["id"], s["policy"], s.get("budget", ""))
+            if key not in seen:
+                seen.add(key)
+                out.append(s)
+    return out
+
+
+def task_name_and_length(task):
+    """'niah_single:len=2048:seed=1' -> ('niah_single', 2048); no len= -> (task, None)."""
+    m = re.search(r":len=(\d+)", task)
+    name = re.sub(r":(len|seed)=[^:]*", "", task)
+    return name, (int(m.group(1)) if m else None)
+
+
+def memory_labels(samples):
+    """Display label per (policy, budget): policy@budget, with a NAMM file's path shortened to
+    'namm' when the samples use only one NAMM file, else to 'namm:BASENAME'."""
+    namm_paths = {s["policy"].split(",")[0] for s in samples if s["policy"].startswith("namm:")}
+    labels = {}
+    for s in samples:
+        pol, bud = s["policy"], s.get("budget", "")
+        name = pol
+        if pol.startswith("namm:"):
+            head, _, opts = pol.partition(",")
+            name = "namm" if len(namm_paths) == 1 else "namm:" + os.path.basename(head[5:])
+            if opts:
+                name += "," + opts
+        labels[(pol, bud)] = name + (f"@{bud}" if bud else "")
+    return labels
+
+
+Row = collections.namedtuple("Row", "task length memory n score norm kv_mean kv_peak")
+
+
+def summarize(samples):
+    """Rows per (length, task, memory) in first-appearance order, then mean-over-tasks rows."""
+    labels = memory_labels(samples)
+    groups = collections.OrderedDict()
+    refs = {}
+    for s in samples:
+        task, length = task_name_and_length(s["task"])
+        mem = labels[(s["policy"], s.get("budget", ""))]
+        groups.setdefault((length, task, mem), []).append(s)
+        if s["policy"] == REFERENCE and not s.get("budget"):
+            refs[(s["task"], s["id"])] = s["score"]
+    lengths = sorted({k[0] for k in groups}, key=lambda x: (x is None, x or 0))
+    rows = []
+    for length in lengths:
+        keys = [k for k in groups if k[0] == length]
+        for (_, task, mem) in keys:
+            ds = groups[(length, task, mem)]
+            n = len(ds)
+            pairs = [(d["score"], refs[(d["task"], d["id"])]) for d in ds if (d["task"], d["id"]) in refs]
+            ref_sum = sum(r for _, r in pairs)
+            norm = sum(sc for sc, _ in pairs) / ref_sum if pairs and ref_sum else None
+            layers = max(len(d.get("cache_mean_per_layer") or []) for d in ds)
+            peak = max(d["peak_kv_tokens"] for d in ds) / layers if layers else float("nan")
+            rows.append(Row(task, length, mem, n, 100 * sum(d["score"] for d in ds) / n, norm,
+                            sum(d["mean_kv_tokens"] for d in ds) / n, peak))
+    return rows
+
+
+def with_means(rows):
+    """rows plus, per length with several tasks, one mean-over-tasks row per memory."""
+    out = []
+    for length in dict.fromkeys(r.length for r in rows):
+        block = [r for r in rows if r.length == length]
+        out += block
+        tasks = list(dict.fromkeys(r.task for r in block))
+        if len(tasks) < 2:
+            continue
+        for mem in dict.fromkeys(r.memory for r in block):
+            rs = [r for r in block if r.memory == mem]
+            norms = [r.norm for r in rs if r.norm is not None]
+            out.append(Row(f"mean over {len(rs)} tasks", length, mem, sum(r.n for r in rs),
+                           sum(r.score for r in rs) / len(rs), sum(norms) / len(norms) if norms else None,
+                           sum(r.kv_mean for r in rs) / len(rs), max(r.kv_peak for r in rs)))
+    return out
+
+
+def fmt_norm(x):
+    return "-" if x is None else f"{x:.2f}"
+
+
+def fmt_len(x):
+    return "-" if x is None else str(x)
+
+
+def long_table(rows):
+    print("| task | length | memory | n | score | normalised | KV mean/layer | KV peak/layer |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in with_means(rows):
+        print(f"| {r.task} | {fmt_len(r.length)} | {r.memory} | {r.n} | {r.score:.1f} | {fmt_norm(r.norm)} "
+              f"| {r.kv_mean:.0f} | {r.kv_peak:.0f} |")
+
+
+def pivot_tables(rows):
+    """Per length: one row per memory, one column per task (score, normalised in brackets)."""
+    for length in dict.fromkeys(r.length for r in rows):
+        block = [r for r in rows if r.length == length]
+        tasks = list(dict.fromkeys(r.task for r in block))
+        mems = list(dict.fromkeys(r.memory for r in block))
+        cell = {(r.task, r.memory): r for r in block}
+        print(f"\n**{fmt_len(length)} tokens** (score, normalised score in brackets; KV: mean tokens per layer)\n")
+        print("| memory | KV mean | " + " | ".join(tasks) + " | mean |")
+        print("|---|---|" + "---|" * (len(tasks) + 1))
+        for m in mems:
+            rs = [cell[(t, m)] for t in tasks if (t, m) in cell]
+            norms = [r.norm for r in rs if r.norm is not None]
+            cells = []
+            for t in tasks:
+                r = cell.get((t, m))
+                cells.append("" if r is None else f"{r.score:.0f} ({fmt_norm(r.norm)})")
+            mean = f"{sum(r.score for r in rs) / len(rs):.1f} ({fmt_norm(sum(norms) / len(norms) if norms else None)})"
+            kv = sum(r.kv_mean for r in rs) / len(rs)
+            print(f"| {m} | {kv:.0f} | " + " | ".join(cells) + f" | {mean} |")
+
+
+def kv_of(rows, prefix, length):
+    """Mean over tasks of the mean KV tokens per layer of the memories starting with prefix."""
+    rs = [r for r in rows if r.memory.startswith(prefix) and (length is None or r.length == length)]
+    if not rs:
+        raise SystemExit(f"no results for memory {prefix!r}" + (f" at length {length}" if length else ""))
+    mems = sorted({r.memory for r in rs})
+    if len(mems) > 1:
+        raise SystemExit(f"memory prefix {prefix!r} matches several: {', '.join(mems)}")
+    return sum(r.kv_mean for r in rs) / len(rs)
+
+
+def check(paths):
+    """Compare the recomputed rows with the summary in each results.json."""
+    bad = 0
+    for p in paths:
+        res = os.path.join(p, "results.json") if os.path.isdir(p) else p
+        with open(res) as f:
+            d = json.load(f)
+        mine = {}
+        for r in summarize(d["samples"]):
+            mine[(r.task, r.length, r.memory)] = r
+        labels = memory_labels(d["samples"])
+        checked = 0
+        for row in d["summary"]:
+            if row["task"] == "(mean over tasks)":
+                continue
+            task, length = task_name_and_length(row["task"])
+            r = mine.get((task, length, labels[(row["policy"], row["budget"])]))
+            if r is None:
+                print(f"{res}: summary row {row['task']} {row['policy']}@{row['budget']}: not recomputed")
+                bad += 1
+                continue
+            want = [row["samples"], row["score"], row["normalized"], row["mean_kv_tokens_per_layer"],
+                    row["peak_kv_tokens_per_layer"]]
+            got = [r.n, r.score, r.norm, r.kv_mean, r.kv_peak]
+            for name, w, g in zip(["n", "score", "normalised", "kv mean", "kv peak"], want, got):
+                if (w is None) != (g is None) or (w is not None and abs(w - g) > 1e-9 * max(1, abs(w))):
+                    print(f"{res}: {row['task']} {row['policy']}@{row['budget']} {name}: results.json {w}, recomputed {g}")
+                    bad += 1
+            checked += 1
+        print(f"{res}: {checked} summary rows checked, {bad} differences")
+    return bad == 0
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("inputs", nargs="+", help="run directories, results.json or journal.jsonl files")
+    ap.add_argument("--pivot", action="store_true", help="one memory x task table per length")
+    ap.add_argument("--kv", metavar="MEMORY", help="print the mean KV tokens per layer (rounded) of this memory")
+    ap.add_argument("--length", type=int, help="with --kv: only tasks of this length")
+    ap.add_argument("--check", action="store_true", help="compare with the summary in results.json")
+    a = ap.parse_args(argv)
+    if a.check:
+        return 0 if check(a.inputs) else 1
+    rows = summarize(merge(a.inputs))
+    if not rows:
+        raise SystemExit("no samples")
+    if a.kv:
+        print(round(kv_of(rows, a.kv, a.length)))
+    elif a.pivot:
+        pivot_tables(rows)
+    else:
+        long_table(rows)
+    return 0
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    sys.exit(main())
