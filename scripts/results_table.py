@@ -13,6 +13,7 @@ normalised scores over the tasks that have one, peak the max).
 
     python3 scripts/results_table.py runs/baselines-2k            # one long table
     python3 scripts/results_table.py --pivot runs/a-2k runs/a-4k  # per length: memory x task
+    python3 scripts/results_table.py --by-length runs/models-a        # per memory: length x task
     python3 scripts/results_table.py --kv namm --length 4096 runs/a-namm   # mean KV tokens (int)
     python3 scripts/results_table.py --check runs/readme          # recomputation == results.json
 
@@ -97,7 +98,8 @@ def memory_labels(samples):
     return labels
 
 
-Row = collections.namedtuple("Row", "task length memory n score norm kv_mean kv_peak")
+# cut: the longest prompt (tokens fed) when some samples were middle-truncated, else None.
+Row = collections.namedtuple("Row", "task length memory n score norm kv_mean kv_peak cut", defaults=[None])
 
 
 def summarize(samples):
@@ -123,8 +125,9 @@ def summarize(samples):
             norm = sum(sc for sc, _ in pairs) / ref_sum if pairs and ref_sum else None
             layers = max(len(d.get("cache_mean_per_layer") or []) for d in ds)
             peak = max(d["peak_kv_tokens"] for d in ds) / layers if layers else float("nan")
+            cut = max((d.get("prompt_tokens", 0) for d in ds if d.get("truncated")), default=None)
             rows.append(Row(task, length, mem, n, 100 * sum(d["score"] for d in ds) / n, norm,
-                            sum(d["mean_kv_tokens"] for d in ds) / n, peak))
+                            sum(d["mean_kv_tokens"] for d in ds) / n, peak, cut))
     return rows
 
 
@@ -184,6 +187,25 @@ def pivot_tables(rows):
             print(f"| {m} | {kv:.0f} | " + " | ".join(cells) + f" | {mean} |")
 
 
+def by_length_tables(rows):
+    """Per memory: one row per length, one column per task (scores), and the mean over tasks."""
+    for mem in dict.fromkeys(r.memory for r in rows):
+        block = [r for r in rows if r.memory == mem]
+        tasks = list(dict.fromkeys(r.task for r in block))
+        cell = {(r.length, r.task): r for r in block}
+        print(f"\n**{mem}** (score; n samples per cell: "
+              f"{'/'.join(str(n) for n in sorted({r.n for r in block}))}; KV: mean tokens per layer)\n")
+        print("| length | " + " | ".join(tasks) + " | mean | KV mean |")
+        print("|---|" + "---|" * (len(tasks) + 2))
+        for length in dict.fromkeys(r.length for r in block):
+            rs = [cell[(length, t)] for t in tasks if (length, t) in cell]
+            cells = ["" if (length, t) not in cell else f"{cell[(length, t)].score:.0f}" for t in tasks]
+            cuts = [r.cut for r in rs if r.cut]
+            label = fmt_len(length) + (f" (cut to <= {max(cuts)})" if cuts else "")
+            print(f"| {label} | " + " | ".join(cells) +
+                  f" | {sum(r.score for r in rs) / len(rs):.1f} | {sum(r.kv_mean for r in rs) / len(rs):.0f} |")
+
+
 def kv_of(rows, prefix, length):
     """Mean over tasks of the mean KV tokens per layer of the memories starting with prefix."""
     rs = [r for r in rows if r.memory.startswith(prefix) and (length is None or r.length == length)]
@@ -232,6 +254,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("inputs", nargs="+", help="run directories, results.json or journal.jsonl files")
     ap.add_argument("--pivot", action="store_true", help="one memory x task table per length")
+    ap.add_argument("--by-length", action="store_true", help="one length x task table (scores) per memory")
     ap.add_argument("--kv", metavar="MEMORY", help="print the mean KV tokens per layer (rounded) of this memory")
     ap.add_argument("--length", type=int, help="with --kv: only tasks of this length")
     ap.add_argument("--check", action="store_true", help="compare with the summary in results.json")
@@ -245,6 +268,8 @@ def main(argv=None):
         print(round(kv_of(rows, a.kv, a.length)))
     elif a.pivot:
         pivot_tables(rows)
+    elif a.by_length:
+        by_length_tables(rows)
     else:
         long_table(rows)
     return 0
