@@ -42,6 +42,60 @@ func (e *Engine) newCacheTensors(capacity int) (k, v, pos *tensors.Tensor, err e
 	return k, v, pos, nil
 }
 
+// newFeatTensor allocates zero device state [K, capacity, width].
+func (e *Engine) newFeatTensor(capacity, width int) (*tensors.Tensor, error) {
+	f := tensors.FromShape(shapes.Make(dtypes.Float32, e.Config.NumKVHeads, capacity, width))
+	if e.hostCache() {
+		if err := f.MaterializeOnDevice(e.Backend, true, 0); err != nil {
+			return nil, err
+		}
+	}
+	return f, nil
+}
+
+// gatherFeat rebuilds layer l's device state like gatherKV does K and V.
+func (s *Session) gatherFeat(lc *layerCache, slots [][]int, capacity int) error {
+	e := s.e
+	kh, w := e.Config.NumKVHeads, s.featWidth
+	if !e.hostCache() {
+		idx := make([]int32, kh*capacity)
+		keepLen := make([]int32, kh)
+		for k, sl := range slots {
+			keepLen[k] = int32(len(sl))
+			for i, slot := range sl {
+				idx[k*capacity+i] = int32(slot)
+			}
+		}
+		ex, err := e.featGatherExec()
+		if err != nil {
+			return err
+		}
+		out, err := e.timed(fmt.Sprintf("gather-state/c%d/c%d/w%d", lc.capacity, capacity, w), ex, lc.feat,
+			tensors.FromFlatDataAndDimensions(idx, kh, capacity), tensors.FromFlatDataAndDimensions(keepLen, kh))
+		if err != nil {
+			return err
+		}
+		lc.feat = out[0]
+		return nil
+	}
+	f, err := e.newFeatTensor(capacity, w)
+	if err != nil {
+		return err
+	}
+	old := lc.capacity
+	tensors.MustConstFlatData(lc.feat, func(src []float32) {
+		tensors.MustMutableFlatData(f, func(dst []float32) {
+			for h, sl := range slots {
+				for i, slot := range sl {
+					copy(dst[(h*capacity+i)*w:(h*capacity+i+1)*w], src[(h*old+slot)*w:(h*old+slot+1)*w])
+				}
+			}
+		})
+	})
+	lc.feat = f
+	return nil
+}
+
 // appendKV writes a pass's new keys [K, T, H], values [K, H, T] and
 // positions into layer l's cache at slot lc.used.
 func (s *Session) appendKV(lc *layerCache, newK, newV *tensors.Tensor, qpos []int32, qposT *tensors.Tensor) error {
@@ -106,6 +160,12 @@ func (s *Session) gatherKV(lc *layerCache, slots [][]int, capacity int) error {
 	e := s.e
 	cfg := e.Config
 	kh := cfg.NumKVHeads
+	if lc.feat != nil {
+		// Before K and V: gatherFeat reads lc.capacity, the old one.
+		if err := s.gatherFeat(lc, slots, capacity); err != nil {
+			return err
+		}
+	}
 	if !e.hostCache() {
 		idx := make([]int32, kh*capacity)
 		keepLen := make([]int32, kh)

@@ -20,6 +20,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 
 	"github.com/namm-dev/namm/model"
+	"github.com/namm-dev/namm/policy"
 )
 
 // Options configure an Engine.
@@ -45,9 +46,10 @@ type Engine struct {
 	invFreq []float64
 
 	mu       sync.Mutex
-	layerFns map[model.StatMask]*graph.Exec
+	layerFns map[layerKey]*graph.Exec
 	logitFns map[bool]*graph.Exec
 	gatherFn *graph.Exec
+	featFn   *graph.Exec
 	appendFn *graph.Exec
 	compiled map[string]time.Duration // graph key -> first-call time (compile + run)
 }
@@ -114,7 +116,7 @@ func New(cfg *model.Config, w *model.Weights, b backends.Backend, opts Options) 
 	return &Engine{
 		Config: cfg, Weights: w, Backend: b, opts: opts,
 		invFreq:  cfg.InvFrequencies(),
-		layerFns: map[model.StatMask]*graph.Exec{},
+		layerFns: map[layerKey]*graph.Exec{},
 		logitFns: map[bool]*graph.Exec{},
 		compiled: map[string]time.Duration{},
 	}
@@ -152,10 +154,25 @@ func (e *Engine) timed(key string, exec *graph.Exec, args ...any) ([]*tensors.Te
 	return out, nil
 }
 
-func (e *Engine) layerExec(stats model.StatMask) (*graph.Exec, error) {
+// layerKey identifies a layer graph: the statistics it returns and the
+// kind of device state it updates ("" for none).
+type layerKey struct {
+	stats model.StatMask
+	state string
+}
+
+// layerExec returns the layer graph for a statistics mask and, when dev is
+// not nil, a policy's device-state update. Inputs: x, cos, sin, qpos, qw,
+// K, V, pos, [feat, ctl, writeAt,] weights...; outputs: x, newK, newV,
+// stats..., [feat].
+func (e *Engine) layerExec(stats model.StatMask, dev policy.DeviceState) (*graph.Exec, error) {
+	key := layerKey{stats: stats}
+	if dev != nil {
+		key.state = dev.StateKind()
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if ex, ok := e.layerFns[stats]; ok {
+	if ex, ok := e.layerFns[key]; ok {
 		return ex, nil
 	}
 	cfg := e.Config
@@ -164,6 +181,11 @@ func (e *Engine) layerExec(stats model.StatMask) (*graph.Exec, error) {
 		pass := model.PassInputs{X: in[0], Cos: in[1], Sin: in[2], QueryPos: in[3], QueryWeights: in[4]}
 		st := model.LayerState{K: in[5], V: in[6], Pos: in[7]}
 		p := in[8:]
+		if dev != nil {
+			st.Feat, pass.StateCtl, pass.WriteAt = p[0], p[1], p[2]
+			pass.UpdateState = dev.UpdateState
+			p = p[3:]
+		}
 		w := model.LayerWeights{AttnNorm: p[0], Wqkv: p[1]}
 		p = p[2:]
 		if bias {
@@ -172,13 +194,17 @@ func (e *Engine) layerExec(stats model.StatMask) (*graph.Exec, error) {
 		}
 		w.Wo, w.MLPNorm, w.Wgu, w.Wdown = p[0], p[1], p[2], p[3]
 		out := model.Layer(cfg, w, st, pass, stats)
-		return append([]*graph.Node{out.X, out.NewK, out.NewV}, out.Stats...)
+		res := append([]*graph.Node{out.X, out.NewK, out.NewV}, out.Stats...)
+		if out.Feat != nil {
+			res = append(res, out.Feat)
+		}
+		return res
 	})
 	if err != nil {
 		return nil, err
 	}
 	ex.SetMaxCache(256)
-	e.layerFns[stats] = ex
+	e.layerFns[key] = ex
 	return ex, nil
 }
 
@@ -219,6 +245,23 @@ func (e *Engine) gatherExec() (*graph.Exec, error) {
 	}
 	ex.SetMaxCache(256)
 	e.gatherFn = ex
+	return ex, nil
+}
+
+func (e *Engine) featGatherExec() (*graph.Exec, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.featFn != nil {
+		return e.featFn, nil
+	}
+	ex, err := graph.NewExecAny(e.Backend, func(in []*graph.Node) []*graph.Node {
+		return []*graph.Node{model.GatherFeat(in[0], in[1], in[2])}
+	})
+	if err != nil {
+		return nil, err
+	}
+	ex.SetMaxCache(256)
+	e.featFn = ex
 	return ex, nil
 }
 

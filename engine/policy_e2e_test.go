@@ -208,3 +208,55 @@ func maxDiff(a, b []float32) float64 {
 	}
 	return d
 }
+
+// TestNAMMGraphFeaturesMatchHost: the NAMM with its spectrogram computed
+// inside the layer graph (the default) keeps exactly the tokens that the
+// host computation (features=host, tested against a float64 STFT/EMA) keeps,
+// with random BAM parameters, over a prompt whose last chunk ends mid-block
+// and decoding across NAMM steps; and both generate the same tokens.
+func TestNAMMGraphFeaturesMatchHost(t *testing.T) {
+	e := loadTiny(t)
+	prompt := randomPrompt(1100, e.Config.VocabSize)
+	r := rand.New(rand.NewPCG(3, 5))
+	params := make([]float32, namm.NumParams)
+	for i := range params {
+		params[i] = float32(0.3 * r.NormFloat64())
+	}
+	f := nammFile(params)
+	for i := range f.Norm.Mean {
+		f.Norm.Mean[i], f.Norm.Var[i] = 0.002, 1e-5
+	}
+	run := func(host bool) ([]int, *Session) {
+		feat := namm.FeaturesGraph
+		if host {
+			feat = namm.FeaturesHost
+		}
+		p, err := namm.New(f, namm.Config{Features: feat})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return generate(t, e, p, prompt, 30)
+	}
+	wantOut, want := run(true)
+	gotOut, got := run(false)
+	if want.Stats().Evictions == 0 {
+		t.Fatal("the test parameters evict nothing; the comparison would be empty")
+	}
+	if !equalInts(gotOut, wantOut) {
+		t.Fatalf("graph features generated %v, host features %v", gotOut, wantOut)
+	}
+	for l := range want.layers {
+		for k := range want.layers[l].heads {
+			a, b := got.layers[l].heads[k].pos, want.layers[l].heads[k].pos
+			if len(a) != len(b) {
+				t.Fatalf("layer %d head %d: graph features keep %d tokens, host %d", l, k, len(a), len(b))
+			}
+			for i := range a {
+				if a[i] != b[i] {
+					t.Fatalf("layer %d head %d: kept position %d differs: %d vs %d", l, k, i, a[i], b[i])
+				}
+			}
+		}
+	}
+	t.Logf("kept per layer: %v of %d", got.CacheTokens(), len(got.Tokens()))
+}

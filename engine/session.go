@@ -5,6 +5,7 @@ import (
 	"github.com/gomlx/gomlx/backends"
 	"github.com/namm-dev/namm/internal/bucket"
 
+	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 
 	"github.com/namm-dev/namm/model"
@@ -15,6 +16,7 @@ import (
 // which slot holds which token.
 type layerCache struct {
 	k, v, pos *tensors.Tensor // [K, C, H], [K, H, C], [K, C] int32
+	feat      *tensors.Tensor // [K, C, W] float32 policy state (policy.DeviceState), or nil
 	capacity  int             // C
 	used      int             // slots [0, used) may hold tokens; a pass writes at used
 	heads     []headIndex     // [K]
@@ -42,10 +44,13 @@ func (lc *layerCache) tokens() int {
 type Session struct {
 	e      *Engine
 	policy policy.Policy
-	layers []layerCache
-	tokens []int // every token processed, by absolute position
-	x      *tensors.Tensor
-	stats  SessionStats
+	// dev is the policy's device state (nil: none); featWidth its width.
+	dev       policy.DeviceState
+	featWidth int
+	layers    []layerCache
+	tokens    []int // every token processed, by absolute position
+	x         *tensors.Tensor
+	stats     SessionStats
 }
 
 // SessionStats summarise a session's cache use.
@@ -89,6 +94,9 @@ func (e *Engine) NewSession(p policy.Policy) (*Session, error) {
 				return nil, err
 			}
 		}
+		if d, ok := p.(policy.DeviceState); ok && d.StateWidth() > 0 {
+			s.dev, s.featWidth = d, d.StateWidth()
+		}
 	}
 	s.layers = make([]layerCache, cfg.NumLayers)
 	for i := range s.layers {
@@ -116,7 +124,13 @@ func (s *Session) emptyCache(capacity int) (layerCache, error) {
 	if err != nil {
 		return layerCache{}, err
 	}
-	return layerCache{k: k, v: v, pos: pos, capacity: capacity, heads: make([]headIndex, s.e.Config.NumKVHeads)}, nil
+	lc := layerCache{k: k, v: v, pos: pos, capacity: capacity, heads: make([]headIndex, s.e.Config.NumKVHeads)}
+	if s.featWidth > 0 {
+		if lc.feat, err = s.e.newFeatTensor(capacity, s.featWidth); err != nil {
+			return layerCache{}, err
+		}
+	}
+	return lc, nil
 }
 
 // Tokens returns every token processed so far.
@@ -235,9 +249,17 @@ func (s *Session) forward(ids []int, pass policy.Pass, width int, wantLogits boo
 	qwT := tensors.FromFlatDataAndDimensions(qw, 2, width)
 	xt := e.toDType(x, width, d)
 
-	exec, err := e.layerExec(mask)
+	exec, err := e.layerExec(mask, s.dev)
 	if err != nil {
 		return nil, err
+	}
+	var ctlT *tensors.Tensor
+	if s.dev != nil {
+		ctl, err := s.dev.StateControl(pass, len(ids), width)
+		if err != nil {
+			return nil, fmt.Errorf("engine: policy %s: %w", s.policy.Name(), err)
+		}
+		ctlT = tensors.FromFlatDataAndDimensions(ctl, len(ctl))
 	}
 	statsOut := make([][]*tensors.Tensor, cfg.NumLayers)
 	prevUsed := make([]int, cfg.NumLayers)
@@ -251,16 +273,30 @@ func (s *Session) forward(ids []int, pass policy.Pass, width int, wantLogits boo
 		}
 		prevCap[l] = lc.capacity
 		args := []any{xt, cosT, sinT, qposT, qwT, lc.k, lc.v, lc.pos}
+		key := fmt.Sprintf("layer/%d/t%d/c%d", mask, width, lc.capacity)
+		if s.dev != nil {
+			var feat any = lc.feat
+			if !e.hostCache() {
+				if feat, err = graph.DonateTensorBuffer(lc.feat, e.Backend, 0); err != nil {
+					return nil, fmt.Errorf("engine: donating the policy state: %w", err)
+				}
+			}
+			args = append(args, feat, ctlT, int32(lc.used))
+			key += fmt.Sprintf("/%s/w%d", s.dev.StateKind(), ctlT.Shape().Size())
+		}
 		for _, w := range e.Weights.Layers[l].List() {
 			args = append(args, w)
 		}
-		key := fmt.Sprintf("layer/%d/t%d/c%d", mask, width, lc.capacity)
 		out, err := e.timed(key, exec, args...)
 		if err != nil {
 			return nil, fmt.Errorf("engine: layer %d: %w", l, err)
 		}
 		xt = out[0]
 		statsOut[l] = out[3:]
+		if s.dev != nil {
+			lc.feat = out[len(out)-1]
+			statsOut[l] = out[3 : len(out)-1]
+		}
 		// Statistics cover the cache slots as they were, then the new tokens:
 		// remember where the new tokens land before appending them.
 		prevUsed[l] = lc.used
@@ -326,6 +362,9 @@ func (s *Session) view(l int, pass policy.Pass, mask model.StatMask, stats []*te
 	for k, h := range lc.heads {
 		v.Positions[k] = h.pos
 		slotOf[k] = h.slot
+	}
+	if lc.feat != nil {
+		v.State = &policy.DeviceView{State: lc.feat, Pos: lc.pos, Slots: slotOf}
 	}
 	if mask == 0 {
 		return v, slotOf

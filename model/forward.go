@@ -41,6 +41,9 @@ type LayerState struct {
 	K   *Node // [K, S, H]
 	V   *Node // [K, H, S] (transposed: P.V then streams contiguous rows)
 	Pos *Node // [K, S] int32
+	// Feat [K, S, W] float32 is a memory policy's per-token state (see
+	// policy.DeviceState), or nil.
+	Feat *Node
 }
 
 // PassInputs describe the pass's new tokens.
@@ -51,6 +54,13 @@ type PassInputs struct {
 	// QueryWeights [2, T] float32: row 0 is 1 for real (not padding)
 	// queries, row 1 is one-hot on the last real query.
 	QueryWeights *Node
+	// With LayerState.Feat: UpdateState builds the state update from the
+	// pass's attention rows (policy.DeviceState.UpdateState), StateCtl is its
+	// control vector, and WriteAt (int32 scalar) the slot where the pass's
+	// tokens are appended.
+	UpdateState func(rows, state, ctl *Node) *Node
+	StateCtl    *Node
+	WriteAt     *Node
 }
 
 // LayerOutputs are the results of one layer on one pass. The pass's keys and
@@ -64,6 +74,9 @@ type LayerOutputs struct {
 	// Stats in StatMask bit order, those asked for. Attention statistics
 	// cover S+T keys: the cache slots, then the pass's own tokens.
 	Stats []*Node
+	// Feat [K, S, W] is the updated per-token state, the pass's tokens
+	// written at slot WriteAt (nil without LayerState.Feat).
+	Feat *Node
 }
 
 // RMSNorm as transformers computes it: in float32, then cast, then weight.
@@ -204,10 +217,16 @@ func Layer(cfg *Config, w LayerWeights, st LayerState, in PassInputs, stats Stat
 	x = Add(x, linear(Mul(Mul(gate, Sigmoid(gate)), up), w.Wdown))
 
 	out := LayerOutputs{X: x, NewK: kT, NewV: vT}
-	if stats&(StatColSums|StatLastRow|StatRows) != 0 {
+	var rows *Node // [K, T, S+T], query heads of each group averaged
+	if stats&(StatColSums|StatLastRow|StatRows) != 0 || st.Feat != nil {
 		probs := Concatenate([]*Node{eC, eN}, -1) // [K, G, T, S+T] float32
 		probs = Div(probs, BroadcastToDims(InsertAxes(den, -1), kh, grp, t, slots+t))
-		rows := ReduceMean(probs, 1) // [K, T, S+T], query heads of each group averaged
+		rows = ReduceMean(probs, 1)
+	}
+	if st.Feat != nil {
+		out.Feat = updateFeat(st.Feat, rows, in)
+	}
+	if stats&(StatColSums|StatLastRow|StatRows) != 0 {
 		if stats&StatColSums != 0 {
 			valid := Reshape(Slice(in.QueryWeights, AxisElem(0)), t)
 			out.Stats = append(out.Stats, Einsum("kts,t->ks", rows, valid))
@@ -225,6 +244,43 @@ func Layer(cfg *Config, w LayerWeights, st LayerState, in PassInputs, stats Stat
 		out.Stats = append(out.Stats, Sqrt(ReduceSum(Square(k32), -1))) // [K, T]
 	}
 	return out
+}
+
+// updateFeat runs the policy's state update over the cache slots and the
+// pass's tokens, then writes the new tokens' state at slot WriteAt.
+func updateFeat(feat, rows *Node, in PassInputs) *Node {
+	dims := feat.Shape().Dimensions
+	kh, s, w := dims[0], dims[1], dims[2]
+	t := rows.Shape().Dimensions[1]
+	// Padding queries see every key uniformly; they must add nothing.
+	valid := Reshape(Slice(in.QueryWeights, AxisElem(0)), 1, t, 1)
+	rows = Mul(rows, BroadcastToDims(valid, kh, t, s+t))
+	full := Concatenate([]*Node{feat, Zeros(feat.Graph(), shapes.Make(dtypes.Float32, kh, t, w))}, 1)
+	next := in.UpdateState(rows, full, in.StateCtl) // [K, S+T, W]
+	old := Slice(next, AxisRange(), AxisRange(0, s), AxisRange())
+	add := TransposeAllAxes(Slice(next, AxisRange(), AxisRange(s, s+t), AxisRange()), 1, 0, 2) // [T, K, W]
+	// Slots [WriteAt, WriteAt+T) take the pass's tokens. A Gather and a
+	// Where rather than a DynamicUpdateSlice, which the pure-Go backend lacks.
+	g := feat.Graph()
+	j := Sub(Iota(g, shapes.Make(dtypes.Int32, s), 0), BroadcastToDims(in.WriteAt, s)) // [S]
+	inPass := LogicalAnd(GreaterOrEqual(j, ZerosLike(j)), LessThan(j, Const(g, int32(t))))
+	j = Min(Max(j, ZerosLike(j)), Const(g, int32(t-1)))
+	placed := TransposeAllAxes(Gather(add, InsertAxes(j, -1)), 1, 0, 2) // [K, S, W]
+	return Where(BroadcastToDims(Reshape(inPass, 1, s, 1), kh, s, w), placed, old)
+}
+
+// GatherFeat keeps, for each KV head k, the state rows idx[k, :] of feat
+// [K, S, W]; rows at or past keepLen[k] are zeroed.
+func GatherFeat(feat, idx, keepLen *Node) *Node {
+	g := feat.Graph()
+	kh, s2 := idx.Shape().Dimensions[0], idx.Shape().Dimensions[1]
+	w := feat.Shape().Dimensions[2]
+	heads := Iota(g, shapes.Make(dtypes.Int32, kh, s2, 1), 0)
+	ind := Concatenate([]*Node{heads, InsertAxes(idx, -1)}, -1) // [K, S', 2]
+	nf := Gather(feat, ind)                                     // [K, S', W]
+	slot := Iota(g, shapes.Make(dtypes.Int32, kh, s2, w), 1)
+	limit := BroadcastToDims(Reshape(keepLen, kh, 1, 1), kh, s2, w)
+	return Where(LessThan(slot, limit), nf, ZerosLike(nf))
 }
 
 // AppendKV writes a pass's keys, values and positions into the cache at slot

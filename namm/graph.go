@@ -30,6 +30,7 @@ type Scorer struct {
 	mu         sync.Mutex
 	lastParams Params
 	paramsT    *tensors.Tensor // lastParams as a [NumParams] tensor
+	stateExecs map[int]*Exec   // by head-group size
 }
 
 // scoreMaxElems bounds the attention matrix of one execution, heads x
@@ -143,6 +144,19 @@ func bamGraph(flat, x, lens *Node) *Node {
 	g := x.Graph()
 	dims := x.Shape().Dimensions
 	nk, s := dims[0], dims[1]
+	iq := Iota(g, shapes.Make(dtypes.Int32, nk, s, s), 1)
+	jk := Iota(g, shapes.Make(dtypes.Int32, nk, s, s), 2)
+	lk := BroadcastToDims(Reshape(lens, nk, 1, 1), nk, s, s)
+	mask := LogicalOr(LogicalAnd(GreaterOrEqual(jk, iq), LessThan(jk, lk)), Equal(jk, iq))
+	return bamCore(flat, x, mask)
+}
+
+// bamCore scores x [K, S, FeatDims] with BAM; mask [K, S, S] says which key
+// j each query i attends (every row must allow at least one key).
+func bamCore(flat, x, mask *Node) *Node {
+	g := x.Graph()
+	dims := x.Shape().Dimensions
+	nk, s := dims[0], dims[1]
 	at := 0
 	take := func(n int, shape ...int) *Node {
 		v := Reshape(Slice(flat, AxisRange(at, at+n)), shape...)
@@ -162,10 +176,6 @@ func bamGraph(flat, x, lens *Node) *Node {
 	v := Slice(qkv, AxisRange(), AxisRange(), AxisRange(2*bamWidth, bamQKV))
 
 	logits := MulScalar(Einsum("kic,kjc->kij", q, kk), 1/math.Sqrt(bamWidth)) // [K, S, S]
-	iq := Iota(g, shapes.Make(dtypes.Int32, nk, s, s), 1)
-	jk := Iota(g, shapes.Make(dtypes.Int32, nk, s, s), 2)
-	lk := BroadcastToDims(Reshape(lens, nk, 1, 1), nk, s, s)
-	mask := LogicalOr(LogicalAnd(GreaterOrEqual(jk, iq), LessThan(jk, lk)), Equal(jk, iq))
 	logits = Where(mask, logits, Infinity(g, dtypes.Float32, -1))
 	m := ReduceAndKeep(logits, ReduceMax, -1)
 	e := Exp(Sub(logits, m)) // masked: exp(-inf) = 0
@@ -177,4 +187,106 @@ func bamGraph(flat, x, lens *Node) *Node {
 	h := Add(Mul(x, OnePlus(mod)), r)
 	sc := ReduceSum(Mul(h, BroadcastPrefix(w, nk, s)), -1)
 	return Add(sc, BroadcastPrefix(Reshape(b), nk, s))
+}
+
+// stateScoreGraph scores a layer's cache from its device state: flat
+// [NumParams], norm [2*Bins] (mean, then the floored standard deviation),
+// state [K, C, StateWidth], pos [K, C] int32 (-1 for empty slots), first
+// int32 scalar: the first of the g heads scored (g = the graph's group
+// size) -> scores [g, C] (empty slots hold garbage).
+//
+// Slots are chronological by position, so the backward mask "j is i or
+// newer" is pos_j >= pos_i; empty slots are masked as keys and attend
+// themselves only as queries.
+func stateScoreGraph(flat, norm, state, pos, first *Node, group int) *Node {
+	g := state.Graph()
+	c := state.Shape().Dimensions[1]
+	// The group's heads, by a Gather (the pure-Go backend has no DynamicSlice).
+	heads := InsertAxes(Add(Iota(g, shapes.Make(dtypes.Int32, group), 0), BroadcastToDims(first, group)), -1)
+	state = Gather(state, heads) // [g, C, W]
+	pos = Gather(pos, heads)     // [g, C]
+
+	omega := Slice(state, AxisRange(), AxisRange(), AxisRange(0, Bins))
+	mean := BroadcastPrefix(Slice(norm, AxisRange(0, Bins)), group, c)
+	sd := BroadcastPrefix(Slice(norm, AxisRange(Bins, 2*Bins)), group, c)
+	z := Div(Sub(omega, mean), sd)
+
+	// Recency in float64 then rounded, as RecencyEmbedding computes it.
+	newest := ReduceAndKeep(pos, ReduceMax, -1)
+	r := ConvertDType(Sub(BroadcastToDims(newest, group, c), pos), dtypes.Float64)
+	freqs := make([]float64, RecDims/2)
+	copy(freqs, recFreq[:])
+	ang := Mul(BroadcastToDims(InsertAxes(r, -1), group, c, RecDims/2), BroadcastPrefix(Const(g, freqs), group, c))
+	rec := ConvertDType(Concatenate([]*Node{Sin(ang), Cos(ang)}, -1), dtypes.Float32)
+	x := Concatenate([]*Node{rec, z}, -1) // [g, C, 25]
+
+	pi := BroadcastToDims(InsertAxes(pos, -1), group, c, c)
+	pj := BroadcastToDims(InsertAxes(pos, 1), group, c, c)
+	iq := Iota(g, shapes.Make(dtypes.Int32, group, c, c), 1)
+	jk := Iota(g, shapes.Make(dtypes.Int32, group, c, c), 2)
+	mask := LogicalOr(LogicalAnd(GreaterOrEqual(pj, ZerosLike(pj)), GreaterOrEqual(pj, pi)), Equal(jk, iq))
+	return bamCore(flat, x, mask)
+}
+
+// ScoreState scores every slot of a layer's device state (see
+// stateScoreGraph) and returns the scores [K*C], slot-major per head. Only
+// the scores leave the device.
+func (s *Scorer) ScoreState(p *Params, norm *Norm, state, pos *tensors.Tensor) ([]float32, error) {
+	dims := state.Shape().Dimensions
+	if len(dims) != 3 || dims[2] != StateWidth {
+		return nil, fmt.Errorf("namm: ScoreState: state shape %s", state.Shape())
+	}
+	kh, c := dims[0], dims[1]
+	group := max(1, min(kh, scoreMaxElems/(c*c)))
+	pt, err := s.paramsTensor(p)
+	if err != nil {
+		return nil, err
+	}
+	nv := make([]float32, 2*Bins)
+	for f := range Bins {
+		nv[f] = norm.Mean[f]
+		nv[Bins+f] = max(sqrt32(norm.Var[f]), normFloor)
+	}
+	nt := tensors.FromFlatDataAndDimensions(nv, 2*Bins)
+	ex, err := s.stateExec(group)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]float32, kh*c)
+	for k0 := 0; k0 < kh; k0 += group {
+		first := min(k0, kh-group) // the last group may overlap the previous one
+		res, err := ex.Exec(pt, nt, state, pos, int32(first))
+		if err != nil {
+			return nil, fmt.Errorf("namm: BAM state graph (%d heads x %d slots): %w", group, c, err)
+		}
+		sc, err := tensors.CopyFlatData[float32](res[0])
+		_ = res[0].FinalizeAll()
+		if err != nil {
+			return nil, fmt.Errorf("namm: reading BAM scores: %w", err)
+		}
+		copy(out[k0*c:], sc[(k0-first)*c:])
+	}
+	return out, nil
+}
+
+// stateExec returns the state-scoring graph for a head-group size.
+func (s *Scorer) stateExec(group int) (*Exec, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ex, ok := s.stateExecs[group]; ok {
+		return ex, nil
+	}
+	ex, err := NewExecAny(s.backend, func(in []*Node) []*Node {
+		s.builds.Add(1)
+		return []*Node{stateScoreGraph(in[0], in[1], in[2], in[3], in[4], group)}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("namm: building the BAM state graph: %w", err)
+	}
+	ex.SetMaxCache(64)
+	if s.stateExecs == nil {
+		s.stateExecs = map[int]*Exec{}
+	}
+	s.stateExecs[group] = ex.WithName("namm_bam_state")
+	return s.stateExecs[group], nil
 }

@@ -31,6 +31,34 @@ type Config struct {
 	// Cap > 0 keeps at most Cap tokens per head at each step (the
 	// reference's cache_size); 0 is no cap.
 	Cap int
+	// Features says where the spectrogram is computed.
+	Features Features
+}
+
+// Features selects where the NAMM's STFT/EMA features are computed.
+type Features int
+
+const (
+	// FeaturesAuto: in the layer graph on compiled backends (a GPU), on the
+	// host on the pure-Go backend, where the host loop is measured faster
+	// (docs/performance.md).
+	FeaturesAuto Features = iota
+	// FeaturesGraph keeps the state in the engine's cache and updates it
+	// inside the layer graph (policy.DeviceState); only scores leave it.
+	FeaturesGraph
+	// FeaturesHost computes the spectrogram on the host from attention rows
+	// that leave the graph (the first implementation, the tested reference
+	// of the in-graph one).
+	FeaturesHost
+)
+
+func (f Features) String() string {
+	return [...]string{"auto", "graph", "host"}[f]
+}
+
+// hostFeatures reports whether the features are computed on the host.
+func (p *Policy) hostFeatures() bool {
+	return p.cfg.Features == FeaturesHost || (p.cfg.Features == FeaturesAuto && p.scorer == nil)
 }
 
 // Policy is the NAMM memory policy. It implements policy.Policy.
@@ -113,8 +141,11 @@ func (p *Policy) Reset(m policy.ModelInfo) error {
 	return nil
 }
 
-// NeedsFor implements policy.Policy: NAMM reads every attention row.
-func (p *Policy) NeedsFor(policy.Pass) policy.Needs { return policy.Needs{Rows: true} }
+// NeedsFor implements policy.Policy: with host features NAMM reads every
+// attention row; in-graph features need nothing to leave the graph.
+func (p *Policy) NeedsFor(policy.Pass) policy.Needs {
+	return policy.Needs{Rows: p.hostFeatures()}
+}
 
 // KeptHistory returns the per-layer cache sizes after each step of the
 // current sequence.
@@ -130,12 +161,21 @@ func (p *Policy) Update(v *policy.LayerView) ([][]int, error) {
 	if len(v.Positions) != len(heads) {
 		return nil, fmt.Errorf("namm: layer %d has %d KV heads, model info says %d", v.Layer, len(v.Positions), len(heads))
 	}
-	if len(v.Rows) != len(heads) {
-		return nil, fmt.Errorf("namm: layer %d: %d attention row sets for %d KV heads (NAMM needs Rows)", v.Layer, len(v.Rows), len(heads))
-	}
 	end := pass.Processed()
 	if next := (pass.Start/StepEvery + 1) * StepEvery; next < end {
 		return nil, fmt.Errorf("namm: pass [%d, %d) crosses the NAMM step at %d; split passes at multiples of %d", pass.Start, end, next, StepEvery)
+	}
+	if !p.hostFeatures() {
+		if v.State == nil {
+			return nil, fmt.Errorf("namm: layer %d: the engine gave no device state (in-graph features); use namm:...,features=host", v.Layer)
+		}
+		if end%StepEvery != 0 || pass.NewTokens == 0 {
+			return nil, nil
+		}
+		return p.deviceStep(v, end)
+	}
+	if len(v.Rows) != len(heads) {
+		return nil, fmt.Errorf("namm: layer %d: %d attention row sets for %d KV heads (NAMM needs Rows)", v.Layer, len(v.Rows), len(heads))
 	}
 	for k := range heads {
 		h := &heads[k]
@@ -205,14 +245,75 @@ func (p *Policy) step(v *policy.LayerView, heads []headFeatures, processed int) 
 }
 
 func (p *Policy) record(layer int, heads []headFeatures, processed int) {
-	if n := len(p.history); n == 0 || p.history[n-1].Processed != processed {
-		p.history = append(p.history, KeptRecord{Processed: processed, PerLayer: make([]int, len(p.layers))})
-	}
 	size := 0
 	for k := range heads {
 		size = max(size, heads[k].n)
 	}
+	p.recordSize(layer, size, processed)
+}
+
+func (p *Policy) recordSize(layer, size, processed int) {
+	if n := len(p.history); n == 0 || p.history[n-1].Processed != processed {
+		p.history = append(p.history, KeptRecord{Processed: processed, PerLayer: make([]int, len(p.layers))})
+	}
 	p.history[len(p.history)-1].PerLayer[layer] = size
+}
+
+// deviceStep is step for in-graph features: the state lives in the
+// engine's cache, which gathers it along with K and V.
+func (p *Policy) deviceStep(v *policy.LayerView, processed int) ([][]int, error) {
+	st := v.State
+	if len(st.Slots) != len(v.Positions) {
+		return nil, fmt.Errorf("namm: layer %d: device state lists %d heads, the view %d", v.Layer, len(st.Slots), len(v.Positions))
+	}
+	sizes := func(keep [][]int) int {
+		n := 0
+		for k := range v.Positions {
+			if keep != nil {
+				n = max(n, len(keep[k]))
+			} else {
+				n = max(n, len(v.Positions[k]))
+			}
+		}
+		return n
+	}
+	var scores [][]float32
+	switch {
+	case p.stats != nil || p.scorer == nil:
+		omegas, err := stateOmegas(st.State, st.Slots)
+		if err != nil {
+			return nil, fmt.Errorf("namm: layer %d: %w", v.Layer, err)
+		}
+		if p.stats != nil {
+			for _, om := range omegas {
+				p.stats.add(om)
+			}
+			p.recordSize(v.Layer, sizes(nil), processed)
+			return nil, nil
+		}
+		scores = make([][]float32, len(omegas))
+		parallelHeads(len(omegas), func(k int) {
+			xs := make([][FeatDims]float32, len(v.Positions[k]))
+			buildInputs(omegas[k], v.Positions[k], &p.norm, xs)
+			scores[k] = Score(&p.params, xs)
+		})
+	default:
+		flat, err := p.scorer.ScoreState(&p.params, &p.norm, st.State, st.Pos)
+		if err != nil {
+			return nil, fmt.Errorf("namm: layer %d step at %d: %w", v.Layer, processed, err)
+		}
+		c := st.State.Shape().Dimensions[1]
+		scores = make([][]float32, len(st.Slots))
+		for k, sl := range st.Slots {
+			scores[k] = make([]float32, len(sl))
+			for i, slot := range sl {
+				scores[k][i] = flat[k*c+slot]
+			}
+		}
+	}
+	keep := selectKeep(scores, p.cfg.Mode, p.cfg.Cap)
+	p.recordSize(v.Layer, sizes(keep), processed)
+	return keep, nil
 }
 
 // parallelHeads runs f(0..n-1) on up to GOMAXPROCS goroutines.

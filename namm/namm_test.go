@@ -224,7 +224,13 @@ type fakeEngine struct {
 	onUpdate func(v *policy.LayerView, keep [][]int)
 }
 
+// newFakeEngine drives a policy with synthetic attention rows, so a NAMM
+// policy is switched to host features (the in-graph ones are tested against
+// it in devfeat_test.go).
 func newFakeEngine(t *testing.T, p policy.Policy, layers, heads int) *fakeEngine {
+	if np, ok := p.(*Policy); ok {
+		np.cfg.Features = FeaturesHost
+	}
 	if err := p.Reset(policy.ModelInfo{NumLayers: layers, NumKVHeads: heads, NumHeads: 2 * heads, HeadDim: 8}); err != nil {
 		t.Fatal(err)
 	}

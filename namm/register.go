@@ -11,13 +11,13 @@ import (
 // by the spec "namm" without a path. Empty until one is shipped.
 var DefaultFile []byte
 
-const help = "evolved NAMM (BAM over attention spectrograms); namm:PATH[,mode=reference|perhead][,cap=N] or namm:stats=1"
+const help = "evolved NAMM (BAM over attention spectrograms); namm:PATH[,mode=reference|perhead][,cap=N][,features=auto|graph|host] or namm:stats=1"
 
 func init() { policy.Register("namm", help, factory) }
 
 func factory(opts policy.Options, b policy.Budget) (policy.Policy, error) {
 	const name = "namm"
-	if err := opts.Check(name, "path", "mode", "cap", "stats"); err != nil {
+	if err := opts.Check(name, "path", "mode", "cap", "stats", "features"); err != nil {
 		return nil, err
 	}
 	if !b.IsZero() {
@@ -28,13 +28,19 @@ func factory(opts policy.Options, b policy.Budget) (policy.Policy, error) {
 		return nil, err
 	}
 	if stats != 0 {
-		if stats != 1 || len(opts) != 1 {
-			return nil, fmt.Errorf("%w: policy namm: stats=1 takes no other option", policy.ErrBadOption)
+		if stats != 1 || len(opts) > 2 || (len(opts) == 2 && opts["features"] == "") {
+			return nil, fmt.Errorf("%w: policy namm: stats=1 takes no other option than features", policy.ErrBadOption)
 		}
 		p, _ := NewStats()
+		if p.cfg.Features, err = parseFeatures(opts["features"]); err != nil {
+			return nil, err
+		}
 		return p, nil
 	}
 	var cfg Config
+	if cfg.Features, err = parseFeatures(opts["features"]); err != nil {
+		return nil, err
+	}
 	switch opts["mode"] {
 	case "", "reference":
 		cfg.Mode = Reference
@@ -68,6 +74,18 @@ func factory(opts policy.Options, b policy.Budget) (policy.Policy, error) {
 	return p, nil
 }
 
+func parseFeatures(v string) (Features, error) {
+	switch v {
+	case "", "auto":
+		return FeaturesAuto, nil
+	case "graph":
+		return FeaturesGraph, nil
+	case "host":
+		return FeaturesHost, nil
+	}
+	return 0, fmt.Errorf("%w: policy namm option features=%q (valid: auto, graph, host)", policy.ErrBadOption, v)
+}
+
 func specName(f *File, cfg Config) string {
 	s := "namm"
 	if f.Path != "" {
@@ -78,6 +96,9 @@ func specName(f *File, cfg Config) string {
 	}
 	if cfg.Cap > 0 {
 		s += fmt.Sprintf(",cap=%d", cfg.Cap)
+	}
+	if cfg.Features != FeaturesAuto {
+		s += ",features=" + cfg.Features.String()
 	}
 	return s
 }

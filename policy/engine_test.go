@@ -194,8 +194,9 @@ var invariantCases = map[string][]struct {
 	"tova":      {{"tova", Budget{Tokens: 40}}, {"tova", Budget{Tokens: 1}}},
 	"random":    {{"random:seed=3", Budget{Tokens: 40}}, {"random", Budget{Ratio: 0.1}}},
 	// The NAMM ships no default file yet; its statistics mode runs the same
-	// policy code with zero parameters.
-	"namm": {{"namm:stats=1", Budget{}}},
+	// policy code with zero parameters. This fake engine hands out attention
+	// rows, so the host features (the in-graph ones need the real engine).
+	"namm": {{"namm:stats=1,features=host", Budget{}}},
 }
 
 func TestInvariantsEveryPolicy(t *testing.T) {

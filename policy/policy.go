@@ -107,6 +107,8 @@ type LayerView struct {
 	LastRow  [][]float32   // [K][S]
 	Rows     [][][]float32 // [K][T][S]
 	KeyNorms [][]float32   // [K][T] (the new tokens only)
+	// State is set for DeviceState policies with a non-zero StateWidth.
+	State *DeviceView
 }
 
 // NumKVHeads of the layer.

@@ -1,0 +1,160 @@
+package namm
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // GoMLX graph code reads best unqualified
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+
+	"github.com/namm-dev/namm/policy"
+)
+
+// In-graph features. The engine keeps, next to each cached token's K and V,
+// the token's NAMM state per KV head: the unnormalised EMA omega (17), the
+// previous complete 16-query block of its attention (16) and the block being
+// filled (16), the same state as headFeatures, and updates it inside each
+// layer's graph (updateState). Attention rows never leave the graph; at a
+// NAMM step only the scores do (Scorer.ScoreState) or, on the pure-Go
+// backend where the buffers are shared, omega is read in place.
+const (
+	// StateWidth is the float32 values of NAMM state per KV head and token.
+	StateWidth = Bins + 2*Hop
+	stateKind  = "namm-stft/v1"
+)
+
+// StateWidth implements policy.DeviceState; 0 in host-features mode.
+func (p *Policy) StateWidth() int {
+	if p.hostFeatures() {
+		return 0
+	}
+	return StateWidth
+}
+
+// StateKind implements policy.DeviceState.
+func (p *Policy) StateKind() string { return stateKind }
+
+// StateControl implements policy.DeviceState. Control vectors:
+//   - one decoded token at position q: the one-hot of q mod 16 [16], plus a
+//     trailing 1 [17] when its block completes (the graph then folds it);
+//   - a prefill chunk of width T (a multiple of 16, starting at a multiple of
+//     16) with n real tokens, nb = T/16 blocks of which c = floor(n/16) are
+//     complete: the fold weight of each block's spectrum, (1-a) a^(c-1-b)
+//     for b < c and 0 after [nb]; the decay of the old omega, a^c [1]; the
+//     one-hot of the block that becomes the tail [nb+1] (index 0 = the old
+//     tail, b+1 = block b); the one-hot of a partial last block [nb+1], or
+//     zeros.
+func (p *Policy) StateControl(pass policy.Pass, nReal, width int) ([]float32, error) {
+	if width == 1 {
+		if nReal != 1 {
+			return nil, fmt.Errorf("namm: a one-slot pass with %d tokens", nReal)
+		}
+		slot := pass.Start % Hop
+		ctl := make([]float32, Hop, Hop+1)
+		ctl[slot] = 1
+		if slot == Hop-1 {
+			ctl = append(ctl, 1)
+		}
+		return ctl, nil
+	}
+	if pass.Start%Hop != 0 || width%Hop != 0 {
+		return nil, fmt.Errorf("namm: in-graph features need passes that start at a multiple of %d tokens and chunks a multiple of %d (pass at %d, width %d); use --chunk 128 or namm:...,features=host", Hop, Hop, pass.Start, width)
+	}
+	nb, c := width/Hop, nReal/Hop
+	a := float64(emaA)
+	ctl := make([]float32, 3*nb+3)
+	for b := range c {
+		ctl[b] = float32((1 - a) * math.Pow(a, float64(c-1-b)))
+	}
+	ctl[nb] = float32(math.Pow(a, float64(c)))
+	ctl[nb+1+c] = 1
+	if nReal%Hop != 0 {
+		ctl[2*nb+2+c+1] = 1
+	}
+	return ctl, nil
+}
+
+// UpdateState implements policy.DeviceState.
+func (p *Policy) UpdateState(rows, state, ctl *Node) *Node { return updateState(rows, state, ctl) }
+
+// updateState is the graph of StateControl's update; see there for ctl.
+// rows [K, T, N], state [K, N, StateWidth] -> [K, N, StateWidth].
+func updateState(rows, state, ctl *Node) *Node {
+	dims := rows.Shape().Dimensions
+	kh, t, n := dims[0], dims[1], dims[2]
+	part := func(from, to int) *Node { return Slice(state, AxisRange(), AxisRange(), AxisRange(from, to)) }
+	omega, prev, cur := part(0, Bins), part(Bins, Bins+Hop), part(Bins+Hop, StateWidth)
+	if t == 1 {
+		slot := BroadcastToDims(Reshape(Slice(ctl, AxisRange(0, Hop)), 1, 1, Hop), kh, n, Hop)
+		row := BroadcastToDims(Reshape(rows, kh, n, 1), kh, n, Hop)
+		cur = Add(cur, Mul(row, slot))
+		if ctl.Shape().Size() == Hop {
+			return Concatenate([]*Node{omega, prev, cur}, -1)
+		}
+		spec := spectrum(Concatenate([]*Node{prev, cur}, -1)) // [K, N, 17]
+		omega = Add(MulScalar(omega, float64(emaA)), MulScalar(spec, float64(emaB)))
+		return Concatenate([]*Node{omega, cur, ZerosLike(cur)}, -1)
+	}
+	nb := t / Hop
+	blocks := TransposeAllAxes(Reshape(rows, kh, nb, Hop, n), 0, 3, 1, 2) // [K, N, nb, 16]
+	all := Concatenate([]*Node{InsertAxes(prev, 2), blocks}, 2)           // [K, N, nb+1, 16]
+	frames := Concatenate([]*Node{
+		Slice(all, AxisRange(), AxisRange(), AxisRange(0, nb), AxisRange()),
+		Slice(all, AxisRange(), AxisRange(), AxisRange(1, nb+1), AxisRange()),
+	}, -1) // [K, N, nb, 32]
+	spec := spectrum(frames) // [K, N, nb, 17]
+	foldW := Slice(ctl, AxisRange(0, nb))
+	decay := Reshape(Slice(ctl, AxisRange(nb, nb+1)))
+	prevSel := Slice(ctl, AxisRange(nb+1, 2*nb+2))
+	curSel := Slice(ctl, AxisRange(2*nb+2, 3*nb+3))
+	omega = Add(Mul(omega, decay), Einsum("knbf,b->knf", spec, foldW))
+	prev = Einsum("knbj,b->knj", all, prevSel)
+	cur = Einsum("knbj,b->knj", all, curSel)
+	return Concatenate([]*Node{omega, prev, cur}, -1)
+}
+
+// spectrum is frameSpectrum on the last axis of frames [..., 32] -> [..., 17]:
+// one matmul by the Hann-windowed cosine and sine tables.
+func spectrum(frames *Node) *Node {
+	g := frames.Graph()
+	dims := frames.Shape().Dimensions
+	m := frames.Shape().Size() / NFFT
+	table := make([][]float32, NFFT) // [32, 34]: cos bins then sin bins
+	for k := range NFFT {
+		table[k] = make([]float32, 2*Bins)
+		for f := range Bins {
+			a := 2 * math.Pi * float64(f*k) / NFFT
+			table[k][f] = hann[k] * float32(math.Cos(a))
+			table[k][Bins+f] = hann[k] * float32(math.Sin(a))
+		}
+	}
+	ri := Einsum("mj,jf->mf", Reshape(frames, m, NFFT), Const(g, table)) // [M, 34]
+	re := Slice(ri, AxisRange(), AxisRange(0, Bins))
+	im := Slice(ri, AxisRange(), AxisRange(Bins, 2*Bins))
+	mag := Sqrt(Add(Square(re), Square(im)))
+	out := append(append([]int(nil), dims[:len(dims)-1]...), Bins)
+	return Reshape(mag, out...)
+}
+
+// stateOmegas reads, per head, the omega of each token listed in slots from
+// a [K, C, StateWidth] state tensor (in place on the pure-Go backend).
+func stateOmegas(state *tensors.Tensor, slots [][]int) ([][]float32, error) {
+	dims := state.Shape().Dimensions
+	if state.DType() != dtypes.Float32 || len(dims) != 3 || dims[2] != StateWidth || dims[0] != len(slots) {
+		return nil, fmt.Errorf("namm: device state has shape %s, want [%d, C, %d] float32", state.Shape(), len(slots), StateWidth)
+	}
+	c := dims[1]
+	out := make([][]float32, len(slots))
+	err := tensors.ConstFlatData(state, func(flat []float32) {
+		for k, sl := range slots {
+			om := make([]float32, len(sl)*Bins)
+			for i, slot := range sl {
+				base := (k*c + slot) * StateWidth
+				copy(om[i*Bins:(i+1)*Bins], flat[base:base+Bins])
+			}
+			out[k] = om
+		}
+	})
+	return out, err
+}

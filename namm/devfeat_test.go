@@ -1,0 +1,182 @@
+package namm
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // GoMLX graph code reads best unqualified
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+
+	"github.com/namm-dev/namm/policy"
+)
+
+// TestDeviceStateMatchesHost drives the in-graph state update (updateState
+// with StateControl's vectors) and the host streaming features
+// (headFeatures, tested against the batch STFT/EMA in namm_test.go) with the
+// same causal attention rows: aligned prefill chunks, a partial last chunk
+// (a block left half-filled) and decoded tokens across a block boundary.
+// Omega, the tail and the open block must agree for every token.
+func TestDeviceStateMatchesHost(t *testing.T) {
+	const (
+		kh    = 2
+		capa  = 112 // cache slots; token at position p lives in slot p
+		width = 32  // prefill chunk
+	)
+	be := testBackend(t)
+	ex, err := NewExecAny(be, func(in []*Node) []*Node { return []*Node{updateState(in[0], in[1], in[2])} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(41, 42))
+	p := &Policy{}
+	host := make([]headFeatures, kh)
+	state := make([]float32, kh*capa*StateWidth) // [K, C, W]
+
+	run := func(pass policy.Pass, w int) {
+		t.Helper()
+		n := pass.NewTokens
+		keys := capa + w
+		rows := make([]float32, kh*w*keys) // [K, T, C+T]
+		hostRows := make([][][]float32, kh)
+		for k := range kh {
+			host[k].grow(n)
+			hostRows[k] = make([][]float32, n)
+			for q := range n {
+				qp := pass.Start + q
+				hr := make([]float32, host[k].n)
+				for tok := 0; tok <= qp; tok++ {
+					a := float32(r.Float64())
+					col := tok // cached token: its slot
+					if tok >= pass.Start {
+						col = capa + tok - pass.Start
+					}
+					rows[(k*w+q)*keys+col] = a
+					hr[tok] = a
+				}
+				hostRows[k][q] = hr
+			}
+		}
+		ctl, err := p.StateControl(pass, n, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		full := make([]float32, kh*keys*StateWidth)
+		for k := range kh {
+			copy(full[k*keys*StateWidth:], state[k*capa*StateWidth:(k+1)*capa*StateWidth])
+		}
+		out, err := ex.Exec(tensors.FromFlatDataAndDimensions(rows, kh, w, keys),
+			tensors.FromFlatDataAndDimensions(full, kh, keys, StateWidth), tensors.FromFlatDataAndDimensions(ctl, len(ctl)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		next := tensors.MustCopyFlatData[float32](out[0])
+		for k := range kh {
+			copy(state[k*capa*StateWidth:(k+1)*capa*StateWidth], next[k*keys*StateWidth:(k*keys+capa)*StateWidth])
+			for j := range n { // the pass's tokens go to their slots
+				src := (k*keys + capa + j) * StateWidth
+				copy(state[(k*capa+pass.Start+j)*StateWidth:], next[src:src+StateWidth])
+			}
+			for q, row := range hostRows[k] {
+				slot := (pass.Start + q) % Hop
+				host[k].addRow(slot, row)
+				if slot == Hop-1 {
+					host[k].foldBlock()
+				}
+			}
+		}
+		for k := range kh {
+			h := &host[k]
+			for i := range h.n {
+				got := state[(k*capa+i)*StateWidth : (k*capa+i+1)*StateWidth]
+				want := append(append(append([]float32(nil), h.omega[i*Bins:(i+1)*Bins]...), h.prev[i*Hop:(i+1)*Hop]...), h.cur[i*Hop:(i+1)*Hop]...)
+				for j := range want {
+					if d := math.Abs(float64(got[j] - want[j])); d > 1e-5+1e-5*math.Abs(float64(want[j])) {
+						t.Fatalf("pass at %d (+%d): head %d token %d value %d: graph %g, host %g", pass.Start, n, k, i, j, got[j], want[j])
+					}
+				}
+			}
+		}
+	}
+	run(policy.Pass{Phase: policy.Prefill, Start: 0, NewTokens: 32}, width)
+	run(policy.Pass{Phase: policy.Prefill, Start: 32, NewTokens: 32}, width)
+	run(policy.Pass{Phase: policy.Prefill, Start: 64, NewTokens: 21, LastPrefill: true}, width) // ends mid-block
+	for pos := 85; pos < 100; pos++ {                                                           // fold at 95
+		run(policy.Pass{Phase: policy.Decode, Start: pos, NewTokens: 1}, 1)
+	}
+	if host[0].n != 100 {
+		t.Fatalf("host tracked %d tokens", host[0].n)
+	}
+}
+
+// TestStateControlRefusesUnaligned: a prefill chunk that does not start on
+// a 16-token block is refused with a message that names the fix.
+func TestStateControlRefusesUnaligned(t *testing.T) {
+	p := &Policy{}
+	if _, err := p.StateControl(policy.Pass{Phase: policy.Prefill, Start: 8, NewTokens: 16}, 16, 32); err == nil {
+		t.Fatal("unaligned chunk accepted")
+	}
+	if _, err := p.StateControl(policy.Pass{Phase: policy.Prefill, Start: 0, NewTokens: 20}, 20, 20); err == nil {
+		t.Fatal("chunk width 20 accepted")
+	}
+}
+
+// TestScoreStateMatchesHost: the device-state scorer (omega read from the
+// state, recency from positions, backward mask from positions) equals the
+// host path (buildInputs + Score per head) on a cache with empty slots
+// between heads' tokens, with the heads scored in overlapping groups.
+func TestScoreStateMatchesHost(t *testing.T) {
+	const kh, c = 3, 48
+	r := rand.New(rand.NewPCG(51, 52))
+	state := make([]float32, kh*c*StateWidth)
+	for i := range state {
+		state[i] = float32(r.Float64() * 0.01)
+	}
+	pos := make([]int32, kh*c)
+	slots := make([][]int, kh)
+	positions := make([][]int32, kh)
+	for k := range kh {
+		p := int32(0)
+		for s := range c {
+			pos[k*c+s] = -1
+			if s < 40 && (k == 0 || r.IntN(4) != 0) || s == 39 {
+				p += int32(1 + r.IntN(3))
+				pos[k*c+s] = p
+				slots[k] = append(slots[k], s)
+				positions[k] = append(positions[k], p)
+			}
+		}
+		pos[k*c+39] = 200 // the newest token, in every head
+		positions[k][len(positions[k])-1] = 200
+	}
+	f := testFile(randFlat(r, 0.2))
+	params, err := ParamsFromFlat(f.Params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	omegas, err := stateOmegas(tensors.FromFlatDataAndDimensions(state, kh, c, StateWidth), slots)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := scoreMaxElems
+	scoreMaxElems = 2 * c * c // groups of 2 heads over 3: the last overlaps
+	defer func() { scoreMaxElems = old }()
+	sc, err := NewScorer(testBackend(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := sc.ScoreState(&params, &f.Norm, tensors.FromFlatDataAndDimensions(state, kh, c, StateWidth), tensors.FromFlatDataAndDimensions(pos, kh, c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range kh {
+		xs := make([][FeatDims]float32, len(slots[k]))
+		buildInputs(omegas[k], positions[k], &f.Norm, xs)
+		want := Score(&params, xs)
+		for i, slot := range slots[k] {
+			if d := math.Abs(float64(got[k*c+slot] - want[i])); d > 1e-4*(1+math.Abs(float64(want[i]))) {
+				t.Fatalf("head %d token %d (slot %d): graph score %g, host %g", k, i, slot, got[k*c+slot], want[i])
+			}
+		}
+	}
+}
