@@ -32,6 +32,15 @@ WORK=${WORK:-/tmp/eval-models}
 RESUME=${RESUME:-.gpu/eval-models.tgz}
 BACKEND=${BACKEND:-}
 
+# A model may travel as DIR.tgz (tar czf .gpu/model-a.tgz -C PARENT model-a: bf16 weights shrink
+# ~20%, which can decide whether a call fits the 64 MiB that travel); it is unpacked beside it.
+unpack_model() {
+  local d=$1
+  if [ ! -f "$d/config.json" ] && [ -f "$d.tgz" ]; then
+    echo "unpacking $d.tgz"; tar xzf "$d.tgz" -C "$(dirname "$d")" || return 1
+  fi
+  [ -f "$d/config.json" ] || { echo "no model at $d (nor $d.tgz)"; return 1; }
+}
 mkdir -p "$OUT" "$WORK"
 if [ ! -x "$NAMM" ]; then gunzip -c .gpu/namm.gz > "$NAMM" && chmod +x "$NAMM" || exit 1; fi
 if [ -f "$RESUME" ] && [ -z "$(ls -A "$WORK")" ]; then
@@ -54,6 +63,7 @@ echo "tasks: $TASKS; lengths: $LENGTHS; $SAMPLES samples each"
 stopped=0
 for m in $WHICH; do
   case $m in A) model=$MODEL_A ;; B) model=$MODEL_B ;; *) echo "unknown model $m (A or B)"; exit 2 ;; esac
+  unpack_model "$model" || continue
   specs=""
   for L in $LENGTHS; do for t in $TASKS; do specs+="${specs:+,}$t:len=$L"; done; done
   left=$((DEADLINE - (SECONDS - start) - 25))

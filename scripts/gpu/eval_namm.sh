@@ -44,6 +44,15 @@ WORK=${WORK:-/tmp/eval-namm}             # fixed: the NAMM's path is part of the
 RESUME=${RESUME:-.gpu/eval-namm.tgz}
 BACKEND=${BACKEND:-}
 
+# A model may travel as DIR.tgz (tar czf .gpu/model-a.tgz -C PARENT model-a: bf16 weights shrink
+# ~20%, which can decide whether a call fits the 64 MiB that travel); it is unpacked beside it.
+unpack_model() {
+  local d=$1
+  if [ ! -f "$d/config.json" ] && [ -f "$d.tgz" ]; then
+    echo "unpacking $d.tgz"; tar xzf "$d.tgz" -C "$(dirname "$d")" || return 1
+  fi
+  [ -f "$d/config.json" ] || { echo "no model at $d (nor $d.tgz)"; return 1; }
+}
 mkdir -p "$OUT" "$WORK"
 if [ ! -x "$NAMM" ]; then gunzip -c .gpu/namm.gz > "$NAMM" && chmod +x "$NAMM" || exit 1; fi
 if [ -f "$RESUME" ] && [ ! -f "$WORK/namm.namm" ]; then
@@ -133,9 +142,10 @@ matched() {
 
 for part in $PARTS; do
   case $part in
-    a) matched A "$MODEL_A" ;;
+    a) unpack_model "$MODEL_A" && matched A "$MODEL_A" ;;
     b)
       [ $stopped = 1 ] && continue
+      unpack_model "$MODEL_A" || continue
       budgets=$SWEEP_BUDGETS
       if [ -f "$WORK/A-namm/budget-$SWEEP_LEN" ]; then
         budgets+=",$(cat "$WORK/A-namm/budget-$SWEEP_LEN")"   # the matched-size runs resume from part a
@@ -144,7 +154,7 @@ for part in $PARTS; do
       seed "$WORK/A-sweep" "$WORK/A-namm" $SWEEP_LEN $SWEEP_TASKS
       run_eval "$WORK/A-sweep" "$MODEL_A" "$(tasks_at $SWEEP_LEN $SWEEP_TASKS)" "full,$nammspec,$BASELINES" --budgets "$budgets"
       ;;
-    c) matched B "$MODEL_B" ;;
+    c) unpack_model "$MODEL_B" && matched B "$MODEL_B" ;;
     *) echo "unknown part $part (a, b or c)"; exit 2 ;;
   esac
 done

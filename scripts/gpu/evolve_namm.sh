@@ -39,12 +39,22 @@ BACKEND=${BACKEND:-}                     # default: the XLA CUDA plugin of the m
 POPULATION=${POPULATION:-32}             # the reference's lambda (smaller only for smoke tests)
 RESUME=${RESUME:-.gpu/evolve-run.tgz}    # archive of the previous command's run directory
 
+# A model may travel as DIR.tgz (tar czf .gpu/model-a.tgz -C PARENT model-a: bf16 weights shrink
+# ~20%, which can decide whether a call fits the 64 MiB that travel); it is unpacked beside it.
+unpack_model() {
+  local d=$1
+  if [ ! -f "$d/config.json" ] && [ -f "$d.tgz" ]; then
+    echo "unpacking $d.tgz"; tar xzf "$d.tgz" -C "$(dirname "$d")" || return 1
+  fi
+  [ -f "$d/config.json" ] || { echo "no model at $d (nor $d.tgz)"; return 1; }
+}
 mkdir -p "$OUT" "$run"
 if [ ! -x "$NAMM" ]; then gunzip -c .gpu/namm.gz > "$NAMM" && chmod +x "$NAMM" || exit 1; fi
 if [ -f "$RESUME" ] && ! ls "$run"/checkpoint-*.ckpt >/dev/null 2>&1; then
   echo "resuming: unpacking $RESUME into $run"
   tar xzf "$RESUME" -C "$run" || exit 1
 fi
+unpack_model "$MODEL" || exit 1
 if [ -z "$BACKEND" ]; then
   plugin=$(python3 -c 'import jax_plugins.xla_cuda13 as p, os; print(os.path.dirname(p.__file__))')/xla_cuda_plugin.so
   BACKEND=xla:$plugin
