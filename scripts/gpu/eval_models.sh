@@ -42,7 +42,11 @@ unpack_model() {
   [ -f "$d/config.json" ] || { echo "no model at $d (nor $d.tgz)"; return 1; }
 }
 mkdir -p "$OUT" "$WORK"
-if [ ! -x "$NAMM" ]; then gunzip -c .gpu/namm.gz > "$NAMM" && chmod +x "$NAMM" || exit 1; fi
+if [ ! -x "$NAMM" ]; then   # the binary travels as .gpu/namm.xz (scripts/gpu/stage.sh) or .gpu/namm.gz
+  if [ -f .gpu/namm.xz ]; then
+    python3 -c "import lzma,shutil,sys; shutil.copyfileobj(lzma.open('.gpu/namm.xz'), open(sys.argv[1], 'wb'))" "$NAMM"
+  else gunzip -c .gpu/namm.gz > "$NAMM"; fi && chmod +x "$NAMM" || exit 1
+fi
 if [ -f "$RESUME" ] && [ -z "$(ls -A "$WORK")" ]; then
   echo "resuming: unpacking $RESUME into $WORK"
   tar xzf "$RESUME" -C "$WORK" || exit 1

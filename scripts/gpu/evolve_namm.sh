@@ -20,7 +20,7 @@ set -uo pipefail
 start=$SECONDS
 run=${1:?usage: evolve_namm.sh RUNDIR}
 OUT=${OUT:-/tmp/out}
-NAMM=${NAMM:-/tmp/namm}                  # the binary (unpacked from .gpu/namm.gz if missing)
+NAMM=${NAMM:-/tmp/namm}                  # the binary (unpacked from .gpu/namm.xz or .gz if missing)
 MODEL=${MODEL:-.gpu/model-a}             # model A's directory (config, tokenizer, weights)
 WORKERS=${WORKERS:-4}                    # in-process evaluations at once (sessions share the GPU)
 DEADLINE=${DEADLINE:-570}                # seconds from the script's start by which all is packed
@@ -49,7 +49,11 @@ unpack_model() {
   [ -f "$d/config.json" ] || { echo "no model at $d (nor $d.tgz)"; return 1; }
 }
 mkdir -p "$OUT" "$run"
-if [ ! -x "$NAMM" ]; then gunzip -c .gpu/namm.gz > "$NAMM" && chmod +x "$NAMM" || exit 1; fi
+if [ ! -x "$NAMM" ]; then   # the binary travels as .gpu/namm.xz (scripts/gpu/stage.sh) or .gpu/namm.gz
+  if [ -f .gpu/namm.xz ]; then
+    python3 -c "import lzma,shutil,sys; shutil.copyfileobj(lzma.open('.gpu/namm.xz'), open(sys.argv[1], 'wb'))" "$NAMM"
+  else gunzip -c .gpu/namm.gz > "$NAMM"; fi && chmod +x "$NAMM" || exit 1
+fi
 if [ -f "$RESUME" ] && ! ls "$run"/checkpoint-*.ckpt >/dev/null 2>&1; then
   echo "resuming: unpacking $RESUME into $run"
   tar xzf "$RESUME" -C "$run" || exit 1
