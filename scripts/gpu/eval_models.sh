@@ -3,7 +3,7 @@
 # (issue 6's table), on the GPU.
 #
 # Usage (repository root, device machine):
-#   gunzip -c .gpu/namm.gz > /tmp/namm && chmod +x /tmp/namm && bash scripts/gpu/eval_models.sh [A B]
+#   bash scripts/gpu/eval_models.sh [A B]
 #
 # Models: A is $MODEL_A (.gpu/model-a), B is $MODEL_B (.gpu/model-b). Both have 8,192 positions:
 # the 16k prompts are cut in the middle to 8,192 tokens minus the task's new tokens (namm eval's

@@ -8,7 +8,7 @@
 #   c) model B, zero-shot (the NAMM evolved on model A, unchanged): as a).
 #
 # Usage (repository root, device machine):
-#   gunzip -c .gpu/namm.gz > /tmp/namm && chmod +x /tmp/namm && bash scripts/gpu/eval_namm.sh .gpu/best.namm [a b c]
+#   bash scripts/gpu/eval_namm.sh .gpu/best.namm [a b c]
 #
 # Each part resumes (namm eval's journal): if .gpu/eval-namm.tgz exists (the $OUT/eval-namm.tgz
 # of an earlier command, copied back into .gpu/), it is unpacked first and finished samples are

@@ -3,7 +3,7 @@
 # 10-minute device commands. Every command continues the run of the one before.
 #
 # Usage (repository root, device machine):
-#   gunzip -c .gpu/namm.gz > /tmp/namm && chmod +x /tmp/namm && bash scripts/gpu/evolve_namm.sh /tmp/evo-a
+#   bash scripts/gpu/evolve_namm.sh /tmp/evo-a
 #
 # Resume: if .gpu/evolve-run.tgz exists (the $OUT/evolve-run.tgz of the previous command, copied
 # back into .gpu/), it is unpacked into RUNDIR first and `namm evolve` continues from its newest
