@@ -68,6 +68,9 @@ type checkpointMeta struct {
 	HasBest  bool    `json:"has_best"`
 	BestVal  float64 `json:"best_val"`
 	BestIter int     `json:"best_iter"`
+	// BestKV is the mean KV tokens per layer of the best mean's validation
+	// (0: unknown, a checkpoint written before it was recorded).
+	BestKV   float64 `json:"best_kv,omitempty"`
 	LogBytes int64   `json:"log_bytes"` // length of the JSONL log at this point
 }
 

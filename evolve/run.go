@@ -398,8 +398,8 @@ func (t *Trainer) validate(ctx context.Context, stage Stage) (*valResult, error)
 	if err != nil {
 		return nil, err
 	}
-	if !t.ck.HasBest || fit > t.ck.BestVal {
-		t.ck.HasBest, t.ck.BestVal, t.ck.BestIter = true, fit, t.ck.Progress.Iter
+	if t.improves(fit, kv) {
+		t.ck.HasBest, t.ck.BestVal, t.ck.BestIter, t.ck.BestKV = true, fit, t.ck.Progress.Iter, kv
 		if t.ck.BestCMA, err = t.cma.MarshalBinary(); err != nil {
 			return nil, fmt.Errorf("evolve: %w", err)
 		}
@@ -413,6 +413,21 @@ func (t *Trainer) validate(ctx context.Context, stage Stage) (*valResult, error)
 	}
 	t.say("stage %d generation %d: validation %.6g (best %.6g at %d), kv %.1f", t.ck.Progress.Stage+1, t.ck.Progress.Iter, fit, t.ck.BestVal, t.ck.BestIter, kv)
 	return &valResult{fitness: fit, kv: kv}, nil
+}
+
+// improves reports whether a validated mean beats the stage's best: a higher
+// fitness, or the same fitness with a smaller cache. The reference keeps
+// only strict improvements; then the all-zero start (fitness exactly 1, the
+// full cache) is never replaced by a mean that scores as well with fewer
+// tokens, and a small validation set ties often.
+func (t *Trainer) improves(fit, kv float64) bool {
+	switch {
+	case !t.ck.HasBest || fit > t.ck.BestVal:
+		return true
+	case fit == t.ck.BestVal:
+		return t.ck.BestKV == 0 || kv < t.ck.BestKV
+	}
+	return false
 }
 
 // generation runs one CMA-ES generation and checkpoints.
@@ -511,7 +526,7 @@ func (t *Trainer) endStage(val *valResult) error {
 	}
 	t.ck.Progress.Stage++
 	t.ck.Progress.StageGen = 0
-	t.ck.HasBest, t.ck.BestVal, t.ck.BestIter, t.ck.BestCMA = false, 0, 0, nil
+	t.ck.HasBest, t.ck.BestVal, t.ck.BestIter, t.ck.BestKV, t.ck.BestCMA = false, 0, 0, 0, nil
 	return t.save()
 }
 

@@ -275,3 +275,25 @@ func TestEvaluatorErrors(t *testing.T) {
 		t.Errorf("local pool with a failing job: %v", err)
 	}
 }
+
+// TestImprovesTieBreak: a validated mean replaces the best when it scores
+// higher, or equal with fewer KV tokens; never when it scores lower.
+func TestImprovesTieBreak(t *testing.T) {
+	tr := &Trainer{}
+	if !tr.improves(0.2, 900) {
+		t.Fatal("the first validation must become the best")
+	}
+	tr.ck.HasBest, tr.ck.BestVal, tr.ck.BestKV = true, 1, 2544
+	for _, c := range []struct {
+		fit, kv float64
+		want    bool
+	}{{1.1, 3000, true}, {1, 800, true}, {1, 2544, false}, {1, 3000, false}, {0.99, 100, false}} {
+		if got := tr.improves(c.fit, c.kv); got != c.want {
+			t.Errorf("best 1 at 2544 KV: improves(%v, %v) = %v, want %v", c.fit, c.kv, got, c.want)
+		}
+	}
+	tr.ck.BestKV = 0 // a checkpoint from before best_kv: a tie replaces it
+	if !tr.improves(1, 3000) {
+		t.Error("a tie with an unknown best KV must replace the best")
+	}
+}

@@ -38,10 +38,18 @@ type Scorer struct {
 // scored in several executions.
 var scoreMaxElems = 1 << 27 // a variable for tests
 
-// NewScorer builds a scorer on a backend (graphs compile on first use).
+// scorers holds one Scorer per backend: sessions share its compiled graphs
+// (an XLA compilation costs far more than a NAMM step).
+var scorers sync.Map // backends.Backend -> *Scorer
+
+// NewScorer returns the scorer of a backend, built on first use (graphs
+// compile on first use of each shape).
 func NewScorer(b backends.Backend) (*Scorer, error) {
 	if b == nil {
 		return nil, fmt.Errorf("namm: NewScorer: nil backend")
+	}
+	if s, ok := scorers.Load(b); ok {
+		return s.(*Scorer), nil
 	}
 	s := &Scorer{backend: b}
 	ex, err := NewExecAny(b, func(in []*Node) []*Node {
@@ -53,7 +61,8 @@ func NewScorer(b backends.Backend) (*Scorer, error) {
 	}
 	ex.SetMaxCache(64)
 	s.exec = ex.WithName("namm_bam")
-	return s, nil
+	got, _ := scorers.LoadOrStore(b, s)
+	return got.(*Scorer), nil
 }
 
 // Score scores the tokens of the K heads of one layer: x[k] is head k's
