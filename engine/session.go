@@ -364,7 +364,7 @@ func (s *Session) view(l int, pass policy.Pass, mask model.StatMask, stats []*te
 		slotOf[k] = h.slot
 	}
 	if lc.feat != nil {
-		v.State = &policy.DeviceView{State: lc.feat, Pos: lc.pos, Slots: slotOf}
+		v.State = &policy.DeviceView{State: lc.feat, Pos: lc.pos, Slots: slotOf, Used: lc.used}
 	}
 	if mask == 0 {
 		return v, slotOf

@@ -58,7 +58,7 @@ type PassInputs struct {
 	// pass's attention rows (policy.DeviceState.UpdateState), StateCtl is its
 	// control vector, and WriteAt (int32 scalar) the slot where the pass's
 	// tokens are appended.
-	UpdateState func(rows, state, ctl *Node) *Node
+	UpdateState func(rows, state, ctl, writeAt *Node) *Node
 	StateCtl    *Node
 	WriteAt     *Node
 }
@@ -246,23 +246,28 @@ func Layer(cfg *Config, w LayerWeights, st LayerState, in PassInputs, stats Stat
 	return out
 }
 
-// updateFeat runs the policy's state update over the cache slots and the
-// pass's tokens, then writes the new tokens' state at slot WriteAt.
+// updateFeat runs the policy's state update (its pass's tokens land at
+// slot WriteAt).
 func updateFeat(feat, rows *Node, in PassInputs) *Node {
-	dims := feat.Shape().Dimensions
-	kh, s, w := dims[0], dims[1], dims[2]
+	kh, s := feat.Shape().Dimensions[0], feat.Shape().Dimensions[1]
 	t := rows.Shape().Dimensions[1]
 	// Padding queries see every key uniformly; they must add nothing.
 	valid := Reshape(Slice(in.QueryWeights, AxisElem(0)), 1, t, 1)
 	rows = Mul(rows, BroadcastToDims(valid, kh, t, s+t))
-	full := Concatenate([]*Node{feat, Zeros(feat.Graph(), shapes.Make(dtypes.Float32, kh, t, w))}, 1)
-	next := in.UpdateState(rows, full, in.StateCtl) // [K, S+T, W]
+	return in.UpdateState(rows, feat, in.StateCtl, in.WriteAt)
+}
+
+// PlaceTokens turns a state over the S cache slots then the pass's t
+// tokens, next [K, S+t, W], into the cache's [K, S, W] with the tokens at
+// slots writeAt..writeAt+t-1 (int32 scalar). A Gather and a Where rather
+// than a DynamicUpdateSlice, which the pure-Go backend lacks.
+func PlaceTokens(next *Node, t int, writeAt *Node) *Node {
+	dims := next.Shape().Dimensions
+	kh, s, w := dims[0], dims[1]-t, dims[2]
 	old := Slice(next, AxisRange(), AxisRange(0, s), AxisRange())
 	add := TransposeAllAxes(Slice(next, AxisRange(), AxisRange(s, s+t), AxisRange()), 1, 0, 2) // [T, K, W]
-	// Slots [WriteAt, WriteAt+T) take the pass's tokens. A Gather and a
-	// Where rather than a DynamicUpdateSlice, which the pure-Go backend lacks.
-	g := feat.Graph()
-	j := Sub(Iota(g, shapes.Make(dtypes.Int32, s), 0), BroadcastToDims(in.WriteAt, s)) // [S]
+	g := next.Graph()
+	j := Sub(Iota(g, shapes.Make(dtypes.Int32, s), 0), BroadcastToDims(writeAt, s)) // [S]
 	inPass := LogicalAnd(GreaterOrEqual(j, ZerosLike(j)), LessThan(j, Const(g, int32(t))))
 	j = Min(Max(j, ZerosLike(j)), Const(g, int32(t-1)))
 	placed := TransposeAllAxes(Gather(add, InsertAxes(j, -1)), 1, 0, 2) // [K, S, W]

@@ -4,10 +4,13 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // GoMLX graph code reads best unqualified
+	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 
+	"github.com/namm-dev/namm/model"
 	"github.com/namm-dev/namm/policy"
 )
 
@@ -76,7 +79,28 @@ func (p *Policy) StateControl(pass policy.Pass, nReal, width int) ([]float32, er
 }
 
 // UpdateState implements policy.DeviceState.
-func (p *Policy) UpdateState(rows, state, ctl *Node) *Node { return updateState(rows, state, ctl) }
+func (p *Policy) UpdateState(rows, state, ctl, writeAt *Node) *Node {
+	dims := rows.Shape().Dimensions
+	kh, t, n := dims[0], dims[1], dims[2]
+	s := n - t
+	g := rows.Graph()
+	if t == 1 && ctl.Shape().Size() == Hop && g.Backend().Capabilities().Operations[backends.OpTypeDynamicUpdateSlice] {
+		// A decoded token that completes no block only writes one attention
+		// value per slot into the open block: a column write in place, not
+		// a pass over the whole state. The new token's own value goes to its
+		// slot (empty, so far zero).
+		col := Slice(rows, AxisRange(), AxisElem(0), AxisRange(0, s))                                    // [K, 1, S]
+		self := Slice(rows, AxisRange(), AxisElem(0), AxisRange(s, s+1))                                 // [K, 1, 1]
+		at := Equal(Iota(g, shapes.Make(dtypes.Int32, kh, 1, s), 2), BroadcastToDims(writeAt, kh, 1, s)) // [K, 1, S]
+		col = Where(at, BroadcastToDims(self, kh, 1, s), col)
+		col = Reshape(col, kh, s, 1)
+		zero := ScalarZero(g, dtypes.Int32)
+		slot := ArgMax(Slice(ctl, AxisRange(0, Hop)), 0, dtypes.Int32)
+		return DynamicUpdateSlice(state, col, []*Node{zero, zero, AddScalar(slot, Bins+Hop)})
+	}
+	full := Concatenate([]*Node{state, Zeros(g, shapes.Make(dtypes.Float32, kh, t, StateWidth))}, 1)
+	return model.PlaceTokens(updateState(rows, full, ctl), t, writeAt)
+}
 
 // updateState is the graph of StateControl's update; see there for ctl.
 // rows [K, T, N], state [K, N, StateWidth] -> [K, N, StateWidth].

@@ -126,7 +126,7 @@ func TestStateControlRefusesUnaligned(t *testing.T) {
 // host path (buildInputs + Score per head) on a cache with empty slots
 // between heads' tokens, with the heads scored in overlapping groups.
 func TestScoreStateMatchesHost(t *testing.T) {
-	const kh, c = 3, 48
+	const kh, c, used = 3, 600, 250 // BAM runs over the first 256 slots only
 	r := rand.New(rand.NewPCG(51, 52))
 	state := make([]float32, kh*c*StateWidth)
 	for i := range state {
@@ -139,15 +139,15 @@ func TestScoreStateMatchesHost(t *testing.T) {
 		p := int32(0)
 		for s := range c {
 			pos[k*c+s] = -1
-			if s < 40 && (k == 0 || r.IntN(4) != 0) || s == 39 {
+			if s < used && (k == 0 || r.IntN(4) != 0) || s == used-1 {
 				p += int32(1 + r.IntN(3))
 				pos[k*c+s] = p
 				slots[k] = append(slots[k], s)
 				positions[k] = append(positions[k], p)
 			}
 		}
-		pos[k*c+39] = 200 // the newest token, in every head
-		positions[k][len(positions[k])-1] = 200
+		pos[k*c+used-1] = 2000 // the newest token, in every head
+		positions[k][len(positions[k])-1] = 2000
 	}
 	f := testFile(randFlat(r, 0.2))
 	params, err := ParamsFromFlat(f.Params)
@@ -159,13 +159,13 @@ func TestScoreStateMatchesHost(t *testing.T) {
 		t.Fatal(err)
 	}
 	old := scoreMaxElems
-	scoreMaxElems = 2 * c * c // groups of 2 heads over 3: the last overlaps
+	scoreMaxElems = 2 * 256 * 256 // groups of 2 heads over 3: the last overlaps
 	defer func() { scoreMaxElems = old }()
 	sc, err := NewScorer(testBackend(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := sc.ScoreState(&params, &f.Norm, tensors.FromFlatDataAndDimensions(state, kh, c, StateWidth), tensors.FromFlatDataAndDimensions(pos, kh, c))
+	got, err := sc.ScoreState(&params, &f.Norm, tensors.FromFlatDataAndDimensions(state, kh, c, StateWidth), tensors.FromFlatDataAndDimensions(pos, kh, c), used)
 	if err != nil {
 		t.Fatal(err)
 	}

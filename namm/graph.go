@@ -29,8 +29,8 @@ type Scorer struct {
 
 	mu         sync.Mutex
 	lastParams Params
-	paramsT    *tensors.Tensor // lastParams as a [NumParams] tensor
-	stateExecs map[int]*Exec   // by head-group size
+	paramsT    *tensors.Tensor  // lastParams as a [NumParams] tensor
+	stateExecs map[[2]int]*Exec // by head-group size and scored slots
 }
 
 // scoreMaxElems bounds the attention matrix of one execution, heads x
@@ -207,9 +207,11 @@ func bamCore(flat, x, mask *Node) *Node {
 // Slots are chronological by position, so the backward mask "j is i or
 // newer" is pos_j >= pos_i; empty slots are masked as keys and attend
 // themselves only as queries.
-func stateScoreGraph(flat, norm, state, pos, first *Node, group int) *Node {
+func stateScoreGraph(flat, norm, state, pos, first *Node, group, c int) *Node {
 	g := state.Graph()
-	c := state.Shape().Dimensions[1]
+	// Only the first c slots may hold tokens (the cache's used slots, rounded up).
+	state = Slice(state, AxisRange(), AxisRange(0, c), AxisRange())
+	pos = Slice(pos, AxisRange(), AxisRange(0, c))
 	// The group's heads, by a Gather (the pure-Go backend has no DynamicSlice).
 	heads := InsertAxes(Add(Iota(g, shapes.Make(dtypes.Int32, group), 0), BroadcastToDims(first, group)), -1)
 	state = Gather(state, heads) // [g, C, W]
@@ -237,15 +239,18 @@ func stateScoreGraph(flat, norm, state, pos, first *Node, group int) *Node {
 	return bamCore(flat, x, mask)
 }
 
-// ScoreState scores every slot of a layer's device state (see
-// stateScoreGraph) and returns the scores [K*C], slot-major per head. Only
-// the scores leave the device.
-func (s *Scorer) ScoreState(p *Params, norm *Norm, state, pos *tensors.Tensor) ([]float32, error) {
+// ScoreState scores the first used slots of a layer's device state (see
+// stateScoreGraph; the slots from used on are empty) and returns the scores
+// [K*C], slot-major per head (0 past used). Only the scores leave the device.
+// The attention of BAM is over the used slots rounded to a bucket, not over
+// the whole capacity (which prefill reserves for the whole prompt).
+func (s *Scorer) ScoreState(p *Params, norm *Norm, state, pos *tensors.Tensor, used int) ([]float32, error) {
 	dims := state.Shape().Dimensions
 	if len(dims) != 3 || dims[2] != StateWidth {
 		return nil, fmt.Errorf("namm: ScoreState: state shape %s", state.Shape())
 	}
-	kh, c := dims[0], dims[1]
+	kh, capa := dims[0], dims[1]
+	c := min(capa, bucket.Round(max(used, 1)))
 	group := max(1, min(kh, scoreMaxElems/(c*c)))
 	pt, err := s.paramsTensor(p)
 	if err != nil {
@@ -257,11 +262,11 @@ func (s *Scorer) ScoreState(p *Params, norm *Norm, state, pos *tensors.Tensor) (
 		nv[Bins+f] = max(sqrt32(norm.Var[f]), normFloor)
 	}
 	nt := tensors.FromFlatDataAndDimensions(nv, 2*Bins)
-	ex, err := s.stateExec(group)
+	ex, err := s.stateExec(group, c)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]float32, kh*c)
+	out := make([]float32, kh*capa)
 	for k0 := 0; k0 < kh; k0 += group {
 		first := min(k0, kh-group) // the last group may overlap the previous one
 		res, err := ex.Exec(pt, nt, state, pos, int32(first))
@@ -273,29 +278,33 @@ func (s *Scorer) ScoreState(p *Params, norm *Norm, state, pos *tensors.Tensor) (
 		if err != nil {
 			return nil, fmt.Errorf("namm: reading BAM scores: %w", err)
 		}
-		copy(out[k0*c:], sc[(k0-first)*c:])
+		for k := k0; k < min(first+group, kh); k++ {
+			copy(out[k*capa:k*capa+c], sc[(k-first)*c:(k-first+1)*c])
+		}
 	}
 	return out, nil
 }
 
-// stateExec returns the state-scoring graph for a head-group size.
-func (s *Scorer) stateExec(group int) (*Exec, error) {
+// stateExec returns the state-scoring graph for a head-group size and a
+// count of scored slots.
+func (s *Scorer) stateExec(group, c int) (*Exec, error) {
+	key := [2]int{group, c}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if ex, ok := s.stateExecs[group]; ok {
+	if ex, ok := s.stateExecs[key]; ok {
 		return ex, nil
 	}
 	ex, err := NewExecAny(s.backend, func(in []*Node) []*Node {
 		s.builds.Add(1)
-		return []*Node{stateScoreGraph(in[0], in[1], in[2], in[3], in[4], group)}
+		return []*Node{stateScoreGraph(in[0], in[1], in[2], in[3], in[4], group, c)}
 	})
 	if err != nil {
 		return nil, fmt.Errorf("namm: building the BAM state graph: %w", err)
 	}
 	ex.SetMaxCache(64)
 	if s.stateExecs == nil {
-		s.stateExecs = map[int]*Exec{}
+		s.stateExecs = map[[2]int]*Exec{}
 	}
-	s.stateExecs[group] = ex.WithName("namm_bam_state")
-	return s.stateExecs[group], nil
+	s.stateExecs[key] = ex.WithName("namm_bam_state")
+	return s.stateExecs[key], nil
 }

@@ -298,7 +298,7 @@ func (p *Policy) deviceStep(v *policy.LayerView, processed int) ([][]int, error)
 			scores[k] = Score(&p.params, xs)
 		})
 	default:
-		flat, err := p.scorer.ScoreState(&p.params, &p.norm, st.State, st.Pos)
+		flat, err := p.scorer.ScoreState(&p.params, &p.norm, st.State, st.Pos, st.Used)
 		if err != nil {
 			return nil, fmt.Errorf("namm: layer %d step at %d: %w", v.Layer, processed, err)
 		}

@@ -25,11 +25,13 @@ type DeviceState interface {
 	StateControl(p Pass, nReal, width int) ([]float32, error)
 	// UpdateState builds the update inside the layer graph. rows [K, T, S+T]
 	// are the pass's attention probabilities, query heads of a KV group
-	// averaged, zero for keys a query cannot see and for padding queries;
-	// state [K, S+T, W] holds the cache slots' state then zeros for the
-	// pass's own tokens; ctl is StateControl's vector. It returns the new
-	// state [K, S+T, W].
-	UpdateState(rows, state, ctl *graph.Node) *graph.Node
+	// averaged, zero for keys a query cannot see and for padding queries
+	// (keys: the S cache slots, then the pass's T tokens); state [K, S, W]
+	// is the cache slots' state; ctl is StateControl's vector; writeAt (int32
+	// scalar) is the slot where the pass's tokens are appended (the slots
+	// from there on are empty, their state zero). It returns the new state
+	// [K, S, W], the pass's tokens' state written at slots writeAt...
+	UpdateState(rows, state, ctl, writeAt *graph.Node) *graph.Node
 }
 
 // DeviceView is the device state of one layer, as LayerView.State gives it
@@ -42,4 +44,6 @@ type DeviceView struct {
 	State, Pos *tensors.Tensor
 	// Slots[k][i] is the cache slot of head k's i-th token (LayerView.Positions order).
 	Slots [][]int
+	// Used is the number of leading slots that may hold tokens; the rest are empty.
+	Used int
 }

@@ -1,0 +1,96 @@
+//go:build namm_xla
+
+package engine
+
+// The engine on XLA (a GPU through a PJRT plugin), off by default:
+//
+//	go test -tags "namm_xla nojapanese noembedmodel" -c -o engine_xla.test ./engine
+//	NAMM_XLA_PLUGIN=/path/xla_cuda_plugin.so NAMM_TEST_MODEL=DIR ./engine_xla.test -test.run XLA -test.v
+
+import (
+	"math/rand/v2"
+	"os"
+	"testing"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+
+	"github.com/namm-dev/namm/namm"
+)
+
+func loadXLA(t *testing.T) *Engine {
+	t.Helper()
+	plugin := os.Getenv("NAMM_XLA_PLUGIN")
+	if plugin == "" {
+		t.Skip("NAMM_XLA_PLUGIN not set")
+	}
+	dir := os.Getenv("NAMM_TEST_MODEL")
+	if dir == "" {
+		dir = fixtureDir("tiny-llama")
+	}
+	e, err := Load(dir, Options{Backend: "xla:" + plugin, DType: dtypes.Float32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// TestNAMMGraphFeaturesMatchHostXLA: on XLA, the in-graph features (with
+// the in-place decode write and the BAM graph over the used slots) keep the
+// same tokens as the host features with the same random parameters, and
+// all-zero parameters leave the full cache's output.
+func TestNAMMGraphFeaturesMatchHostXLA(t *testing.T) {
+	e := loadXLA(t)
+	prompt := randomPrompt(1100, e.Config.VocabSize)
+	r := rand.New(rand.NewPCG(3, 5))
+	params := make([]float32, namm.NumParams)
+	for i := range params {
+		params[i] = float32(0.3 * r.NormFloat64())
+	}
+	f := nammFile(params)
+	for i := range f.Norm.Mean {
+		f.Norm.Mean[i], f.Norm.Var[i] = 0.002, 1e-5
+	}
+	run := func(file *namm.File, feat namm.Features) ([]int, *Session) {
+		p, err := namm.New(file, namm.Config{Features: feat})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return generate(t, e, p, prompt, 40)
+	}
+	wantOut, want := run(f, namm.FeaturesHost)
+	gotOut, got := run(f, namm.FeaturesGraph)
+	if want.Stats().Evictions == 0 {
+		t.Fatal("the test parameters evict nothing")
+	}
+	if !equalInts(gotOut, wantOut) {
+		t.Errorf("graph features generated %v, host features %v", gotOut, wantOut)
+	}
+	diff := 0
+	for l := range want.layers {
+		for k := range want.layers[l].heads {
+			a, b := got.layers[l].heads[k].pos, want.layers[l].heads[k].pos
+			if !equalInts32(a, b) {
+				diff++
+				t.Errorf("layer %d head %d: graph features keep %d tokens, host %d (first positions %v vs %v)", l, k, len(a), len(b), a[:min(5, len(a))], b[:min(5, len(b))])
+			}
+		}
+	}
+	t.Logf("kept per layer: graph %v, host %v, of %d", got.CacheTokens(), want.CacheTokens(), len(got.Tokens()))
+	full, _ := generate(t, e, nil, prompt, 40)
+	zeroOut, zero := run(nammFile(make([]float32, namm.NumParams)), namm.FeaturesGraph)
+	if !equalInts(zeroOut, full) || zero.Stats().Evictions != 0 {
+		t.Errorf("zero-parameter NAMM on XLA: %v (evictions %d), full cache %v", zeroOut, zero.Stats().Evictions, full)
+	}
+}
+
+func equalInts32(a, b []int32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
