@@ -35,9 +35,15 @@ func loadXLA(t *testing.T) *Engine {
 }
 
 // TestNAMMGraphFeaturesMatchHostXLA: on XLA, the in-graph features (with
-// the in-place decode write and the BAM graph over the used slots) keep the
-// same tokens as the host features with the same random parameters, and
-// all-zero parameters leave the full cache's output.
+// the in-place decode write and the BAM graph over the used slots) keep
+// nearly the same tokens as the host features with the same random
+// parameters, and all-zero parameters leave the full cache's output.
+//
+// Not exactly the same: XLA may run float32 matmuls (the STFT's) in TF32 on
+// a GPU, and these test parameters amplify feature differences ~300x (a
+// variance of 1e-5 in the z-score), so tokens scored near 0 can flip. On an
+// H200: 6 of 8 layers of model A identical, the others within one token in
+// 450 (TestNAMMGraphFeaturesMatchHost is exact on the pure-Go backend).
 func TestNAMMGraphFeaturesMatchHostXLA(t *testing.T) {
 	e := loadXLA(t)
 	prompt := randomPrompt(1100, e.Config.VocabSize)
@@ -69,9 +75,9 @@ func TestNAMMGraphFeaturesMatchHostXLA(t *testing.T) {
 	for l := range want.layers {
 		for k := range want.layers[l].heads {
 			a, b := got.layers[l].heads[k].pos, want.layers[l].heads[k].pos
-			if !equalInts32(a, b) {
+			if d := symDiff(a, b); d > 1+len(b)/100 {
 				diff++
-				t.Errorf("layer %d head %d: graph features keep %d tokens, host %d (first positions %v vs %v)", l, k, len(a), len(b), a[:min(5, len(a))], b[:min(5, len(b))])
+				t.Errorf("layer %d head %d: graph features keep %d tokens, host %d, %d differ", l, k, len(a), len(b), d)
 			}
 		}
 	}
@@ -83,14 +89,20 @@ func TestNAMMGraphFeaturesMatchHostXLA(t *testing.T) {
 	}
 }
 
-func equalInts32(a, b []int32) bool {
-	if len(a) != len(b) {
-		return false
+// symDiff counts the positions in exactly one of a and b.
+func symDiff(a, b []int32) int {
+	in := map[int32]int{}
+	for _, p := range a {
+		in[p]++
 	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
+	for _, p := range b {
+		in[p]--
+	}
+	n := 0
+	for _, c := range in {
+		if c != 0 {
+			n++
 		}
 	}
-	return true
+	return n
 }
