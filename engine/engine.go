@@ -34,6 +34,9 @@ type Options struct {
 	DType dtypes.DType
 	// ChunkSize is the prefill chunk length in tokens (default 128).
 	ChunkSize int
+	// NoFuse runs one graph per layer on compiled backends even when a pass
+	// could run as one graph (fused.go); for comparisons.
+	NoFuse bool
 }
 
 // Engine holds a loaded model and its compiled programs. It is safe for
@@ -50,6 +53,7 @@ type Engine struct {
 	logitFns map[bool]*graph.Exec
 	gatherFn *graph.Exec
 	featFn   *graph.Exec
+	fusedFns map[fusedKey]*graph.Exec
 	appendFn *graph.Exec
 	compiled map[string]time.Duration // graph key -> first-call time (compile + run)
 }
@@ -117,6 +121,7 @@ func New(cfg *model.Config, w *model.Weights, b backends.Backend, opts Options) 
 		Config: cfg, Weights: w, Backend: b, opts: opts,
 		invFreq:  cfg.InvFrequencies(),
 		layerFns: map[layerKey]*graph.Exec{},
+		fusedFns: map[fusedKey]*graph.Exec{},
 		logitFns: map[bool]*graph.Exec{},
 		compiled: map[string]time.Duration{},
 	}

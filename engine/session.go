@@ -31,6 +31,20 @@ type headIndex struct {
 	slot []int
 }
 
+// appendIndex records a pass's real tokens, written at slot used on: every
+// head holds them. Padding tokens were written past them with position -1;
+// the next pass overwrites them.
+func (lc *layerCache) appendIndex(pos []int32) {
+	for k := range lc.heads {
+		h := &lc.heads[k]
+		h.pos = append(h.pos, pos...)
+		for i := range pos {
+			h.slot = append(h.slot, lc.used+i)
+		}
+	}
+	lc.used += len(pos)
+}
+
 // tokens is the largest number of tokens any head of the layer holds.
 func (lc *layerCache) tokens() int {
 	n := 0
@@ -271,7 +285,23 @@ func (s *Session) forward(ids []int, pass policy.Pass, width int, wantLogits boo
 				return nil, err
 			}
 		}
-		prevCap[l] = lc.capacity
+		prevCap[l], prevUsed[l] = lc.capacity, lc.used
+	}
+	var logits []float32
+	fused := s.fusable()
+	if fused {
+		if statsOut, logits, err = s.forwardFused(mask, len(ids), width, xt, cosT, sinT, qposT, qwT, ctlT, wantLogits); err != nil {
+			return nil, err
+		}
+		for l := range s.layers {
+			s.layers[l].appendIndex(qpos[:len(ids)])
+		}
+	}
+	for l := range s.layers {
+		if fused {
+			break
+		}
+		lc := &s.layers[l]
 		args := []any{xt, cosT, sinT, qposT, qwT, lc.k, lc.v, lc.pos}
 		key := fmt.Sprintf("layer/%d/t%d/c%d", mask, width, lc.capacity)
 		if s.dev != nil {
@@ -297,27 +327,16 @@ func (s *Session) forward(ids []int, pass policy.Pass, width int, wantLogits boo
 			lc.feat = out[len(out)-1]
 			statsOut[l] = out[3 : len(out)-1]
 		}
-		// Statistics cover the cache slots as they were, then the new tokens:
-		// remember where the new tokens land before appending them.
-		prevUsed[l] = lc.used
+		// Statistics cover the cache slots as they were (prevUsed), then the
+		// new tokens.
 		if err := s.appendKV(lc, out[1], out[2], qpos, qposT); err != nil {
 			return nil, fmt.Errorf("engine: layer %d: appending to the cache: %w", l, err)
 		}
-		// Padding tokens were written past the real ones with position -1;
-		// the next pass overwrites them.
-		for k := range lc.heads {
-			h := &lc.heads[k]
-			h.pos = append(h.pos, qpos[:len(ids)]...)
-			for i := range len(ids) {
-				h.slot = append(h.slot, lc.used+i)
-			}
-		}
-		lc.used += len(ids)
+		lc.appendIndex(qpos[:len(ids)])
+		s.x = xt
 	}
-	s.x = xt
 
-	var logits []float32
-	if wantLogits {
+	if wantLogits && !fused {
 		lex, err := e.logitsExec(false)
 		if err != nil {
 			return nil, err

@@ -8,13 +8,16 @@ package engine
 //	NAMM_XLA_PLUGIN=/path/xla_cuda_plugin.so NAMM_TEST_MODEL=DIR ./engine_xla.test -test.run XLA -test.v
 
 import (
+	"math"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 
 	"github.com/namm-dev/namm/namm"
+	"github.com/namm-dev/namm/policy"
 )
 
 func loadXLA(t *testing.T) *Engine {
@@ -105,4 +108,72 @@ func symDiff(a, b []int32) int {
 		}
 	}
 	return n
+}
+
+// TestFusedPassMatchesLayersXLA: one graph per pass (fused.go) gives the
+// per-layer path's logits and greedy tokens, with the full cache and with
+// H2O (statistics leave the graph, every layer evicts alike, so the fused
+// path keeps running after evictions).
+func TestFusedPassMatchesLayersXLA(t *testing.T) {
+	fused := loadXLA(t)
+	plugin, dir := os.Getenv("NAMM_XLA_PLUGIN"), os.Getenv("NAMM_TEST_MODEL")
+	if dir == "" {
+		dir = fixtureDir("tiny-llama")
+	}
+	layered, err := Load(dir, Options{Backend: "xla:" + plugin, DType: dtypes.Float32, NoFuse: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prompt := randomPrompt(900, fused.Config.VocabSize)
+	for _, spec := range []string{"full", "h2o"} {
+		run := func(e *Engine) ([]float32, []int, *Session) {
+			p, err := policy.New(spec, policy.Budget{Tokens: 300})
+			if spec == "full" {
+				p, err = policy.New(spec, policy.Budget{})
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := e.NewSession(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			logits, err := s.Prefill(prompt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			first := append([]float32(nil), logits...)
+			out := []int{Argmax(logits)}
+			for range 20 {
+				if logits, err = s.Decode(out[len(out)-1]); err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, Argmax(logits))
+			}
+			return first, out, s
+		}
+		la, ta, sa := run(fused)
+		lb, tb, sb := run(layered)
+		if !equalInts(ta, tb) {
+			t.Errorf("%s: fused pass generated %v, per-layer %v", spec, ta, tb)
+		}
+		worst := 0.0
+		for i := range la {
+			d := math.Abs(float64(la[i]-lb[i])) / (1e-3 + math.Abs(float64(lb[i])))
+			worst = math.Max(worst, d)
+		}
+		if worst > 1e-3 {
+			t.Errorf("%s: prefill logits differ by %.2g (relative)", spec, worst)
+		}
+		t.Logf("%s: logits within %.2g; cache %v vs %v; graphs fused %d, per-layer %d", spec, worst, sa.CacheTokens(), sb.CacheTokens(), len(fused.compiled), len(layered.compiled))
+	}
+	n := 0
+	for k := range fused.compiled {
+		if strings.HasPrefix(k, "pass/") {
+			n++
+		}
+	}
+	if n == 0 {
+		t.Error("the fused pass never ran")
+	}
 }

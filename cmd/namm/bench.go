@@ -82,7 +82,7 @@ for a model of a named shape with random weights (no files needed).`,
 						dt = dtypes.BFloat16
 					}
 				}
-				e = engine.New(cfg, model.RandomWeights(cfg, dt, 1), b, engine.Options{Backend: mf.backend, ChunkSize: mf.chunk, DType: dt})
+				e = engine.New(cfg, model.RandomWeights(cfg, dt, 1), b, engine.Options{Backend: mf.backend, ChunkSize: mf.chunk, DType: dt, NoFuse: mf.noFuse})
 			} else {
 				var err error
 				if e, _, err = mf.load(); err != nil {

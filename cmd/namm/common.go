@@ -21,6 +21,7 @@ type modelFlags struct {
 	model   string
 	backend string
 	chunk   int
+	noFuse  bool
 	dtype   string
 }
 
@@ -28,6 +29,7 @@ func (m *modelFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&m.model, "model", "", "Hugging Face model directory (config.json, *.safetensors, tokenizer.json); default: the embedded model")
 	cmd.Flags().StringVar(&m.backend, "backend", "go", "compute backend: go (pure Go), go:ops_parallel, or xla:PATH/TO/pjrt_plugin.so (NVIDIA GPU; the plugin is never downloaded)")
 	cmd.Flags().IntVar(&m.chunk, "chunk", 128, "prefill chunk size in tokens")
+	cmd.Flags().BoolVar(&m.noFuse, "no-fuse", false, "on a GPU, run one graph per layer instead of one per pass (for comparison)")
 	cmd.Flags().StringVar(&m.dtype, "dtype", "", "compute dtype: f32 or bf16 (default: f32 on go, bf16 on xla)")
 }
 
@@ -45,7 +47,7 @@ func (m *modelFlags) load() (*engine.Engine, *tokenizer.Tokenizer, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	e, err := engine.Load(dir, engine.Options{Backend: m.backend, ChunkSize: m.chunk, DType: dt})
+	e, err := engine.Load(dir, engine.Options{Backend: m.backend, ChunkSize: m.chunk, DType: dt, NoFuse: m.noFuse})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1,0 +1,186 @@
+package engine
+
+import (
+	"fmt"
+
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+
+	"github.com/namm-dev/namm/model"
+	"github.com/namm-dev/namm/policy"
+)
+
+// One graph per pass. On a compiled backend every execution costs ~0.1 ms
+// of host work and launches, and the per-layer path runs two per layer
+// (the layer, then the cache append) plus one for the logits: 65 for
+// Llama-3-8B, which is most of a decoded token's time. The fused pass runs
+// every layer, the appends (a DynamicUpdateSlice on donated buffers) and the
+// logits as one execution.
+//
+// Its graph's shape is every layer's capacity, so it runs only when all
+// layers have the same capacity (the full cache, and policies that evict
+// every layer alike); otherwise the per-layer path runs.
+
+type fusedKey struct {
+	layer  layerKey
+	logits bool
+}
+
+// fusable reports whether a pass can run as one graph.
+func (s *Session) fusable() bool {
+	if s.e.hostCache() || s.e.opts.NoFuse {
+		return false
+	}
+	for i := range s.layers {
+		if s.layers[i].capacity != s.layers[0].capacity {
+			return false
+		}
+	}
+	return true
+}
+
+// fusedExec returns the one-graph pass. Inputs: x, cos, sin, qpos, qw,
+// writeAt [L] int32, [ctl,] [sel, norm, head,] then per layer K, V, pos,
+// [feat,] weights...; outputs: x, [logits,] then per layer K, V, pos,
+// stats..., [feat].
+func (e *Engine) fusedExec(stats model.StatMask, dev policy.DeviceState, logits bool) (*graph.Exec, error) {
+	key := fusedKey{layer: layerKey{stats: stats}, logits: logits}
+	if dev != nil {
+		key.layer.state = dev.StateKind()
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if ex, ok := e.fusedFns[key]; ok {
+		return ex, nil
+	}
+	cfg := e.Config
+	bias := cfg.AttentionBias
+	nw := len(e.Weights.Layers[0].List())
+	ex, err := graph.NewExecAny(e.Backend, func(in []*graph.Node) []*graph.Node {
+		pass := model.PassInputs{X: in[0], Cos: in[1], Sin: in[2], QueryPos: in[3], QueryWeights: in[4]}
+		writeAt := in[5]
+		p := in[6:]
+		if dev != nil {
+			pass.StateCtl, pass.UpdateState = p[0], dev.UpdateState
+			p = p[1:]
+		}
+		var sel, norm, head *graph.Node
+		if logits {
+			sel, norm, head = p[0], p[1], p[2]
+			p = p[3:]
+		}
+		var outs []*graph.Node
+		x := pass.X
+		for l := range cfg.NumLayers {
+			at := graph.Reshape(graph.Slice(writeAt, graph.AxisElem(l)))
+			st := model.LayerState{K: p[0], V: p[1], Pos: p[2]}
+			p = p[3:]
+			if dev != nil {
+				st.Feat = p[0]
+				p = p[1:]
+			}
+			w := model.LayerWeights{AttnNorm: p[0], Wqkv: p[1]}
+			q := p[2:]
+			if bias {
+				w.Bq, w.Bk, w.Bv = q[0], q[1], q[2]
+				q = q[3:]
+			}
+			w.Wo, w.MLPNorm, w.Wgu, w.Wdown = q[0], q[1], q[2], q[3]
+			p = p[nw:]
+			lp := pass
+			lp.X, lp.WriteAt = x, at
+			out := model.Layer(cfg, w, st, lp, stats)
+			x = out.X
+			next := model.AppendKV(st, out.NewK, out.NewV, pass.QueryPos, at)
+			outs = append(outs, next.K, next.V, next.Pos)
+			outs = append(outs, out.Stats...)
+			if out.Feat != nil {
+				outs = append(outs, out.Feat)
+			}
+		}
+		head0 := []*graph.Node{x}
+		if logits {
+			head0 = append(head0, model.Logits(cfg, x, norm, head, graph.ConvertDType(sel, x.DType())))
+		}
+		return append(head0, outs...)
+	})
+	if err != nil {
+		return nil, err
+	}
+	ex.SetMaxCache(256)
+	e.fusedFns[key] = ex
+	return ex, nil
+}
+
+// forwardFused runs all layers of a pass as one execution (see fusable) and
+// returns the statistics per layer and, when wantLogits, the logits.
+func (s *Session) forwardFused(mask model.StatMask, nReal, width int, xt, cosT, sinT, qposT, qwT, ctlT *tensors.Tensor, wantLogits bool) ([][]*tensors.Tensor, []float32, error) {
+	e := s.e
+	cfg := e.Config
+	exec, err := e.fusedExec(mask, s.dev, wantLogits)
+	if err != nil {
+		return nil, nil, err
+	}
+	writeAt := make([]int32, cfg.NumLayers)
+	for l := range s.layers {
+		writeAt[l] = int32(s.layers[l].used)
+	}
+	args := []any{xt, cosT, sinT, qposT, qwT, tensors.FromFlatDataAndDimensions(writeAt, cfg.NumLayers)}
+	key := fmt.Sprintf("pass/%d/t%d/c%d", mask, width, s.layers[0].capacity)
+	if s.dev != nil {
+		args = append(args, ctlT)
+		key += fmt.Sprintf("/%s/w%d", s.dev.StateKind(), ctlT.Shape().Size())
+	}
+	if wantLogits {
+		sel := make([]float32, width)
+		sel[nReal-1] = 1
+		args = append(args, tensors.FromFlatDataAndDimensions(sel, width), e.Weights.Norm, e.Weights.Head)
+		key += "/logits"
+	}
+	for l := range s.layers {
+		lc := &s.layers[l]
+		bufs := []*tensors.Tensor{lc.k, lc.v, lc.pos}
+		if s.dev != nil {
+			bufs = append(bufs, lc.feat)
+		}
+		for _, t := range bufs {
+			d, err := graph.DonateTensorBuffer(t, e.Backend, 0)
+			if err != nil {
+				return nil, nil, fmt.Errorf("engine: donating layer %d's cache: %w", l, err)
+			}
+			args = append(args, d)
+		}
+		for _, w := range e.Weights.Layers[l].List() {
+			args = append(args, w)
+		}
+	}
+	out, err := e.timed(key, exec, args...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("engine: fused pass: %w", err)
+	}
+	s.x = out[0]
+	out = out[1:]
+	var logits []float32
+	if wantLogits {
+		logits = tensors.MustCopyFlatData[float32](out[0])
+		out = out[1:]
+	}
+	nStats := 0
+	for b := model.StatMask(1); b <= model.StatKeyNorms; b <<= 1 {
+		if mask&b != 0 {
+			nStats++
+		}
+	}
+	stats := make([][]*tensors.Tensor, cfg.NumLayers)
+	for l := range s.layers {
+		lc := &s.layers[l]
+		lc.k, lc.v, lc.pos = out[0], out[1], out[2]
+		stats[l] = out[3 : 3+nStats]
+		out = out[3+nStats:]
+		if s.dev != nil {
+			lc.feat = out[0]
+			out = out[1:]
+		}
+	}
+	return stats, logits, nil
+}
