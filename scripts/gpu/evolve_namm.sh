@@ -110,13 +110,13 @@ if gens:
     print(f"{len(gens)} generations, {sum(e['seconds'] for e in gens) / len(gens):.0f} s each on average; "
           f"last: stage {last['stage']+1}, mean fitness {last['mean_fitness']:.3f}, best member {last['best_fitness']:.3f}, "
           f"members keep {last['kv_mean']:.0f} of {last['ref_kv_mean']:.0f} KV tokens/layer")
-# best.namm: the first validation of the latest stage that no later one beat strictly (evolve/run.go).
+# best.namm: the latest stage's best validation; a tie goes to the smaller cache (evolve/run.go).
 stage = max(e["stage"] for e in log)
 vals = [e for e in log if e.get("val") is not None and e["stage"] == stage]
 if vals:
     b = vals[0]
     for e in vals[1:]:
-        if e["val"] > b["val"]:
+        if e["val"] > b["val"] or (e["val"] == b["val"] and (e.get("val_kv_mean") or 0) < (b.get("val_kv_mean") or 0)):
             b = e
     full = [e["ref_kv_mean"] for e in gens if e["stage"] == stage] or [e["ref_kv_mean"] for e in gens]
     full = sum(full) / len(full) if full else float("nan")
@@ -125,8 +125,7 @@ if vals:
           f"{kv:.0f} KV tokens/layer (full cache ~{full:.0f})")
     if b["generation"] == 0 or kv >= 0.97 * full:
         print("WARNING: best.namm evicts (almost) nothing: it is the all-zero starting mean or close to it. "
-              "A mean must validate strictly above the best so far (1.0 for the all-zero NAMM, which keeps "
-              "every token) to replace it; an equal score with a smaller cache does not count.")
+              "A mean replaces the best when it validates higher, or equal with a smaller cache.")
 PY
 ls -l "$OUT"
 exit 0
