@@ -26,9 +26,17 @@ type fusedKey struct {
 	logits bool
 }
 
+// fuseMode reports whether passes run as one graph when they can: on
+// compiled backends, unless Options.NoFuse. Then every layer's cache is
+// kept at one capacity (the largest a layer needs; the spare slots are
+// empty and masked), so that a policy evicting layers differently (the
+// NAMM) still runs fused and compiles one graph per capacity, not one per
+// combination of layer sizes.
+func (s *Session) fuseMode() bool { return !s.e.hostCache() && !s.e.opts.NoFuse }
+
 // fusable reports whether a pass can run as one graph.
 func (s *Session) fusable() bool {
-	if s.e.hostCache() || s.e.opts.NoFuse {
+	if !s.fuseMode() {
 		return false
 	}
 	for i := range s.layers {

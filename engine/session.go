@@ -278,10 +278,28 @@ func (s *Session) forward(ids []int, pass policy.Pass, width int, wantLogits boo
 	statsOut := make([][]*tensors.Tensor, cfg.NumLayers)
 	prevUsed := make([]int, cfg.NumLayers)
 	prevCap := make([]int, cfg.NumLayers)
+	// Make room for the pass in every layer; on compiled backends every
+	// layer gets the same capacity, so that the pass runs as one graph.
+	target := 0
 	for l := range s.layers {
 		lc := &s.layers[l]
+		need := lc.capacity
 		if lc.used+width > lc.capacity {
-			if err := s.regather(l, nil, bucket.Round(lc.used+2*width)); err != nil {
+			need = bucket.Round(lc.used + 2*width)
+		}
+		target = max(target, need)
+	}
+	for l := range s.layers {
+		lc := &s.layers[l]
+		want := lc.capacity
+		if lc.used+width > lc.capacity {
+			want = bucket.Round(lc.used + 2*width)
+		}
+		if s.fuseMode() {
+			want = target
+		}
+		if want != lc.capacity {
+			if err := s.regather(l, nil, want); err != nil {
 				return nil, err
 			}
 		}
@@ -351,17 +369,8 @@ func (s *Session) forward(ids []int, pass policy.Pass, width int, wantLogits boo
 	}
 
 	if s.policy != nil {
-		for l := range s.layers {
-			view, slotOf := s.view(l, pass, mask, statsOut[l], len(ids), prevUsed[l], prevCap[l], width)
-			keep, err := s.policy.Update(view)
-			if err != nil {
-				return nil, fmt.Errorf("engine: policy %s, layer %d: %w", s.policy.Name(), l, err)
-			}
-			if keep != nil {
-				if err := s.evict(l, keep, slotOf); err != nil {
-					return nil, err
-				}
-			}
+		if err := s.applyPolicy(pass, mask, statsOut, len(ids), prevUsed, prevCap, width); err != nil {
+			return nil, err
 		}
 	}
 	s.account()
@@ -448,12 +457,68 @@ func (s *Session) view(l int, pass policy.Pass, mask model.StatMask, stats []*te
 	return v, slotOf
 }
 
-// evict applies a policy's answer to layer l.
-func (s *Session) evict(l int, keep [][]int, slotOf [][]int) error {
+// applyPolicy asks the policy, layer by layer, which tokens to keep, then
+// evicts. Each evicting layer is gathered into a capacity rounded up from
+// its largest head plus a chunk; in fuse mode every layer then takes the
+// largest capacity of all (see fuseMode).
+func (s *Session) applyPolicy(pass policy.Pass, mask model.StatMask, statsOut [][]*tensors.Tensor, nNew int, prevUsed, prevCap []int, width int) error {
+	plans := make([][][]int, len(s.layers))
+	caps := make([]int, len(s.layers))
+	for l := range s.layers {
+		caps[l] = s.layers[l].capacity
+		view, slotOf := s.view(l, pass, mask, statsOut[l], nNew, prevUsed[l], prevCap[l], width)
+		keep, err := s.policy.Update(view)
+		if err != nil {
+			return fmt.Errorf("engine: policy %s, layer %d: %w", s.policy.Name(), l, err)
+		}
+		if keep == nil {
+			continue
+		}
+		slots, removed, err := s.keptSlots(l, keep, slotOf)
+		if err != nil {
+			return err
+		}
+		if removed {
+			plans[l] = slots
+			maxKeep := 0
+			for _, sl := range slots {
+				maxKeep = max(maxKeep, len(sl))
+			}
+			caps[l] = bucket.Round(maxKeep + s.e.opts.ChunkSize)
+		}
+	}
+	if s.fuseMode() {
+		t := 0
+		for _, c := range caps {
+			t = max(t, c)
+		}
+		for l := range caps {
+			caps[l] = t
+		}
+	}
+	for l := range s.layers {
+		switch {
+		case plans[l] != nil:
+			s.stats.Evictions++
+			if err := s.regather(l, plans[l], caps[l]); err != nil {
+				return err
+			}
+		case caps[l] != s.layers[l].capacity:
+			if err := s.regather(l, nil, caps[l]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// keptSlots checks a policy's answer for layer l and turns it into the
+// cache slots each head keeps; removed says whether any token goes.
+func (s *Session) keptSlots(l int, keep [][]int, slotOf [][]int) ([][]int, bool, error) {
 	lc := &s.layers[l]
 	kh := len(lc.heads)
 	if len(keep) != kh {
-		return fmt.Errorf("engine: policy %s returned %d heads for layer %d, want %d", s.policy.Name(), len(keep), l, kh)
+		return nil, false, fmt.Errorf("engine: policy %s returned %d heads for layer %d, want %d", s.policy.Name(), len(keep), l, kh)
 	}
 	slots := make([][]int, kh)
 	removed := false
@@ -461,25 +526,17 @@ func (s *Session) evict(l int, keep [][]int, slotOf [][]int) error {
 		prev := -1
 		for _, i := range keep[k] {
 			if i <= prev || i >= len(slotOf[k]) {
-				return fmt.Errorf("engine: policy %s, layer %d, head %d: keep indices must be ascending and in [0, %d)", s.policy.Name(), l, k, len(slotOf[k]))
+				return nil, false, fmt.Errorf("engine: policy %s, layer %d, head %d: keep indices must be ascending and in [0, %d)", s.policy.Name(), l, k, len(slotOf[k]))
 			}
 			prev = i
 			slots[k] = append(slots[k], slotOf[k][i])
 		}
 		if len(keep[k]) == 0 || keep[k][len(keep[k])-1] != len(slotOf[k])-1 {
-			return fmt.Errorf("engine: policy %s, layer %d, head %d: the newest token must be kept", s.policy.Name(), l, k)
+			return nil, false, fmt.Errorf("engine: policy %s, layer %d, head %d: the newest token must be kept", s.policy.Name(), l, k)
 		}
 		removed = removed || len(keep[k]) < len(slotOf[k])
 	}
-	if !removed {
-		return nil
-	}
-	s.stats.Evictions++
-	maxKeep := 0
-	for _, sl := range slots {
-		maxKeep = max(maxKeep, len(sl))
-	}
-	return s.regather(l, slots, bucket.Round(maxKeep+s.e.opts.ChunkSize))
+	return slots, removed, nil
 }
 
 // regather copies layer l's cache into new buffers of the given capacity,

@@ -92,6 +92,18 @@ func TestNAMMGraphFeaturesMatchHostXLA(t *testing.T) {
 	}
 }
 
+func equalInts32(a, b []int32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
 // symDiff counts the positions in exactly one of a and b.
 func symDiff(a, b []int32) int {
 	in := map[int32]int{}
@@ -111,9 +123,10 @@ func symDiff(a, b []int32) int {
 }
 
 // TestFusedPassMatchesLayersXLA: one graph per pass (fused.go) gives the
-// per-layer path's logits and greedy tokens, with the full cache and with
-// H2O (statistics leave the graph, every layer evicts alike, so the fused
-// path keeps running after evictions).
+// per-layer path's logits, greedy tokens and kept tokens, with the full
+// cache, with H2O (statistics leave the graph) and with StreamingLLM at a
+// different budget per layer (layers of different sizes share one capacity
+// in fuse mode).
 func TestFusedPassMatchesLayersXLA(t *testing.T) {
 	fused := loadXLA(t)
 	plugin, dir := os.Getenv("NAMM_XLA_PLUGIN"), os.Getenv("NAMM_TEST_MODEL")
@@ -125,12 +138,14 @@ func TestFusedPassMatchesLayersXLA(t *testing.T) {
 		t.Fatal(err)
 	}
 	prompt := randomPrompt(900, fused.Config.VocabSize)
-	for _, spec := range []string{"full", "h2o"} {
+	perLayer := make([]int, fused.Config.NumLayers) // layers of different sizes: one capacity in fuse mode
+	for l := range perLayer {
+		perLayer[l] = 200 + 60*l
+	}
+	budgets := map[string]policy.Budget{"full": {}, "h2o": {Tokens: 300}, "streaming": {PerLayer: perLayer}}
+	for _, spec := range []string{"full", "h2o", "streaming"} {
 		run := func(e *Engine) ([]float32, []int, *Session) {
-			p, err := policy.New(spec, policy.Budget{Tokens: 300})
-			if spec == "full" {
-				p, err = policy.New(spec, policy.Budget{})
-			}
+			p, err := policy.New(spec, budgets[spec])
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -156,6 +171,13 @@ func TestFusedPassMatchesLayersXLA(t *testing.T) {
 		lb, tb, sb := run(layered)
 		if !equalInts(ta, tb) {
 			t.Errorf("%s: fused pass generated %v, per-layer %v", spec, ta, tb)
+		}
+		for l := range sa.layers {
+			for k := range sa.layers[l].heads {
+				if !equalInts32(sa.layers[l].heads[k].pos, sb.layers[l].heads[k].pos) {
+					t.Errorf("%s: layer %d head %d keeps other tokens fused than per layer", spec, l, k)
+				}
+			}
 		}
 		// Largest difference relative to the largest logit: float32 matmuls
 		// may run in TF32 on a GPU, and the two paths fuse ops differently
