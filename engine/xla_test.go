@@ -172,10 +172,19 @@ func TestFusedPassMatchesLayersXLA(t *testing.T) {
 		if !equalInts(ta, tb) {
 			t.Errorf("%s: fused pass generated %v, per-layer %v", spec, ta, tb)
 		}
+		// StreamingLLM evicts by position: exactly the same tokens. H2O ranks
+		// accumulated attention, where near-ties may fall either way between
+		// two differently fused float32 computations (on the H200: layer 7 of
+		// model A); allow 1% there.
 		for l := range sa.layers {
 			for k := range sa.layers[l].heads {
-				if !equalInts32(sa.layers[l].heads[k].pos, sb.layers[l].heads[k].pos) {
-					t.Errorf("%s: layer %d head %d keeps other tokens fused than per layer", spec, l, k)
+				a, b := sa.layers[l].heads[k].pos, sb.layers[l].heads[k].pos
+				allowed := 0
+				if spec == "h2o" {
+					allowed = 1 + len(b)/100
+				}
+				if d := symDiff(a, b); d > allowed {
+					t.Errorf("%s: layer %d head %d: %d kept tokens differ between fused and per layer", spec, l, k, d)
 				}
 			}
 		}
