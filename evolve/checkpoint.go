@@ -33,6 +33,8 @@ type Identity struct {
 	NormSamples int        `json:"norm_samples"`
 	Model       string     `json:"model"`  // ModelFingerprint
 	Stages      [][]string `json:"stages"` // canonical training specs per stage
+	// MemoryWeight is omitted at 0 so that earlier checkpoints still match.
+	MemoryWeight float64 `json:"memory_weight,omitempty"`
 }
 
 // Diff names every field in which other differs from id, as

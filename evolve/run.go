@@ -35,7 +35,11 @@ type Config struct {
 	// NormSamples is how many prompts of the first task's training pool the
 	// normalisation statistics are computed on; 0 means all (the reference).
 	NormSamples int
-	Out         string // output directory
+	// MemoryWeight w > 0 adds w x (1 - KV tokens / the full cache's KV
+	// tokens) to every fitness, training and validation: the memory saved
+	// counts next to the score. 0 is the reference (the score alone).
+	MemoryWeight float64
+	Out          string // output directory
 }
 
 func (c *Config) setDefaults() error {
@@ -68,6 +72,8 @@ func (c *Config) setDefaults() error {
 		return fmt.Errorf("evolve: samples = %d, must be >= 1", c.Samples)
 	case c.EvalEvery < 1:
 		return fmt.Errorf("evolve: eval-every = %d, must be >= 1", c.EvalEvery)
+	case c.MemoryWeight < 0:
+		return fmt.Errorf("evolve: memory-weight = %g, must be >= 0", c.MemoryWeight)
 	case c.MaxNew < 0 || c.NormSamples < 0:
 		return fmt.Errorf("evolve: max-new (%d) and norm-samples (%d) must be >= 0", c.MaxNew, c.NormSamples)
 	case c.Out == "":
@@ -92,7 +98,8 @@ func (c *Config) setDefaults() error {
 func (c *Config) identity() Identity {
 	id := Identity{Params: namm.NumParams, Population: c.Population, CMA: string(c.CMA), Sigma0: c.Sigma0,
 		Seed: c.Seed, Samples: c.Samples, ValSamples: c.ValSamples, EvalEvery: c.EvalEvery,
-		Generations: c.Generations, MaxNew: c.MaxNew, NormSamples: c.NormSamples, Model: c.Model}
+		Generations: c.Generations, MaxNew: c.MaxNew, NormSamples: c.NormSamples, Model: c.Model,
+		MemoryWeight: c.MemoryWeight}
 	for _, st := range c.Stages {
 		var specs []string
 		for _, sp := range st.Train {
@@ -356,8 +363,20 @@ func (t *Trainer) score(specs []gen.Spec, draws [][]int, res []Result) (fit, kv,
 			k++
 		}
 	}
-	fit, err = Fitness(scores, refs)
-	return fit, kv / float64(k), refKV / float64(k), err
+	if fit, err = Fitness(scores, refs); err != nil {
+		return 0, 0, 0, err
+	}
+	kv, refKV = kv/float64(k), refKV/float64(k)
+	return WithMemory(fit, kv, refKV, t.Cfg.MemoryWeight), kv, refKV, nil
+}
+
+// WithMemory adds w x (1 - kv/refKV), the share of the full cache's KV
+// tokens saved, to a fitness (Config.MemoryWeight).
+func WithMemory(fit, kv, refKV, w float64) float64 {
+	if w == 0 || refKV <= 0 {
+		return fit
+	}
+	return fit + w*(1-kv/refKV)
 }
 
 // valResult is a validation of the mean.

@@ -297,3 +297,17 @@ func TestImprovesTieBreak(t *testing.T) {
 		t.Error("a tie with an unknown best KV must replace the best")
 	}
 }
+
+// TestWithMemory: the memory term by hand, and off at weight 0.
+func TestWithMemory(t *testing.T) {
+	for _, c := range []struct{ fit, kv, ref, w, want float64 }{
+		{0.8, 1500, 2000, 0, 0.8},     // the reference: score only
+		{0.8, 1500, 2000, 0.5, 0.925}, // 0.8 + 0.5 x 0.25
+		{1.0, 2000, 2000, 1, 1.0},     // nothing saved
+		{0.5, 100, 0, 1, 0.5},         // no reference KV: unchanged
+	} {
+		if got := WithMemory(c.fit, c.kv, c.ref, c.w); math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("WithMemory(%v, %v, %v, %v) = %v, want %v", c.fit, c.kv, c.ref, c.w, got, c.want)
+		}
+	}
+}

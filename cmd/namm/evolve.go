@@ -165,6 +165,7 @@ JetStream; --nats embedded starts an in-process server on 127.0.0.1 and
 	f.IntVar(&poolSize, "pool", 0, "training prompts per task when a spec has no n= (default 4 x --samples)")
 	f.IntVar(&cfg.ValSamples, "val-samples", 0, "validation prompts per task (default --samples)")
 	f.Float64Var(&cfg.Sigma0, "sigma0", cmaes.DefaultSigma0, "initial CMA-ES step size")
+	f.Float64Var(&cfg.MemoryWeight, "memory-weight", 0, "add W x (1 - KV tokens / full cache's KV tokens) to the fitness, so the memory saved counts (0: the reference, score only)")
 	f.Int64Var(&cfg.Seed, "seed", 1337, "seed of CMA-ES and of the sample draws")
 	f.StringVar(&cma, "cma", "full", "covariance model: full (the reference) or sep (diagonal, for speed)")
 	f.IntVar(&cfg.EvalEvery, "eval-every", 10, "validate the mean every N generations (and at 0 and at the end of a stage)")

@@ -37,6 +37,7 @@ SAMPLES=${SAMPLES:-8}                    # prompts per task per generation (the 
 MAX_NEW=${MAX_NEW:-32}                   # cap on generated tokens (answers are < 16 tokens)
 BACKEND=${BACKEND:-}                     # default: the XLA CUDA plugin of the machine's JAX
 POPULATION=${POPULATION:-32}             # the reference's lambda (smaller only for smoke tests)
+MEMORY_WEIGHT=${MEMORY_WEIGHT:-0}        # > 0: the memory saved counts in the fitness (0: the reference)
 RESUME=${RESUME:-.gpu/evolve-run.tgz}    # archive of the previous command's run directory
 
 # A model may travel as DIR.tgz (tar czf .gpu/model-a.tgz -C PARENT model-a: bf16 weights shrink
@@ -76,7 +77,7 @@ echo "evolving for at most ${left}s (workers $WORKERS, $SAMPLES prompts/task, $G
 timeout -s TERM -k 30 "$left" "$NAMM" evolve --backend "$BACKEND" --model "$MODEL" \
     --stage "$STAGE1" --stage "$STAGE2" --population "$POPULATION" --sigma0 0.065 --cma sep \
     --generations "$GENERATIONS" --samples "$SAMPLES" --eval-every 5 --max-new "$MAX_NEW" \
-    --workers "$WORKERS" --out "$run" 2>&1 \
+    --memory-weight "$MEMORY_WEIGHT" --workers "$WORKERS" --out "$run" 2>&1 \
   | tr '\r' '\n' | grep --line-buffered -v -E '^\s*$|[0-9]+%\s*\|' | tee "$OUT/evolve.log"
 rc=${PIPESTATUS[0]}
 case $rc in
