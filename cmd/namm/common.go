@@ -63,7 +63,7 @@ type memoryFlags struct {
 }
 
 func (f *memoryFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.memory, "memory", "full", "memory policy: "+strings.Join(policy.Names(), ", ")+" (options as name:key=value,...; namm:PATH for a NAMM file)")
+	cmd.Flags().StringVar(&f.memory, "memory", "full", "memory policy: "+strings.Join(policy.Names(), ", ")+" (options as name:key=value,...; namm alone is the shipped evolved NAMM, namm:PATH another NAMM file)")
 	cmd.Flags().IntVar(&f.budget, "budget", 0, "KV tokens kept per head by budgeted policies")
 	cmd.Flags().Float64Var(&f.ratio, "ratio", 0, "KV budget as a ratio of the tokens processed, in (0, 1]")
 	cmd.Flags().StringVar(&f.layers, "layer-budgets", "", "comma-separated per-layer budgets (overrides --budget)")
