@@ -70,7 +70,11 @@ func factory(opts policy.Options, b policy.Budget) (policy.Policy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.name = specName(f, cfg)
+	named := *f
+	if opts["path"] == "" {
+		named.Path = "" // the shipped default is plain "namm"
+	}
+	p.name = specName(&named, cfg)
 	return p, nil
 }
 
