@@ -54,6 +54,9 @@ type Engine struct {
 	gatherFn *graph.Exec
 	featFn   *graph.Exec
 	fusedFns map[fusedKey]*graph.Exec
+	// oneCapacity keeps all layers at one capacity on any backend (tests;
+	// see Session.oneCapacity).
+	oneCapacity bool
 	appendFn *graph.Exec
 	compiled map[string]time.Duration // graph key -> first-call time (compile + run)
 }

@@ -34,6 +34,10 @@ type fusedKey struct {
 // combination of layer sizes.
 func (s *Session) fuseMode() bool { return !s.e.hostCache() && !s.e.opts.NoFuse }
 
+// oneCapacity reports whether every layer's cache is kept at one capacity:
+// in fuse mode, and in tests of that bookkeeping on the pure-Go backend.
+func (s *Session) oneCapacity() bool { return s.fuseMode() || s.e.oneCapacity }
+
 // fusable reports whether a pass can run as one graph.
 func (s *Session) fusable() bool {
 	if !s.fuseMode() {

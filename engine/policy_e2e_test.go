@@ -260,3 +260,56 @@ func TestNAMMGraphFeaturesMatchHost(t *testing.T) {
 	}
 	t.Logf("kept per layer: %v of %d", got.CacheTokens(), len(got.Tokens()))
 }
+
+// TestOneCapacityChangesNothing: keeping every layer's cache at one
+// capacity (fuse mode's bookkeeping, which GPUs use) with layers of
+// different sizes (StreamingLLM at a different budget per layer, evicting
+// every pass) gives exactly the output and the kept tokens of per-layer
+// capacities: the spare slots are empty and masked.
+func TestOneCapacityChangesNothing(t *testing.T) {
+	e := loadTiny(t)
+	prompt := randomPrompt(1200, e.Config.VocabSize)
+	perLayer := make([]int, e.Config.NumLayers)
+	for l := range perLayer {
+		perLayer[l] = 150 + 400*(l%3) // capacity buckets 512, 768, 1024
+	}
+	run := func(one bool) ([]int, *Session) {
+		e.oneCapacity = one
+		defer func() { e.oneCapacity = false }()
+		p, err := policy.New("streaming", policy.Budget{PerLayer: perLayer})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return generate(t, e, p, prompt, 12)
+	}
+	want, per := run(false)
+	got, one := run(true)
+	if !equalInts(got, want) {
+		t.Fatalf("one capacity generated %v, per-layer capacities %v", got, want)
+	}
+	caps := map[int]bool{}
+	for l := range one.layers {
+		caps[one.layers[l].capacity] = true
+		for k := range one.layers[l].heads {
+			a, b := one.layers[l].heads[k].pos, per.layers[l].heads[k].pos
+			if len(a) != len(b) {
+				t.Fatalf("layer %d head %d: kept %d tokens with one capacity, %d per layer", l, k, len(a), len(b))
+			}
+			for i := range a {
+				if a[i] != b[i] {
+					t.Fatalf("layer %d head %d: kept position %d is %d with one capacity, %d per layer", l, k, i, a[i], b[i])
+				}
+			}
+		}
+	}
+	if len(caps) != 1 {
+		t.Fatalf("one-capacity mode left capacities %v", caps)
+	}
+	perCaps := map[int]bool{}
+	for l := range per.layers {
+		perCaps[per.layers[l].capacity] = true
+	}
+	if len(perCaps) < 2 {
+		t.Fatalf("per-layer budgets gave one capacity %v: the test compares nothing", perCaps)
+	}
+}

@@ -295,7 +295,7 @@ func (s *Session) forward(ids []int, pass policy.Pass, width int, wantLogits boo
 		if lc.used+width > lc.capacity {
 			want = bucket.Round(lc.used + 2*width)
 		}
-		if s.fuseMode() {
+		if s.oneCapacity() {
 			want = target
 		}
 		if want != lc.capacity {
@@ -487,7 +487,7 @@ func (s *Session) applyPolicy(pass policy.Pass, mask model.StatMask, statsOut []
 			caps[l] = bucket.Round(maxKeep + s.e.opts.ChunkSize)
 		}
 	}
-	if s.fuseMode() {
+	if s.oneCapacity() {
 		t := 0
 		for _, c := range caps {
 			t = max(t, c)
