@@ -42,6 +42,21 @@ func (e *Engine) newCacheTensors(capacity int) (k, v, pos *tensors.Tensor, err e
 	return k, v, pos, nil
 }
 
+// gatherIndex lays out the slots each head keeps as the Gather graphs'
+// inputs: idx [K, capacity] (the kept slots first, zeros after) and
+// keepLen [K].
+func gatherIndex(slots [][]int, kh, capacity int) (idx, keepLen *tensors.Tensor) {
+	ix := make([]int32, kh*capacity)
+	kl := make([]int32, kh)
+	for k, sl := range slots {
+		kl[k] = int32(len(sl))
+		for i, slot := range sl {
+			ix[k*capacity+i] = int32(slot)
+		}
+	}
+	return tensors.FromFlatDataAndDimensions(ix, kh, capacity), tensors.FromFlatDataAndDimensions(kl, kh)
+}
+
 // newFeatTensor allocates zero device state [K, capacity, width].
 func (e *Engine) newFeatTensor(capacity, width int) (*tensors.Tensor, error) {
 	f := tensors.FromShape(shapes.Make(dtypes.Float32, e.Config.NumKVHeads, capacity, width))
@@ -58,20 +73,12 @@ func (s *Session) gatherFeat(lc *layerCache, slots [][]int, capacity int) error 
 	e := s.e
 	kh, w := e.Config.NumKVHeads, s.featWidth
 	if !e.hostCache() {
-		idx := make([]int32, kh*capacity)
-		keepLen := make([]int32, kh)
-		for k, sl := range slots {
-			keepLen[k] = int32(len(sl))
-			for i, slot := range sl {
-				idx[k*capacity+i] = int32(slot)
-			}
-		}
 		ex, err := e.featGatherExec()
 		if err != nil {
 			return err
 		}
-		out, err := e.timed(fmt.Sprintf("gather-state/c%d/c%d/w%d", lc.capacity, capacity, w), ex, lc.feat,
-			tensors.FromFlatDataAndDimensions(idx, kh, capacity), tensors.FromFlatDataAndDimensions(keepLen, kh))
+		idx, keepLen := gatherIndex(slots, kh, capacity)
+		out, err := e.timed(fmt.Sprintf("gather-state/c%d/c%d/w%d", lc.capacity, capacity, w), ex, lc.feat, idx, keepLen)
 		if err != nil {
 			return err
 		}
@@ -167,21 +174,13 @@ func (s *Session) gatherKV(lc *layerCache, slots [][]int, capacity int) error {
 		}
 	}
 	if !e.hostCache() {
-		idx := make([]int32, kh*capacity)
-		keepLen := make([]int32, kh)
-		for k, sl := range slots {
-			keepLen[k] = int32(len(sl))
-			for i, slot := range sl {
-				idx[k*capacity+i] = int32(slot)
-			}
-		}
 		ex, err := e.gatherExec()
 		if err != nil {
 			return err
 		}
+		idx, keepLen := gatherIndex(slots, kh, capacity)
 		key := fmt.Sprintf("gather/c%d/c%d", lc.capacity, capacity)
-		out, err := e.timed(key, ex, lc.k, lc.v, lc.pos,
-			tensors.FromFlatDataAndDimensions(idx, kh, capacity), tensors.FromFlatDataAndDimensions(keepLen, kh))
+		out, err := e.timed(key, ex, lc.k, lc.v, lc.pos, idx, keepLen)
 		if err != nil {
 			return err
 		}

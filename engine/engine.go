@@ -57,8 +57,8 @@ type Engine struct {
 	// oneCapacity keeps all layers at one capacity on any backend (tests;
 	// see Session.oneCapacity).
 	oneCapacity bool
-	appendFn *graph.Exec
-	compiled map[string]time.Duration // graph key -> first-call time (compile + run)
+	appendFn    *graph.Exec
+	compiled    map[string]time.Duration // graph key -> first-call time (compile + run)
 }
 
 // OpenBackend creates a backend from a spec ("go", "go:CONFIG" or "xla:PATH").
@@ -194,13 +194,7 @@ func (e *Engine) layerExec(stats model.StatMask, dev policy.DeviceState) (*graph
 			pass.UpdateState = dev.UpdateState
 			p = p[3:]
 		}
-		w := model.LayerWeights{AttnNorm: p[0], Wqkv: p[1]}
-		p = p[2:]
-		if bias {
-			w.Bq, w.Bk, w.Bv = p[0], p[1], p[2]
-			p = p[3:]
-		}
-		w.Wo, w.MLPNorm, w.Wgu, w.Wdown = p[0], p[1], p[2], p[3]
+		w, _ := layerWeights(p, bias)
 		out := model.Layer(cfg, w, st, pass, stats)
 		res := append([]*graph.Node{out.X, out.NewK, out.NewV}, out.Stats...)
 		if out.Feat != nil {
@@ -214,6 +208,19 @@ func (e *Engine) layerExec(stats model.StatMask, dev policy.DeviceState) (*graph
 	ex.SetMaxCache(256)
 	e.layerFns[key] = ex
 	return ex, nil
+}
+
+// layerWeights takes one layer's weight nodes from the front of p, in
+// model.LayerTensors.List order, and returns the rest of p.
+func layerWeights(p []*graph.Node, bias bool) (model.LayerWeights, []*graph.Node) {
+	w := model.LayerWeights{AttnNorm: p[0], Wqkv: p[1]}
+	p = p[2:]
+	if bias {
+		w.Bq, w.Bk, w.Bv = p[0], p[1], p[2]
+		p = p[3:]
+	}
+	w.Wo, w.MLPNorm, w.Wgu, w.Wdown = p[0], p[1], p[2], p[3]
+	return w, p[4:]
 }
 
 func (e *Engine) logitsExec(all bool) (*graph.Exec, error) {

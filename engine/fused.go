@@ -67,7 +67,6 @@ func (e *Engine) fusedExec(stats model.StatMask, dev policy.DeviceState, logits 
 	}
 	cfg := e.Config
 	bias := cfg.AttentionBias
-	nw := len(e.Weights.Layers[0].List())
 	ex, err := graph.NewExecAny(e.Backend, func(in []*graph.Node) []*graph.Node {
 		pass := model.PassInputs{X: in[0], Cos: in[1], Sin: in[2], QueryPos: in[3], QueryWeights: in[4]}
 		writeAt := in[5]
@@ -91,14 +90,8 @@ func (e *Engine) fusedExec(stats model.StatMask, dev policy.DeviceState, logits 
 				st.Feat = p[0]
 				p = p[1:]
 			}
-			w := model.LayerWeights{AttnNorm: p[0], Wqkv: p[1]}
-			q := p[2:]
-			if bias {
-				w.Bq, w.Bk, w.Bv = q[0], q[1], q[2]
-				q = q[3:]
-			}
-			w.Wo, w.MLPNorm, w.Wgu, w.Wdown = q[0], q[1], q[2], q[3]
-			p = p[nw:]
+			var w model.LayerWeights
+			w, p = layerWeights(p, bias)
 			lp := pass
 			lp.X, lp.WriteAt = x, at
 			out := model.Layer(cfg, w, st, lp, stats)

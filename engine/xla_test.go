@@ -92,18 +92,6 @@ func TestNAMMGraphFeaturesMatchHostXLA(t *testing.T) {
 	}
 }
 
-func equalInts32(a, b []int32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // symDiff counts the positions in exactly one of a and b.
 func symDiff(a, b []int32) int {
 	in := map[int32]int{}

@@ -32,21 +32,9 @@ WORK=${WORK:-/tmp/eval-models}
 RESUME=${RESUME:-.gpu/eval-models.tgz}
 BACKEND=${BACKEND:-}
 
-# A model may travel as DIR.tgz (tar czf .gpu/model-a.tgz -C PARENT model-a: bf16 weights shrink
-# ~20%, which can decide whether a call fits the 64 MiB that travel); it is unpacked beside it.
-unpack_model() {
-  local d=$1
-  if [ ! -f "$d/config.json" ] && [ -f "$d.tgz" ]; then
-    echo "unpacking $d.tgz"; tar xzf "$d.tgz" -C "$(dirname "$d")" || return 1
-  fi
-  [ -f "$d/config.json" ] || { echo "no model at $d (nor $d.tgz)"; return 1; }
-}
+source scripts/gpu/lib.sh
 mkdir -p "$OUT" "$WORK"
-if [ ! -x "$NAMM" ]; then   # the binary travels as .gpu/namm.xz (scripts/gpu/stage.sh) or .gpu/namm.gz
-  if [ -f .gpu/namm.xz ]; then
-    python3 -c "import lzma,shutil,sys; shutil.copyfileobj(lzma.open('.gpu/namm.xz'), open(sys.argv[1], 'wb'))" "$NAMM"
-  else gunzip -c .gpu/namm.gz > "$NAMM"; fi && chmod +x "$NAMM" || exit 1
-fi
+unpack_binary "$NAMM" || exit 1
 if [ -f "$RESUME" ] && [ -z "$(ls -A "$WORK")" ]; then
   echo "resuming: unpacking $RESUME into $WORK"
   tar xzf "$RESUME" -C "$WORK" || exit 1
