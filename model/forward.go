@@ -221,6 +221,12 @@ func Layer(cfg *Config, w LayerWeights, st LayerState, in PassInputs, stats Stat
 	if stats&(StatColSums|StatLastRow|StatRows) != 0 || st.Feat != nil {
 		probs := Concatenate([]*Node{eC, eN}, -1) // [K, G, T, S+T] float32
 		probs = Div(probs, BroadcastToDims(InsertAxes(den, -1), kh, grp, t, slots+t))
+		if dt != dtypes.Float32 {
+			// transformers' eager attention rounds the float32 softmax to the
+			// model's dtype, and the reference NAMM and baselines read that
+			// (namm-reference.md §1).
+			probs = ConvertDType(ConvertDType(probs, dt), dtypes.Float32)
+		}
 		rows = ReduceMean(probs, 1)
 	}
 	if st.Feat != nil {
