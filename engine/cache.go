@@ -89,15 +89,8 @@ func (s *Session) gatherFeat(lc *layerCache, slots [][]int, capacity int) error 
 	if err != nil {
 		return err
 	}
-	old := lc.capacity
 	tensors.MustConstFlatData(lc.feat, func(src []float32) {
-		tensors.MustMutableFlatData(f, func(dst []float32) {
-			for h, sl := range slots {
-				for i, slot := range sl {
-					copy(dst[(h*capacity+i)*w:(h*capacity+i+1)*w], src[(h*old+slot)*w:(h*old+slot+1)*w])
-				}
-			}
-		})
+		tensors.MustMutableFlatData(f, func(dst []float32) { gatherRows(dst, src, slots, lc.capacity, capacity, w) })
 	})
 	lc.feat = f
 	return nil
@@ -200,28 +193,26 @@ func (s *Session) gatherKV(lc *layerCache, slots [][]int, capacity int) error {
 	}
 	old := lc.capacity
 	tensors.MustConstFlatData(lc.pos, func(src []int32) {
-		tensors.MustMutableFlatData(pos, func(dst []int32) {
-			for h, sl := range slots {
-				for i, slot := range sl {
-					dst[h*capacity+i] = src[h*old+slot]
-				}
-			}
-		})
+		tensors.MustMutableFlatData(pos, func(dst []int32) { gatherRows(dst, src, slots, old, capacity, 1) })
 	})
 	lc.k, lc.v, lc.pos, lc.capacity = k, v, pos, capacity
 	return nil
 }
 
+// gatherRows copies, for each head h, the rows slots[h] of src [K, oldCap, w]
+// into the first rows of dst [K, newCap, w], in order.
+func gatherRows[T any](dst, src []T, slots [][]int, oldCap, newCap, w int) {
+	for h, sl := range slots {
+		for i, slot := range sl {
+			copy(dst[(h*newCap+i)*w:(h*newCap+i+1)*w], src[(h*oldCap+slot)*w:(h*oldCap+slot+1)*w])
+		}
+	}
+}
+
 func hostGather[T float32 | bfloat16.BFloat16](lc *layerCache, k, v *tensors.Tensor, slots [][]int, hd, capacity int) {
 	old := lc.capacity
 	tensors.MustConstFlatData(lc.k, func(src []T) {
-		tensors.MustMutableFlatData(k, func(dst []T) {
-			for h, sl := range slots {
-				for i, slot := range sl {
-					copy(dst[(h*capacity+i)*hd:(h*capacity+i+1)*hd], src[(h*old+slot)*hd:(h*old+slot+1)*hd])
-				}
-			}
-		})
+		tensors.MustMutableFlatData(k, func(dst []T) { gatherRows(dst, src, slots, old, capacity, hd) })
 	})
 	tensors.MustConstFlatData(lc.v, func(src []T) {
 		tensors.MustMutableFlatData(v, func(dst []T) {

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"math/bits"
 
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -117,9 +118,8 @@ func (e *Engine) fusedExec(stats model.StatMask, dev policy.DeviceState, logits 
 	return ex, nil
 }
 
-// forwardFused runs all layers of a pass as one execution (see fusable) and
-// returns the statistics per layer and, when wantLogits, the logits.
-func (s *Session) forwardFused(mask model.StatMask, nReal, width int, xt, cosT, sinT, qposT, qwT, ctlT *tensors.Tensor, wantLogits bool) ([][]*tensors.Tensor, []float32, error) {
+// forwardFused is forwardLayers as one execution (see fusable).
+func (s *Session) forwardFused(mask model.StatMask, nReal, width int, xt, cosT, sinT, qposT, qwT, ctlT *tensors.Tensor, qpos []int32, wantLogits bool) ([][]*tensors.Tensor, []float32, error) {
 	e := s.e
 	cfg := e.Config
 	exec, err := e.fusedExec(mask, s.dev, wantLogits)
@@ -170,12 +170,7 @@ func (s *Session) forwardFused(mask model.StatMask, nReal, width int, xt, cosT, 
 		logits = tensors.MustCopyFlatData[float32](out[0])
 		out = out[1:]
 	}
-	nStats := 0
-	for b := model.StatMask(1); b <= model.StatKeyNorms; b <<= 1 {
-		if mask&b != 0 {
-			nStats++
-		}
-	}
+	nStats := bits.OnesCount8(uint8(mask)) // one output per statistic asked for
 	stats := make([][]*tensors.Tensor, cfg.NumLayers)
 	for l := range s.layers {
 		lc := &s.layers[l]
@@ -186,6 +181,7 @@ func (s *Session) forwardFused(mask model.StatMask, nReal, width int, xt, cosT, 
 			lc.feat = out[0]
 			out = out[1:]
 		}
+		lc.appendIndex(qpos[:nReal])
 	}
 	return stats, logits, nil
 }

@@ -2,12 +2,13 @@ package engine
 
 import (
 	"fmt"
-	"github.com/gomlx/gomlx/backends"
-	"github.com/namm-dev/namm/internal/bucket"
+	"slices"
 
+	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 
+	"github.com/namm-dev/namm/internal/bucket"
 	"github.com/namm-dev/namm/model"
 	"github.com/namm-dev/namm/policy"
 )
@@ -186,12 +187,12 @@ func (s *Session) Prefill(ids []int) ([]float32, error) {
 	if !s.e.hostCache() {
 		// On compiled backends every capacity is a new graph: size the cache
 		// for the whole prompt at once so prefill compiles one shape.
-		for l := range s.layers {
-			if need := bucket.Round(s.layers[l].used + len(ids) + cs); s.layers[l].capacity < need {
-				if err := s.regather(l, nil, need); err != nil {
-					return nil, err
-				}
-			}
+		caps := make([]int, len(s.layers))
+		for l, lc := range s.layers {
+			caps[l] = max(lc.capacity, bucket.Round(lc.used+len(ids)+cs))
+		}
+		if err := s.setCapacities(caps, nil); err != nil {
+			return nil, err
 		}
 	}
 	var logits []float32
@@ -263,10 +264,6 @@ func (s *Session) forward(ids []int, pass policy.Pass, width int, wantLogits boo
 	qwT := tensors.FromFlatDataAndDimensions(qw, 2, width)
 	xt := e.toDType(x, width, d)
 
-	exec, err := e.layerExec(mask, s.dev)
-	if err != nil {
-		return nil, err
-	}
 	var ctlT *tensors.Tensor
 	if s.dev != nil {
 		ctl, err := s.dev.StateControl(pass, len(ids), width)
@@ -275,97 +272,29 @@ func (s *Session) forward(ids []int, pass policy.Pass, width int, wantLogits boo
 		}
 		ctlT = tensors.FromFlatDataAndDimensions(ctl, len(ctl))
 	}
-	statsOut := make([][]*tensors.Tensor, cfg.NumLayers)
 	prevUsed := make([]int, cfg.NumLayers)
 	prevCap := make([]int, cfg.NumLayers)
-	// Make room for the pass in every layer; on compiled backends every
-	// layer gets the same capacity, so that the pass runs as one graph.
-	target := 0
-	for l := range s.layers {
-		lc := &s.layers[l]
-		need := lc.capacity
+	// Make room for the pass in every layer.
+	caps := make([]int, cfg.NumLayers)
+	for l, lc := range s.layers {
+		caps[l] = lc.capacity
 		if lc.used+width > lc.capacity {
-			need = bucket.Round(lc.used + 2*width)
+			caps[l] = bucket.Round(lc.used + 2*width)
 		}
-		target = max(target, need)
 	}
-	for l := range s.layers {
-		lc := &s.layers[l]
-		want := lc.capacity
-		if lc.used+width > lc.capacity {
-			want = bucket.Round(lc.used + 2*width)
-		}
-		if s.oneCapacity() {
-			want = target
-		}
-		if want != lc.capacity {
-			if err := s.regather(l, nil, want); err != nil {
-				return nil, err
-			}
-		}
+	if err := s.setCapacities(caps, nil); err != nil {
+		return nil, err
+	}
+	for l, lc := range s.layers {
 		prevCap[l], prevUsed[l] = lc.capacity, lc.used
 	}
-	var logits []float32
-	fused := s.fusable()
-	if fused {
-		if statsOut, logits, err = s.forwardFused(mask, len(ids), width, xt, cosT, sinT, qposT, qwT, ctlT, wantLogits); err != nil {
-			return nil, err
-		}
-		for l := range s.layers {
-			s.layers[l].appendIndex(qpos[:len(ids)])
-		}
+	run := s.forwardLayers
+	if s.fusable() {
+		run = s.forwardFused
 	}
-	for l := range s.layers {
-		if fused {
-			break
-		}
-		lc := &s.layers[l]
-		args := []any{xt, cosT, sinT, qposT, qwT, lc.k, lc.v, lc.pos}
-		key := fmt.Sprintf("layer/%d/t%d/c%d", mask, width, lc.capacity)
-		if s.dev != nil {
-			var feat any = lc.feat
-			if !e.hostCache() {
-				if feat, err = graph.DonateTensorBuffer(lc.feat, e.Backend, 0); err != nil {
-					return nil, fmt.Errorf("engine: donating the policy state: %w", err)
-				}
-			}
-			args = append(args, feat, ctlT, int32(lc.used))
-			key += fmt.Sprintf("/%s/w%d", s.dev.StateKind(), ctlT.Shape().Size())
-		}
-		for _, w := range e.Weights.Layers[l].List() {
-			args = append(args, w)
-		}
-		out, err := e.timed(key, exec, args...)
-		if err != nil {
-			return nil, fmt.Errorf("engine: layer %d: %w", l, err)
-		}
-		xt = out[0]
-		statsOut[l] = out[3:]
-		if s.dev != nil {
-			lc.feat = out[len(out)-1]
-			statsOut[l] = out[3 : len(out)-1]
-		}
-		// Statistics cover the cache slots as they were (prevUsed), then the
-		// new tokens.
-		if err := s.appendKV(lc, out[1], out[2], qpos, qposT); err != nil {
-			return nil, fmt.Errorf("engine: layer %d: appending to the cache: %w", l, err)
-		}
-		lc.appendIndex(qpos[:len(ids)])
-		s.x = xt
-	}
-
-	if wantLogits && !fused {
-		lex, err := e.logitsExec(false)
-		if err != nil {
-			return nil, err
-		}
-		sel := make([]float32, width)
-		sel[len(ids)-1] = 1
-		out, err := e.timed(fmt.Sprintf("logits/t%d", width), lex, xt, e.Weights.Norm, e.Weights.Head, e.toDType(sel, width))
-		if err != nil {
-			return nil, err
-		}
-		logits = tensors.MustCopyFlatData[float32](out[0])
+	statsOut, logits, err := run(mask, len(ids), width, xt, cosT, sinT, qposT, qwT, ctlT, qpos, wantLogits)
+	if err != nil {
+		return nil, err
 	}
 
 	if s.policy != nil {
@@ -392,7 +321,7 @@ func (s *Session) view(l int, pass policy.Pass, mask model.StatMask, stats []*te
 		slotOf[k] = h.slot
 	}
 	if lc.feat != nil {
-		v.State = &policy.DeviceView{State: lc.feat, Pos: lc.pos, Slots: slotOf, Used: lc.used}
+		v.State = &policy.DeviceView{State: lc.feat, Pos: lc.pos, Slots: slotOf}
 	}
 	if mask == 0 {
 		return v, slotOf
@@ -457,6 +386,66 @@ func (s *Session) view(l int, pass policy.Pass, mask model.StatMask, stats []*te
 	return v, slotOf
 }
 
+// forwardLayers runs a pass one graph per layer, appending each layer's new
+// keys and values to its cache, and returns the statistics per layer and,
+// when wantLogits, the logits of the last real token.
+func (s *Session) forwardLayers(mask model.StatMask, nReal, width int, xt, cosT, sinT, qposT, qwT, ctlT *tensors.Tensor, qpos []int32, wantLogits bool) ([][]*tensors.Tensor, []float32, error) {
+	e := s.e
+	exec, err := e.layerExec(mask, s.dev)
+	if err != nil {
+		return nil, nil, err
+	}
+	statsOut := make([][]*tensors.Tensor, len(s.layers))
+	for l := range s.layers {
+		lc := &s.layers[l]
+		args := []any{xt, cosT, sinT, qposT, qwT, lc.k, lc.v, lc.pos}
+		key := fmt.Sprintf("layer/%d/t%d/c%d", mask, width, lc.capacity)
+		if s.dev != nil {
+			var feat any = lc.feat
+			if !e.hostCache() {
+				if feat, err = graph.DonateTensorBuffer(lc.feat, e.Backend, 0); err != nil {
+					return nil, nil, fmt.Errorf("engine: donating the policy state: %w", err)
+				}
+			}
+			args = append(args, feat, ctlT, int32(lc.used))
+			key += fmt.Sprintf("/%s/w%d", s.dev.StateKind(), ctlT.Shape().Size())
+		}
+		for _, w := range e.Weights.Layers[l].List() {
+			args = append(args, w)
+		}
+		out, err := e.timed(key, exec, args...)
+		if err != nil {
+			return nil, nil, fmt.Errorf("engine: layer %d: %w", l, err)
+		}
+		xt = out[0]
+		statsOut[l] = out[3:]
+		if s.dev != nil {
+			lc.feat = out[len(out)-1]
+			statsOut[l] = out[3 : len(out)-1]
+		}
+		// Statistics cover the cache slots as they were, then the new tokens.
+		if err := s.appendKV(lc, out[1], out[2], qpos, qposT); err != nil {
+			return nil, nil, fmt.Errorf("engine: layer %d: appending to the cache: %w", l, err)
+		}
+		lc.appendIndex(qpos[:nReal])
+	}
+	s.x = xt
+	if !wantLogits {
+		return statsOut, nil, nil
+	}
+	lex, err := e.logitsExec(false)
+	if err != nil {
+		return nil, nil, err
+	}
+	sel := make([]float32, width)
+	sel[nReal-1] = 1
+	out, err := e.timed(fmt.Sprintf("logits/t%d", width), lex, xt, e.Weights.Norm, e.Weights.Head, e.toDType(sel, width))
+	if err != nil {
+		return nil, nil, err
+	}
+	return statsOut, tensors.MustCopyFlatData[float32](out[0]), nil
+}
+
 // applyPolicy asks the policy, layer by layer, which tokens to keep, then
 // evicts. Each evicting layer is gathered into a capacity rounded up from
 // its largest head plus a chunk; in fuse mode every layer then takes the
@@ -487,26 +476,32 @@ func (s *Session) applyPolicy(pass policy.Pass, mask model.StatMask, statsOut []
 			caps[l] = bucket.Round(maxKeep + s.e.opts.ChunkSize)
 		}
 	}
+	return s.setCapacities(caps, plans)
+}
+
+// setCapacities gives layer l capacity caps[l], keeping the slots plans[l]
+// when it is not nil (an eviction) and every occupied slot otherwise. In
+// one-capacity mode every layer gets the largest of caps.
+func (s *Session) setCapacities(caps []int, plans [][][]int) error {
 	if s.oneCapacity() {
-		t := 0
-		for _, c := range caps {
-			t = max(t, c)
-		}
+		t := slices.Max(caps)
 		for l := range caps {
 			caps[l] = t
 		}
 	}
 	for l := range s.layers {
-		switch {
-		case plans[l] != nil:
+		var keep [][]int
+		if plans != nil {
+			keep = plans[l]
+		}
+		if keep == nil && caps[l] == s.layers[l].capacity {
+			continue
+		}
+		if keep != nil {
 			s.stats.Evictions++
-			if err := s.regather(l, plans[l], caps[l]); err != nil {
-				return err
-			}
-		case caps[l] != s.layers[l].capacity:
-			if err := s.regather(l, nil, caps[l]); err != nil {
-				return err
-			}
+		}
+		if err := s.regather(l, keep, caps[l]); err != nil {
+			return err
 		}
 	}
 	return nil
