@@ -266,17 +266,6 @@ func (p *Policy) deviceStep(v *policy.LayerView, processed int) ([][]int, error)
 	if len(st.Slots) != len(v.Positions) {
 		return nil, fmt.Errorf("namm: layer %d: device state lists %d heads, the view %d", v.Layer, len(st.Slots), len(v.Positions))
 	}
-	sizes := func(keep [][]int) int {
-		n := 0
-		for k := range v.Positions {
-			if keep != nil {
-				n = max(n, len(keep[k]))
-			} else {
-				n = max(n, len(v.Positions[k]))
-			}
-		}
-		return n
-	}
 	var scores [][]float32
 	switch {
 	case p.stats != nil || p.scorer == nil:
@@ -288,7 +277,7 @@ func (p *Policy) deviceStep(v *policy.LayerView, processed int) ([][]int, error)
 			for _, om := range omegas {
 				p.stats.add(om)
 			}
-			p.recordSize(v.Layer, sizes(nil), processed)
+			p.recordSize(v.Layer, maxLen(v.Positions), processed)
 			return nil, nil
 		}
 		scores = make([][]float32, len(omegas))
@@ -298,7 +287,13 @@ func (p *Policy) deviceStep(v *policy.LayerView, processed int) ([][]int, error)
 			scores[k] = Score(&p.params, xs)
 		})
 	default:
-		flat, err := p.scorer.ScoreState(&p.params, &p.norm, st.State, st.Pos, st.Used)
+		// Slots from the newest token's on are empty: it is the last one
+		// appended, and no policy evicts it.
+		used := 0
+		for _, sl := range st.Slots {
+			used = max(used, sl[len(sl)-1]+1)
+		}
+		flat, err := p.scorer.ScoreState(&p.params, &p.norm, st.State, st.Pos, used)
 		if err != nil {
 			return nil, fmt.Errorf("namm: layer %d step at %d: %w", v.Layer, processed, err)
 		}
@@ -312,8 +307,21 @@ func (p *Policy) deviceStep(v *policy.LayerView, processed int) ([][]int, error)
 		}
 	}
 	keep := selectKeep(scores, p.cfg.Mode, p.cfg.Cap)
-	p.recordSize(v.Layer, sizes(keep), processed)
+	size := maxLen(v.Positions)
+	if keep != nil {
+		size = maxLen(keep)
+	}
+	p.recordSize(v.Layer, size, processed)
 	return keep, nil
+}
+
+// maxLen is the length of the longest list (a layer's largest head).
+func maxLen[T any](lists [][]T) int {
+	n := 0
+	for _, l := range lists {
+		n = max(n, len(l))
+	}
+	return n
 }
 
 // parallelHeads runs f(0..n-1) on up to GOMAXPROCS goroutines.

@@ -44,6 +44,4 @@ type DeviceView struct {
 	State, Pos *tensors.Tensor
 	// Slots[k][i] is the cache slot of head k's i-th token (LayerView.Positions order).
 	Slots [][]int
-	// Used is the number of leading slots that may hold tokens; the rest are empty.
-	Used int
 }
