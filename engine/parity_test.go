@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -137,23 +138,11 @@ func TestGreedyMatchesTransformers(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					if !equalInts(got, p.Greedy) {
+					if !slices.Equal(got, p.Greedy) {
 						t.Errorf("chunk %d prompt %d: greedy %v, transformers %v", chunk, i, got, p.Greedy)
 					}
 				}
 			}
 		})
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -78,10 +79,10 @@ func TestNAMMZeroParamsEqualsFullCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, s := generate(t, e, p, prompt, 6)
-	if !equalInts(got, want) {
+	if !slices.Equal(got, want) {
 		t.Fatalf("zero-parameter NAMM changed the output: %v, full cache %v", got, want)
 	}
-	if a, b := s.CacheTokens(), full.CacheTokens(); !equalInts(a, b) {
+	if a, b := s.CacheTokens(), full.CacheTokens(); !slices.Equal(a, b) {
 		t.Fatalf("zero-parameter NAMM evicted tokens: %v vs full %v", a, b)
 	}
 }
@@ -127,7 +128,7 @@ func TestBudgetAboveLengthChangesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 		got, _ := generate(t, e, p, prompt, 5)
-		if !equalInts(got, want) {
+		if !slices.Equal(got, want) {
 			t.Errorf("%s with a budget above the length: %v, full cache %v", name, got, want)
 		}
 	}
@@ -209,14 +210,10 @@ func maxDiff(a, b []float32) float64 {
 	return d
 }
 
-// TestNAMMGraphFeaturesMatchHost: the NAMM with its spectrogram computed
-// inside the layer graph (the default) keeps exactly the tokens that the
-// host computation (features=host, tested against a float64 STFT/EMA) keeps,
-// with random BAM parameters, over a prompt whose last chunk ends mid-block
-// and decoding across NAMM steps; and both generate the same tokens.
-func TestNAMMGraphFeaturesMatchHost(t *testing.T) {
-	e := loadTiny(t)
-	prompt := randomPrompt(1100, e.Config.VocabSize)
+// randomNAMM has random BAM parameters that evict a good part of the cache
+// of the fixtures, and a normalisation (variance 1e-5) that amplifies
+// feature differences ~300x: a sharp test of two feature computations.
+func randomNAMM() *namm.File {
 	r := rand.New(rand.NewPCG(3, 5))
 	params := make([]float32, namm.NumParams)
 	for i := range params {
@@ -226,6 +223,18 @@ func TestNAMMGraphFeaturesMatchHost(t *testing.T) {
 	for i := range f.Norm.Mean {
 		f.Norm.Mean[i], f.Norm.Var[i] = 0.002, 1e-5
 	}
+	return f
+}
+
+// TestNAMMGraphFeaturesMatchHost: the NAMM with its spectrogram computed
+// inside the layer graph (the default) keeps exactly the tokens that the
+// host computation (features=host, tested against a float64 STFT/EMA) keeps,
+// with random BAM parameters, over a prompt whose last chunk ends mid-block
+// and decoding across NAMM steps; and both generate the same tokens.
+func TestNAMMGraphFeaturesMatchHost(t *testing.T) {
+	e := loadTiny(t)
+	prompt := randomPrompt(1100, e.Config.VocabSize)
+	f := randomNAMM()
 	run := func(host bool) ([]int, *Session) {
 		feat := namm.FeaturesGraph
 		if host {
@@ -242,7 +251,7 @@ func TestNAMMGraphFeaturesMatchHost(t *testing.T) {
 	if want.Stats().Evictions == 0 {
 		t.Fatal("the test parameters evict nothing; the comparison would be empty")
 	}
-	if !equalInts(gotOut, wantOut) {
+	if !slices.Equal(gotOut, wantOut) {
 		t.Fatalf("graph features generated %v, host features %v", gotOut, wantOut)
 	}
 	for l := range want.layers {
@@ -284,7 +293,7 @@ func TestOneCapacityChangesNothing(t *testing.T) {
 	}
 	want, per := run(false)
 	got, one := run(true)
-	if !equalInts(got, want) {
+	if !slices.Equal(got, want) {
 		t.Fatalf("one capacity generated %v, per-layer capacities %v", got, want)
 	}
 	caps := map[int]bool{}

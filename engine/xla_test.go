@@ -9,8 +9,8 @@ package engine
 
 import (
 	"math"
-	"math/rand/v2"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -50,15 +50,7 @@ func loadXLA(t *testing.T) *Engine {
 func TestNAMMGraphFeaturesMatchHostXLA(t *testing.T) {
 	e := loadXLA(t)
 	prompt := randomPrompt(1100, e.Config.VocabSize)
-	r := rand.New(rand.NewPCG(3, 5))
-	params := make([]float32, namm.NumParams)
-	for i := range params {
-		params[i] = float32(0.3 * r.NormFloat64())
-	}
-	f := nammFile(params)
-	for i := range f.Norm.Mean {
-		f.Norm.Mean[i], f.Norm.Var[i] = 0.002, 1e-5
-	}
+	f := randomNAMM()
 	run := func(file *namm.File, feat namm.Features) ([]int, *Session) {
 		p, err := namm.New(file, namm.Config{Features: feat})
 		if err != nil {
@@ -71,7 +63,7 @@ func TestNAMMGraphFeaturesMatchHostXLA(t *testing.T) {
 	if want.Stats().Evictions == 0 {
 		t.Fatal("the test parameters evict nothing")
 	}
-	if !equalInts(gotOut, wantOut) {
+	if !slices.Equal(gotOut, wantOut) {
 		t.Errorf("graph features generated %v, host features %v", gotOut, wantOut)
 	}
 	diff := 0
@@ -87,7 +79,7 @@ func TestNAMMGraphFeaturesMatchHostXLA(t *testing.T) {
 	t.Logf("kept per layer: graph %v, host %v, of %d", got.CacheTokens(), want.CacheTokens(), len(got.Tokens()))
 	full, _ := generate(t, e, nil, prompt, 40)
 	zeroOut, zero := run(nammFile(make([]float32, namm.NumParams)), namm.FeaturesGraph)
-	if !equalInts(zeroOut, full) || zero.Stats().Evictions != 0 {
+	if !slices.Equal(zeroOut, full) || zero.Stats().Evictions != 0 {
 		t.Errorf("zero-parameter NAMM on XLA: %v (evictions %d), full cache %v", zeroOut, zero.Stats().Evictions, full)
 	}
 }
@@ -157,7 +149,7 @@ func TestFusedPassMatchesLayersXLA(t *testing.T) {
 		}
 		la, ta, sa := run(fused)
 		lb, tb, sb := run(layered)
-		if !equalInts(ta, tb) {
+		if !slices.Equal(ta, tb) {
 			t.Errorf("%s: fused pass generated %v, per-layer %v", spec, ta, tb)
 		}
 		// StreamingLLM evicts by position: exactly the same tokens. H2O ranks

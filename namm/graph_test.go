@@ -221,19 +221,22 @@ func BenchmarkScoreHostVsGraph(b *testing.B) {
 			parallelHeads(k, func(h int) { Score(&p, x[h]) })
 		}
 	})
-	b.Run(fmt.Sprintf("graph-go/S=%d,K=%d", s, k), func(b *testing.B) {
-		sc, err := NewScorer(testBackend(b))
-		if err != nil {
+	b.Run(fmt.Sprintf("graph-go/S=%d,K=%d", s, k), func(b *testing.B) { benchScorer(b, testBackend(b), &p, x) })
+}
+
+// benchScorer times Scorer.Score on a backend, its compilation excluded.
+func benchScorer(b *testing.B, be backends.Backend, p *Params, x [][][FeatDims]float32) {
+	sc, err := NewScorer(be)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := sc.Score(p, x); err != nil { // compile outside the timing
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for range b.N {
+		if _, err := sc.Score(p, x); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := sc.Score(&p, x); err != nil { // compile outside the timing
-			b.Fatal(err)
-		}
-		b.ResetTimer()
-		for range b.N {
-			if _, err := sc.Score(&p, x); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+	}
 }

@@ -76,20 +76,6 @@ func BenchmarkScoreXLA(b *testing.B) {
 				parallelHeads(k, func(h int) { Score(&p, x[h]) })
 			}
 		})
-		b.Run(fmt.Sprintf("xla/S=%d,K=%d", s, k), func(b *testing.B) {
-			sc, err := NewScorer(be)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if _, err := sc.Score(&p, x); err != nil { // compile outside the timing
-				b.Fatal(err)
-			}
-			b.ResetTimer()
-			for range b.N {
-				if _, err := sc.Score(&p, x); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
+		b.Run(fmt.Sprintf("xla/S=%d,K=%d", s, k), func(b *testing.B) { benchScorer(b, be, &p, x) })
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -69,7 +70,7 @@ print(json.dumps({"magic": magic.decode(), "ver": ver, "vocab": vocab, "L": L, "
 			t.Errorf("vocab %d: python read header %+v", vocab, got)
 		}
 		for i := range want {
-			if !equalInts(got.Seqs[i], want[i]) {
+			if !slices.Equal(got.Seqs[i], want[i]) {
 				t.Errorf("vocab %d seq %d: python read %v, want %v", vocab, i, got.Seqs[i], want[i])
 			}
 		}
@@ -78,7 +79,7 @@ print(json.dumps({"magic": magic.decode(), "ver": ver, "vocab": vocab, "L": L, "
 			t.Fatal(err)
 		}
 		for i := range want {
-			if !equalInts(back.Seq(i), want[i]) {
+			if !slices.Equal(back.Seq(i), want[i]) {
 				t.Errorf("vocab %d seq %d: read back %v, want %v", vocab, i, back.Seq(i), want[i])
 			}
 		}
@@ -112,18 +113,6 @@ func TestTokenFileErrors(t *testing.T) {
 			t.Errorf("%s: error %v does not name the file", name, err)
 		}
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // splitAt cuts ids at every occurrence of sep (sep dropped).
@@ -231,7 +220,7 @@ func TestBuildValData(t *testing.T) {
 	evalA, _ := haystack.Split("carroll-alice", haystack.Eval)
 	want := append([]int{50256}, tok.Encode(evalA, false)...)
 	want = append(want, 50256)
-	if !equalInts(stream[:len(want)], want) {
+	if !slices.Equal(stream[:len(want)], want) {
 		t.Error("validation stream does not start with BOS + carroll-alice eval tokens + EOS")
 	}
 	if f.Count != (len(want)+len(tok.Encode(mustSplit("chesterton-brown"), false))+2)/256 {
