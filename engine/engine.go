@@ -37,6 +37,12 @@ type Options struct {
 	// NoFuse runs one graph per layer on compiled backends even when a pass
 	// could run as one graph (fused.go); for comparisons.
 	NoFuse bool
+	// Profile waits for each pass to finish on the device before the memory
+	// policy runs, so that SessionStats can split the time between the
+	// model's passes and the policy (on asynchronous backends the policy's
+	// first device call would otherwise absorb the pass). It costs one small
+	// device-to-host copy per pass; for benchmarks.
+	Profile bool
 }
 
 // Engine holds a loaded model and its compiled programs. It is safe for
@@ -78,6 +84,12 @@ func OpenBackend(spec string) (b backends.Backend, err error) {
 		}
 		os.Setenv("GOMLX_NO_AUTO_INSTALL", "1")
 		os.Setenv("GOPJRT_CUDA_CHECKS", "0")
+		// XLA's command buffers (CUDA graphs) made every pass slower on an
+		// H200 (Llama-3-8B, 8k: prefill 1.24 -> 1.62 s, decode 10.4 -> 13.1
+		// ms/token; docs/performance.md): off unless XLA_FLAGS says otherwise.
+		if f := os.Getenv("XLA_FLAGS"); !strings.Contains(f, "xla_gpu_enable_command_buffer") {
+			os.Setenv("XLA_FLAGS", strings.TrimSpace(f+" --xla_gpu_enable_command_buffer="))
+		}
 	default:
 		return nil, fmt.Errorf("unknown backend %q (valid: go, go:ops_sequential, xla:PATH)", spec)
 	}
@@ -88,6 +100,9 @@ func OpenBackend(spec string) (b backends.Backend, err error) {
 	}()
 	return backends.NewWithConfig(spec)
 }
+
+// SetProfile sets Options.Profile for the sessions started after it.
+func (e *Engine) SetProfile(on bool) { e.opts.Profile = on }
 
 // Load opens a Hugging Face model directory.
 func Load(dir string, opts Options) (*Engine, error) {

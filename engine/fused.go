@@ -82,9 +82,18 @@ func (e *Engine) fusedExec(stats model.StatMask, dev policy.DeviceState, logits 
 			p = p[3:]
 		}
 		var outs []*graph.Node
+		nHead := 1 // outputs before the layers': x, [logits]
+		if logits {
+			nHead++
+		}
+		// The cache buffers are updated in place (see alias.go): each layer's
+		// K, V, pos [and feat] parameter is its own output.
+		var aliases [][2]int // parameter's position in p0, output index
+		p0 := p
 		x := pass.X
 		for l := range cfg.NumLayers {
 			at := graph.Reshape(graph.Slice(writeAt, graph.AxisElem(l)))
+			base := len(p0) - len(p)
 			st := model.LayerState{K: p[0], V: p[1], Pos: p[2]}
 			p = p[3:]
 			if dev != nil {
@@ -98,10 +107,18 @@ func (e *Engine) fusedExec(stats model.StatMask, dev policy.DeviceState, logits 
 			out := model.Layer(cfg, w, st, lp, stats)
 			x = out.X
 			next := model.AppendKV(st, out.NewK, out.NewV, pass.QueryPos, at)
+			o := nHead + len(outs)
+			aliases = append(aliases, [2]int{base, o}, [2]int{base + 1, o + 1}, [2]int{base + 2, o + 2})
 			outs = append(outs, next.K, next.V, next.Pos)
 			outs = append(outs, out.Stats...)
 			if out.Feat != nil {
+				aliases = append(aliases, [2]int{base + 3, nHead + len(outs)})
 				outs = append(outs, out.Feat)
+			}
+		}
+		for _, a := range aliases {
+			if !aliasOutput(p0[a[0]], a[1]) {
+				break // not XLA: nothing to mark
 			}
 		}
 		head0 := []*graph.Node{x}

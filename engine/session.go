@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/graph"
@@ -76,6 +77,10 @@ type SessionStats struct {
 	Evictions    int       // policy steps that removed tokens
 	PeakBytes    int64     // peak bytes of K, V and positions actually allocated
 	LayerSum     []float64 // per layer, sum over passes of the tokens held (max over heads)
+	// With Options.Profile: wall time in the model's passes (including the
+	// policy's in-graph work, e.g. NAMM features) and in the policy's host
+	// step (its own device calls included), by phase.
+	PassTime, PolicyTime [2]time.Duration // [prefill, decode]
 }
 
 // MeanPerLayer is the mean over passes of the tokens each layer held.
@@ -292,14 +297,31 @@ func (s *Session) forward(ids []int, pass policy.Pass, width int, wantLogits boo
 	if s.fusable() {
 		run = s.forwardFused
 	}
+	phase := 0
+	if pass.Phase == policy.Decode {
+		phase = 1
+	}
+	t0 := time.Now()
 	statsOut, logits, err := run(mask, len(ids), width, xt, cosT, sinT, qposT, qwT, ctlT, qpos, wantLogits)
 	if err != nil {
 		return nil, err
 	}
+	if e.opts.Profile {
+		// The pass's hidden states (not a cache buffer, which the next pass
+		// donates): reading them waits for the whole pass.
+		if err := s.x.ConstBytes(func([]byte) {}); err != nil {
+			return nil, fmt.Errorf("engine: waiting for the pass: %w", err)
+		}
+		s.stats.PassTime[phase] += time.Since(t0)
+	}
 
 	if s.policy != nil {
+		t1 := time.Now()
 		if err := s.applyPolicy(pass, mask, statsOut, len(ids), prevUsed, prevCap, width); err != nil {
 			return nil, err
+		}
+		if e.opts.Profile {
+			s.stats.PolicyTime[phase] += time.Since(t1)
 		}
 	}
 	s.account()
@@ -453,17 +475,26 @@ func (s *Session) forwardLayers(mask model.StatMask, nReal, width int, xt, cosT,
 func (s *Session) applyPolicy(pass policy.Pass, mask model.StatMask, statsOut [][]*tensors.Tensor, nNew int, prevUsed, prevCap []int, width int) error {
 	plans := make([][][]int, len(s.layers))
 	caps := make([]int, len(s.layers))
+	views := make([]*policy.LayerView, len(s.layers))
+	slotOfs := make([][][]int, len(s.layers))
+	for l := range s.layers {
+		views[l], slotOfs[l] = s.view(l, pass, mask, statsOut[l], nNew, prevUsed[l], prevCap[l], width)
+	}
+	if p, ok := s.policy.(policy.Preparer); ok {
+		if err := p.Prepare(views); err != nil {
+			return fmt.Errorf("engine: policy %s: %w", s.policy.Name(), err)
+		}
+	}
 	for l := range s.layers {
 		caps[l] = s.layers[l].capacity
-		view, slotOf := s.view(l, pass, mask, statsOut[l], nNew, prevUsed[l], prevCap[l], width)
-		keep, err := s.policy.Update(view)
+		keep, err := s.policy.Update(views[l])
 		if err != nil {
 			return fmt.Errorf("engine: policy %s, layer %d: %w", s.policy.Name(), l, err)
 		}
 		if keep == nil {
 			continue
 		}
-		slots, removed, err := s.keptSlots(l, keep, slotOf)
+		slots, removed, err := s.keptSlots(l, keep, slotOfs[l])
 		if err != nil {
 			return err
 		}

@@ -1,13 +1,16 @@
 package namm
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
 
+	"github.com/gomlx/gomlx/backends"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // GoMLX graph code reads best unqualified
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 
+	"github.com/namm-dev/namm/internal/bucket"
 	"github.com/namm-dev/namm/policy"
 )
 
@@ -124,9 +127,26 @@ func TestStateControlRefusesUnaligned(t *testing.T) {
 // TestScoreStateMatchesHost: the device-state scorer (omega read from the
 // state, recency from positions, backward mask from positions) equals the
 // host path (buildInputs + Score per head) on a cache with empty slots
-// between heads' tokens, with the heads scored in overlapping groups.
+// between heads' tokens, with the heads scored in overlapping groups, in
+// one query block and in four (scoreBlocks).
 func TestScoreStateMatchesHost(t *testing.T) {
-	const kh, c, used = 3, 600, 250 // BAM runs over the first 256 slots only
+	// On a sequential backend of its own: query blocks are off on the
+	// parallel pure-Go executor (see scoreBlocks).
+	seq, err := backends.NewWithConfig("go:ops_sequential")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocksOnGo = true
+	defer func() { blocksOnGo = false }()
+	for _, c := range [][2]int{{600, 250}, {1400, 1100}} { // BAM runs over the first 256 / 1280 slots only
+		t.Run(fmt.Sprintf("c=%d,used=%d,blocks=%d", c[0], c[1], scoreBlocks(seq, bucket.Round(c[1]))), func(t *testing.T) {
+			testScoreState(t, seq, c[0], c[1])
+		})
+	}
+}
+
+func testScoreState(t *testing.T, be backends.Backend, c, used int) {
+	const kh = 3
 	r := rand.New(rand.NewPCG(51, 52))
 	state := make([]float32, kh*c*StateWidth)
 	for i := range state {
@@ -146,8 +166,8 @@ func TestScoreStateMatchesHost(t *testing.T) {
 				positions[k] = append(positions[k], p)
 			}
 		}
-		pos[k*c+used-1] = 2000 // the newest token, in every head
-		positions[k][len(positions[k])-1] = 2000
+		pos[k*c+used-1] = int32(4 * used) // the newest token, in every head (past every other position)
+		positions[k][len(positions[k])-1] = int32(4 * used)
 	}
 	f := testFile(randFlat(r, 0.2))
 	params, err := ParamsFromFlat(f.Params)
@@ -159,9 +179,9 @@ func TestScoreStateMatchesHost(t *testing.T) {
 		t.Fatal(err)
 	}
 	old := scoreMaxElems
-	scoreMaxElems = 2 * 256 * 256 // groups of 2 heads over 3: the last overlaps
+	scoreMaxElems = 2 * bucket.Round(used) * bucket.Round(used) // groups of 2 heads over 3: the last overlaps
 	defer func() { scoreMaxElems = old }()
-	sc, err := NewScorer(testBackend(t))
+	sc, err := NewScorer(be)
 	if err != nil {
 		t.Fatal(err)
 	}

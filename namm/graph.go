@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/backends/simplego"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // GoMLX graph code reads best unqualified
 	"github.com/gomlx/gomlx/pkg/core/shapes"
@@ -157,12 +158,16 @@ func bamGraph(flat, x, lens *Node) *Node {
 	jk := Iota(g, shapes.Make(dtypes.Int32, nk, s, s), 2)
 	lk := BroadcastToDims(Reshape(lens, nk, 1, 1), nk, s, s)
 	mask := LogicalOr(LogicalAnd(GreaterOrEqual(jk, iq), LessThan(jk, lk)), Equal(jk, iq))
-	return bamCore(flat, x, mask)
+	return bamCore(flat, x, 1, func(int, int, int) *Node { return mask })
 }
 
-// bamCore scores x [K, S, FeatDims] with BAM; mask [K, S, S] says which key
-// j each query i attends (every row must allow at least one key).
-func bamCore(flat, x, mask *Node) *Node {
+// bamCore scores x [K, S, FeatDims] with BAM. The queries are cut into
+// blocks (a divisor of S) and block b attends only keys from its own first
+// query on: the backward mask hides every older key, so the skipped part
+// (nearly half of S^2 with 4 blocks and more) would be masked anyway.
+// mask(q0, q1, k0) is the [K, q1-q0, S-k0] mask of queries q0..q1-1
+// against keys k0.. (every row must allow at least one key).
+func bamCore(flat, x *Node, blocks int, mask func(q0, q1, k0 int) *Node) *Node {
 	g := x.Graph()
 	dims := x.Shape().Dimensions
 	nk, s := dims[0], dims[1]
@@ -180,15 +185,26 @@ func bamCore(flat, x, mask *Node) *Node {
 	b := take(1)
 
 	qkv := Add(Einsum("ksf,fc->ksc", x, wqkv), BroadcastPrefix(bqkv, nk, s))
-	q := Slice(qkv, AxisRange(), AxisRange(), AxisRange(0, bamWidth))
-	kk := Slice(qkv, AxisRange(), AxisRange(), AxisRange(bamWidth, 2*bamWidth))
-	v := Slice(qkv, AxisRange(), AxisRange(), AxisRange(2*bamWidth, bamQKV))
-
-	logits := MulScalar(Einsum("kic,kjc->kij", q, kk), 1/math.Sqrt(bamWidth)) // [K, S, S]
-	logits = Where(mask, logits, Infinity(g, dtypes.Float32, -1))
-	m := ReduceAndKeep(logits, ReduceMax, -1)
-	e := Exp(Sub(logits, m)) // masked: exp(-inf) = 0
-	att := Div(Einsum("kij,kjc->kic", e, v), ReduceAndKeep(e, ReduceSum, -1))
+	cols := func(from, to, c0, c1 int) *Node {
+		return Slice(qkv, AxisRange(), AxisRange(from, to), AxisRange(c0, c1))
+	}
+	bs := s / blocks
+	atts := make([]*Node, blocks)
+	for blk := range blocks {
+		q0, q1 := blk*bs, (blk+1)*bs
+		q := cols(q0, q1, 0, bamWidth)
+		kk := cols(q0, s, bamWidth, 2*bamWidth)
+		v := cols(q0, s, 2*bamWidth, bamQKV)
+		logits := MulScalar(Einsum("kic,kjc->kij", q, kk), 1/math.Sqrt(bamWidth)) // [K, B, S-q0]
+		logits = Where(mask(q0, q1, q0), logits, Infinity(g, dtypes.Float32, -1))
+		m := ReduceAndKeep(logits, ReduceMax, -1)
+		e := Exp(Sub(logits, m)) // masked: exp(-inf) = 0
+		atts[blk] = Div(Einsum("kij,kjc->kic", e, v), ReduceAndKeep(e, ReduceSum, -1))
+	}
+	att := atts[0]
+	if blocks > 1 {
+		att = Concatenate(atts, 1)
+	}
 
 	o := Add(Einsum("kic,cu->kiu", att, wo), BroadcastPrefix(bo, nk, s))
 	r := Slice(o, AxisRange(), AxisRange(), AxisRange(0, FeatDims))
@@ -198,25 +214,56 @@ func bamCore(flat, x, mask *Node) *Node {
 	return Add(sc, BroadcastPrefix(Reshape(b), nk, s))
 }
 
+// scoreBlocks is the number of query blocks of bamCore for c scored slots
+// on a backend: 1 for short caches (the saving does not pay for the extra
+// operations), then 4 (62.5% of the S^2 work) or 8 (56%). On the pure-Go
+// backend always 1: its parallel executor deadlocks when several large
+// matmuls are ready at once (GoMLX v0.26 simplego: each waits for workers
+// that the others hold), and the NAMM's CPU path scores on the host anyway.
+func scoreBlocks(b backends.Backend, c int) int {
+	if b.Name() == simplego.BackendName && !blocksOnGo {
+		return 1
+	}
+	switch {
+	case c >= 4096 && c%8 == 0:
+		return 8
+	case c >= 1024 && c%4 == 0:
+		return 4
+	}
+	return 1
+}
+
+// blocksOnGo lets tests run the query blocks on a sequential pure-Go backend.
+var blocksOnGo = false
+
 // stateScoreGraph scores a layer's cache from its device state: flat
 // [NumParams], norm [2*Bins] (mean, then the floored standard deviation),
 // state [K, C, StateWidth], pos [K, C] int32 (-1 for empty slots), first
 // int32 scalar: the first of the g heads scored (g = the graph's group
 // size) -> scores [g, C] (empty slots hold garbage).
-//
-// Slots are chronological by position, so the backward mask "j is i or
-// newer" is pos_j >= pos_i; empty slots are masked as keys and attend
-// themselves only as queries.
 func stateScoreGraph(flat, norm, state, pos, first *Node, group, c int) *Node {
 	g := state.Graph()
 	// Only the first c slots may hold tokens (the cache's used slots, rounded up).
 	state = Slice(state, AxisRange(), AxisRange(0, c), AxisRange())
 	pos = Slice(pos, AxisRange(), AxisRange(0, c))
-	// The group's heads, by a Gather (the pure-Go backend has no DynamicSlice).
-	heads := InsertAxes(Add(Iota(g, shapes.Make(dtypes.Int32, group), 0), BroadcastToDims(first, group)), -1)
-	state = Gather(state, heads) // [g, C, W]
-	pos = Gather(pos, heads)     // [g, C]
+	if kh := state.Shape().Dimensions[0]; group < kh {
+		// The group's heads, by a Gather (the pure-Go backend has no DynamicSlice).
+		heads := InsertAxes(Add(Iota(g, shapes.Make(dtypes.Int32, group), 0), BroadcastToDims(first, group)), -1)
+		state = Gather(state, heads) // [g, C, W]
+		pos = Gather(pos, heads)     // [g, C]
+	}
+	return headScores(flat, norm, state, pos)
+}
 
+// headScores is BAM over the heads of state [g, C, StateWidth] with their
+// positions pos [g, C] -> scores [g, C].
+//
+// The used slots are chronological by position and come first, so the
+// backward mask "j is i or newer" is pos_j >= pos_i, and j >= i; empty
+// slots are masked as keys and attend themselves only as queries.
+func headScores(flat, norm, state, pos *Node) *Node {
+	g := state.Graph()
+	group, c := pos.Shape().Dimensions[0], pos.Shape().Dimensions[1]
 	omega := Slice(state, AxisRange(), AxisRange(), AxisRange(0, Bins))
 	mean := BroadcastPrefix(Slice(norm, AxisRange(0, Bins)), group, c)
 	sd := BroadcastPrefix(Slice(norm, AxisRange(Bins, 2*Bins)), group, c)
@@ -231,12 +278,15 @@ func stateScoreGraph(flat, norm, state, pos, first *Node, group, c int) *Node {
 	rec := ConvertDType(Concatenate([]*Node{Sin(ang), Cos(ang)}, -1), dtypes.Float32)
 	x := Concatenate([]*Node{rec, z}, -1) // [g, C, 25]
 
-	pi := BroadcastToDims(InsertAxes(pos, -1), group, c, c)
-	pj := BroadcastToDims(InsertAxes(pos, 1), group, c, c)
-	iq := Iota(g, shapes.Make(dtypes.Int32, group, c, c), 1)
-	jk := Iota(g, shapes.Make(dtypes.Int32, group, c, c), 2)
-	mask := LogicalOr(LogicalAnd(GreaterOrEqual(pj, ZerosLike(pj)), GreaterOrEqual(pj, pi)), Equal(jk, iq))
-	return bamCore(flat, x, mask)
+	mask := func(q0, q1, k0 int) *Node {
+		nq, nkey := q1-q0, c-k0
+		pi := BroadcastToDims(InsertAxes(Slice(pos, AxisRange(), AxisRange(q0, q1)), -1), group, nq, nkey)
+		pj := BroadcastToDims(InsertAxes(Slice(pos, AxisRange(), AxisRange(k0, c)), 1), group, nq, nkey)
+		iq := AddScalar(Iota(g, shapes.Make(dtypes.Int32, group, nq, nkey), 1), q0)
+		jk := AddScalar(Iota(g, shapes.Make(dtypes.Int32, group, nq, nkey), 2), k0)
+		return LogicalOr(LogicalAnd(GreaterOrEqual(pj, ZerosLike(pj)), GreaterOrEqual(pj, pi)), Equal(jk, iq))
+	}
+	return bamCore(flat, x, scoreBlocks(g.Backend(), c), mask)
 }
 
 // ScoreState scores the first used slots of a layer's device state (see
@@ -256,12 +306,7 @@ func (s *Scorer) ScoreState(p *Params, norm *Norm, state, pos *tensors.Tensor, u
 	if err != nil {
 		return nil, err
 	}
-	nv := make([]float32, 2*Bins)
-	for f := range Bins {
-		nv[f] = norm.Mean[f]
-		nv[Bins+f] = max(sqrt32(norm.Var[f]), normFloor)
-	}
-	nt := tensors.FromFlatDataAndDimensions(nv, 2*Bins)
+	nt := normTensor(norm)
 	ex, err := s.stateExec(group, c)
 	if err != nil {
 		return nil, err
@@ -283,6 +328,131 @@ func (s *Scorer) ScoreState(p *Params, norm *Norm, state, pos *tensors.Tensor, u
 		}
 	}
 	return out, nil
+}
+
+// normTensor is the [2*Bins] normalisation input of the state graphs: the
+// mean, then the floored standard deviation.
+func normTensor(norm *Norm) *tensors.Tensor {
+	nv := make([]float32, 2*Bins)
+	for f := range Bins {
+		nv[f] = norm.Mean[f]
+		nv[Bins+f] = max(sqrt32(norm.Var[f]), normFloor)
+	}
+	return tensors.FromFlatDataAndDimensions(nv, 2*Bins)
+}
+
+// layerScoreElems bounds one ScoreLayers execution on accelerators: layers
+// x heads x C^2 attention values (4 GiB of float32 logits). Each execution
+// ends with a device-to-host copy that waits for it, so fewer, larger ones
+// save a synchronisation per layer.
+var layerScoreElems = 1 << 30
+
+// ScoreLayers is ScoreState for several layers at once, all of one state
+// shape ([K, C, StateWidth], as in the engine's one-capacity mode): as few
+// executions as layerScoreElems allows (on the pure-Go backend one layer
+// per execution, bounded by scoreMaxElems as ScoreState is), each scoring
+// the first bucket.Round(max used) slots of every head of its layers. It
+// returns each layer's [K*C] scores, slot-major per head.
+func (s *Scorer) ScoreLayers(p *Params, norm *Norm, states, pos []*tensors.Tensor, used []int) ([][]float32, error) {
+	if len(states) == 0 || len(pos) != len(states) || len(used) != len(states) {
+		return nil, fmt.Errorf("namm: ScoreLayers: %d states, %d position tensors, %d used counts", len(states), len(pos), len(used))
+	}
+	shape := states[0].Shape()
+	dims := shape.Dimensions
+	if len(dims) != 3 || dims[2] != StateWidth {
+		return nil, fmt.Errorf("namm: ScoreLayers: state shape %s", shape)
+	}
+	for _, st := range states[1:] {
+		if !st.Shape().Equal(shape) {
+			return nil, fmt.Errorf("namm: ScoreLayers: layers of different state shapes (%s, %s)", shape, st.Shape())
+		}
+	}
+	kh, capa := dims[0], dims[1]
+	maxUsed := 1
+	for _, u := range used {
+		maxUsed = max(maxUsed, u)
+	}
+	c := min(capa, bucket.Round(maxUsed))
+	per := 1
+	if s.backend.Name() != simplego.BackendName {
+		per = max(1, min(len(states), layerScoreElems/(kh*c*c)))
+	}
+	if per == 1 && kh*c*c > scoreMaxElems {
+		// One layer does not fit one execution: its heads in groups.
+		out := make([][]float32, len(states))
+		for l := range states {
+			var err error
+			if out[l], err = s.ScoreState(p, norm, states[l], pos[l], used[l]); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	}
+	pt, err := s.paramsTensor(p)
+	if err != nil {
+		return nil, err
+	}
+	nt := normTensor(norm)
+	ex, err := s.layersExec(per, c)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]float32, len(states))
+	for l0 := 0; l0 < len(states); l0 += per {
+		first := min(l0, len(states)-per) // the last group may overlap the previous one
+		args := []any{pt, nt}
+		for l := first; l < first+per; l++ {
+			args = append(args, states[l], pos[l])
+		}
+		res, err := ex.Exec(args...)
+		if err != nil {
+			return nil, fmt.Errorf("namm: BAM layers graph (%d layers x %d heads x %d slots): %w", per, kh, c, err)
+		}
+		sc, err := tensors.CopyFlatData[float32](res[0])
+		_ = res[0].FinalizeAll()
+		if err != nil {
+			return nil, fmt.Errorf("namm: reading BAM scores: %w", err)
+		}
+		for l := l0; l < first+per; l++ {
+			o := make([]float32, kh*capa)
+			base := (l - first) * kh * c
+			for k := range kh {
+				copy(o[k*capa:k*capa+c], sc[base+k*c:base+(k+1)*c])
+			}
+			out[l] = o
+		}
+	}
+	return out, nil
+}
+
+// layersExec returns the graph scoring n layers' states over c slots:
+// inputs flat, norm, then per layer state and pos -> scores [n, K, c].
+func (s *Scorer) layersExec(n, c int) (*Exec, error) {
+	key := [2]int{-n, c} // negative: not a head-group key of stateExec
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ex, ok := s.stateExecs[key]; ok {
+		return ex, nil
+	}
+	ex, err := NewExecAny(s.backend, func(in []*Node) []*Node {
+		s.builds.Add(1)
+		outs := make([]*Node, n)
+		for l := range n {
+			state := Slice(in[2+2*l], AxisRange(), AxisRange(0, c), AxisRange())
+			pos := Slice(in[3+2*l], AxisRange(), AxisRange(0, c))
+			outs[l] = InsertAxes(headScores(in[0], in[1], state, pos), 0)
+		}
+		return []*Node{Concatenate(outs, 0)}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("namm: building the BAM layers graph: %w", err)
+	}
+	ex.SetMaxCache(64)
+	if s.stateExecs == nil {
+		s.stateExecs = map[[2]int]*Exec{}
+	}
+	s.stateExecs[key] = ex.WithName("namm_bam_layers")
+	return s.stateExecs[key], nil
 }
 
 // stateExec returns the state-scoring graph for a head-group size and a

@@ -18,6 +18,7 @@ package namm
 
 import (
 	"fmt"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"runtime"
 	"sync"
 
@@ -73,6 +74,9 @@ type Policy struct {
 	info    policy.ModelInfo
 	layers  [][]headFeatures // [L][K]
 	history []KeptRecord
+	// prepared[l] holds layer l's scores from Prepare ([K*C], slot-major
+	// per head) until its Update consumes them.
+	prepared [][]float32
 }
 
 // KeptRecord is the cache size of every layer after one NAMM step.
@@ -138,6 +142,7 @@ func (p *Policy) Reset(m policy.ModelInfo) error {
 		p.layers[l] = make([]headFeatures, m.NumKVHeads)
 	}
 	p.history = nil
+	p.prepared = nil
 	return nil
 }
 
@@ -259,6 +264,48 @@ func (p *Policy) recordSize(layer, size, processed int) {
 	p.history[len(p.history)-1].PerLayer[layer] = size
 }
 
+// Prepare implements policy.Preparer: at a NAMM step with in-graph
+// features, it scores every layer's device state in as few executions as
+// the scorer allows (Scorer.ScoreLayers), instead of one or more per layer.
+func (p *Policy) Prepare(views []*policy.LayerView) error {
+	p.prepared = nil
+	if len(views) == 0 || p.hostFeatures() || p.scorer == nil || p.stats != nil {
+		return nil
+	}
+	pass := views[0].Pass
+	if end := pass.Processed(); end%StepEvery != 0 || pass.NewTokens == 0 {
+		return nil
+	}
+	states := make([]*tensors.Tensor, len(views))
+	pos := make([]*tensors.Tensor, len(views))
+	used := make([]int, len(views))
+	for l, v := range views {
+		if v.State == nil || !v.State.State.Shape().Equal(views[0].State.State.Shape()) {
+			return nil // Update reports a missing state; layers of different capacities score one by one
+		}
+		states[l], pos[l], used[l] = v.State.State, v.State.Pos, usedSlots(v.State)
+	}
+	scores, err := p.scorer.ScoreLayers(&p.params, &p.norm, states, pos, used)
+	if err != nil {
+		return fmt.Errorf("namm: step at %d: %w", pass.Processed(), err)
+	}
+	p.prepared = scores
+	return nil
+}
+
+// usedSlots is the count of a layer's slots that may hold tokens: those
+// from the newest token's on are empty (it is the last one appended, and no
+// policy evicts it).
+func usedSlots(st *policy.DeviceView) int {
+	used := 0
+	for _, sl := range st.Slots {
+		if len(sl) > 0 {
+			used = max(used, sl[len(sl)-1]+1)
+		}
+	}
+	return used
+}
+
 // deviceStep is step for in-graph features: the state lives in the
 // engine's cache, which gathers it along with K and V.
 func (p *Policy) deviceStep(v *policy.LayerView, processed int) ([][]int, error) {
@@ -287,15 +334,14 @@ func (p *Policy) deviceStep(v *policy.LayerView, processed int) ([][]int, error)
 			scores[k] = Score(&p.params, xs)
 		})
 	default:
-		// Slots from the newest token's on are empty: it is the last one
-		// appended, and no policy evicts it.
-		used := 0
-		for _, sl := range st.Slots {
-			used = max(used, sl[len(sl)-1]+1)
-		}
-		flat, err := p.scorer.ScoreState(&p.params, &p.norm, st.State, st.Pos, used)
-		if err != nil {
-			return nil, fmt.Errorf("namm: layer %d step at %d: %w", v.Layer, processed, err)
+		var flat []float32
+		if v.Layer < len(p.prepared) && p.prepared[v.Layer] != nil {
+			flat, p.prepared[v.Layer] = p.prepared[v.Layer], nil
+		} else {
+			var err error
+			if flat, err = p.scorer.ScoreState(&p.params, &p.norm, st.State, st.Pos, usedSlots(st)); err != nil {
+				return nil, fmt.Errorf("namm: layer %d step at %d: %w", v.Layer, processed, err)
+			}
 		}
 		c := st.State.Shape().Dimensions[1]
 		scores = make([][]float32, len(st.Slots))

@@ -139,5 +139,14 @@ type Policy interface {
 	Update(v *LayerView) (keep [][]int, err error)
 }
 
+// Preparer is implemented by policies that want every layer's view of a
+// pass before Update is called for each layer, to batch work across layers
+// (the NAMM scores all layers' device states in a few executions instead of
+// one or more per layer). The engine calls Prepare once per pass, then
+// Update for every layer in order, with the same views.
+type Preparer interface {
+	Prepare(views []*LayerView) error
+}
+
 // ErrBadOption is wrapped by errors about policy names and options.
 var ErrBadOption = fmt.Errorf("policy option")

@@ -41,6 +41,10 @@ type benchResult struct {
 	FullDecodeMsTok    float64 `json:"full_cache_decode_ms_per_token,omitempty"`
 	PrefillShare       float64 `json:"policy_share_of_prefill_time,omitempty"`
 	DecodeShare        float64 `json:"policy_share_of_decode_time,omitempty"`
+	// With --profile: the timed run's wall time in the model's passes and in
+	// the memory policy's host step, prefill and decode (seconds).
+	PassSeconds   *[2]float64 `json:"pass_seconds,omitempty"`
+	PolicySeconds *[2]float64 `json:"policy_step_seconds,omitempty"`
 }
 
 func benchCmd() *cobra.Command {
@@ -48,7 +52,7 @@ func benchCmd() *cobra.Command {
 	var mem memoryFlags
 	var shape string
 	var context, decode int
-	var asJSON, overhead bool
+	var asJSON, overhead, profile bool
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure prefill and decode speed, KV memory and graph compilations",
@@ -90,6 +94,7 @@ for a model of a named shape with random weights (no files needed).`,
 				}
 				name = mf.model
 			}
+			e.SetProfile(profile)
 			if overhead {
 				for _, n := range []int{1, 20, 100} {
 					d, err := e.ExecOverhead(n, 200)
@@ -138,6 +143,11 @@ for a model of a named shape with random weights (no files needed).`,
 				if decode > 0 {
 					r.DecodeMsTok = dec.Seconds() * 1000 / float64(decode)
 				}
+				if profile {
+					st := s.Stats()
+					r.PassSeconds = &[2]float64{st.PassTime[0].Seconds(), st.PassTime[1].Seconds()}
+					r.PolicySeconds = &[2]float64{st.PolicyTime[0].Seconds(), st.PolicyTime[1].Seconds()}
+				}
 				return r, nil
 			}
 			t0 := time.Now()
@@ -180,6 +190,10 @@ for a model of a named shape with random weights (no files needed).`,
 				fmt.Fprintf(w, "vs full cache\tprefill %.3f s, decode %.2f ms/token: %s costs %.1f%% of prefill time and %.1f%% of decode time\n",
 					r.FullPrefillSeconds, r.FullDecodeMsTok, r.Memory, 100*r.PrefillShare, 100*r.DecodeShare)
 			}
+			if r.PassSeconds != nil {
+				fmt.Fprintf(w, "profile\tprefill: passes %.3f s, policy steps %.3f s; decode: passes %.3f s, policy steps %.3f s\n",
+					r.PassSeconds[0], r.PolicySeconds[0], r.PassSeconds[1], r.PolicySeconds[1])
+			}
 			fmt.Fprintf(w, "graphs\t%d compiled; first calls took %.2f s; cold run %.2f s\n", r.Graphs, r.CompileSeconds, r.ColdSeconds)
 			fmt.Fprintf(w, "machine\t%s\n", r.CPU)
 			return w.Flush()
@@ -191,6 +205,7 @@ for a model of a named shape with random weights (no files needed).`,
 	cmd.Flags().IntVar(&context, "context", 1024, "prompt length in tokens")
 	cmd.Flags().IntVar(&decode, "decode", 32, "tokens to decode after the prompt")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&profile, "profile", false, "wait for each pass to finish and report the time in the model's passes and in the memory policy's steps separately")
 	cmd.Flags().BoolVar(&overhead, "exec-overhead", false, "also measure the fixed cost of one graph execution")
 	return cmd
 }
