@@ -219,15 +219,19 @@ func Layer(cfg *Config, w LayerWeights, st LayerState, in PassInputs, stats Stat
 	out := LayerOutputs{X: x, NewK: kT, NewV: vT}
 	var rows *Node // [K, T, S+T], query heads of each group averaged
 	if stats&(StatColSums|StatLastRow|StatRows) != 0 || st.Feat != nil {
-		probs := Concatenate([]*Node{eC, eN}, -1) // [K, G, T, S+T] float32
-		probs = Div(probs, BroadcastToDims(InsertAxes(den, -1), kh, grp, t, slots+t))
-		if dt != dtypes.Float32 {
-			// transformers' eager attention rounds the float32 softmax to the
-			// model's dtype, and the reference NAMM and baselines read that
-			// (namm-reference.md §1).
-			probs = ConvertDType(ConvertDType(probs, dt), dtypes.Float32)
+		// Normalised and averaged per part (cache, pass), then joined: the
+		// joined [K, G, T, S+T] probabilities would be a full extra copy.
+		groupMean := func(e *Node, n int) *Node {
+			probs := Div(e, BroadcastToDims(InsertAxes(den, -1), kh, grp, t, n))
+			if dt != dtypes.Float32 {
+				// transformers' eager attention rounds the float32 softmax to the
+				// model's dtype, and the reference NAMM and baselines read that
+				// (namm-reference.md §1).
+				probs = ConvertDType(ConvertDType(probs, dt), dtypes.Float32)
+			}
+			return ReduceMean(probs, 1)
 		}
-		rows = ReduceMean(probs, 1)
+		rows = Concatenate([]*Node{groupMean(eC, slots), groupMean(eN, t)}, -1)
 	}
 	if st.Feat != nil {
 		out.Feat = updateFeat(st.Feat, rows, in)

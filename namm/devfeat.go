@@ -120,31 +120,47 @@ func updateState(rows, state, ctl *Node) *Node {
 		omega = Add(MulScalar(omega, float64(emaA)), MulScalar(spec, float64(emaB)))
 		return Concatenate([]*Node{omega, cur, ZerosLike(cur)}, -1)
 	}
+	// Frame b of the chunk is [block b-1 ++ block b] (block -1: the old tail),
+	// so its windowed DFT is lo(block b-1) + hi(block b) with the table's
+	// first and last 16 rows. Contracting the rows [K, nb, 16, N] as they are
+	// laid out, keys last, avoids transposing them or building the frames.
 	nb := t / Hop
-	blocks := TransposeAllAxes(Reshape(rows, kh, nb, Hop, n), 0, 3, 1, 2) // [K, N, nb, 16]
-	all := Concatenate([]*Node{InsertAxes(prev, 2), blocks}, 2)           // [K, N, nb+1, 16]
-	frames := Concatenate([]*Node{
-		Slice(all, AxisRange(), AxisRange(), AxisRange(0, nb), AxisRange()),
-		Slice(all, AxisRange(), AxisRange(), AxisRange(1, nb+1), AxisRange()),
-	}, -1) // [K, N, nb, 32]
-	spec := spectrum(frames) // [K, N, nb, 17]
+	tlo, thi := dftHalves(rows.Graph())
+	rb := Reshape(rows, kh, nb, Hop, n)                     // [K, nb, 16, N]
+	hi := Einsum("kbjn,jf->kbfn", rb, thi)                  // [K, nb, 34, N]
+	lo := Einsum("kbjn,jf->kbfn", rb, tlo)                  // [K, nb, 34, N]
+	tail := InsertAxes(Einsum("knj,jf->kfn", prev, tlo), 1) // [K, 1, 34, N]
+	if nb > 1 {
+		tail = Concatenate([]*Node{tail, Slice(lo, AxisRange(), AxisRange(0, nb-1))}, 1) // [K, nb, 34, N]
+	}
+	ri := Add(hi, tail)
+	re := Slice(ri, AxisRange(), AxisRange(), AxisRange(0, Bins))
+	im := Slice(ri, AxisRange(), AxisRange(), AxisRange(Bins, 2*Bins))
+	mag := Sqrt(Add(Square(re), Square(im))) // [K, nb, 17, N]
 	foldW := Slice(ctl, AxisRange(0, nb))
 	decay := Reshape(Slice(ctl, AxisRange(nb, nb+1)))
-	prevSel := Slice(ctl, AxisRange(nb+1, 2*nb+2))
+	prevSel := Slice(ctl, AxisRange(nb+1, 2*nb+2)) // [old tail, block 0, ...]
 	curSel := Slice(ctl, AxisRange(2*nb+2, 3*nb+3))
-	omega = Add(Mul(omega, decay), Einsum("knbf,b->knf", spec, foldW))
-	prev = Einsum("knbj,b->knj", all, prevSel)
-	cur = Einsum("knbj,b->knj", all, curSel)
-	return Concatenate([]*Node{omega, prev, cur}, -1)
+	pick := func(sel *Node) *Node { // [K, N, 16]: sel[0] x old tail + sum_b sel[b+1] x block b
+		blocks := TransposeAllAxes(Einsum("kbjn,b->kjn", rb, Slice(sel, AxisRange(1, nb+1))), 0, 2, 1)
+		return Add(blocks, Mul(prev, Reshape(Slice(sel, AxisRange(0, 1)))))
+	}
+	fold := TransposeAllAxes(Einsum("kbfn,b->kfn", mag, foldW), 0, 2, 1) // [K, N, 17]
+	omega = Add(Mul(omega, decay), fold)
+	return Concatenate([]*Node{omega, pick(prevSel), pick(curSel)}, -1)
 }
 
-// spectrum is frameSpectrum on the last axis of frames [..., 32] -> [..., 17]:
-// one matmul by the Hann-windowed cosine and sine tables.
-func spectrum(frames *Node) *Node {
-	g := frames.Graph()
-	dims := frames.Shape().Dimensions
-	m := frames.Shape().Size() / NFFT
-	table := make([][]float32, NFFT) // [32, 34]: cos bins then sin bins
+// dftHalves returns the Hann-windowed DFT table of spectrum split into its
+// first and last 16 rows, [16, 34] each (cosine bins, then sine bins).
+func dftHalves(g *Graph) (lo, hi *Node) {
+	table := dftTable()
+	return Const(g, table[:Hop]), Const(g, table[Hop:])
+}
+
+// dftTable is the [32, 34] Hann-windowed DFT table: frame . table gives the
+// real parts of the 17 bins, then their imaginary parts.
+func dftTable() [][]float32 {
+	table := make([][]float32, NFFT)
 	for k := range NFFT {
 		table[k] = make([]float32, 2*Bins)
 		for f := range Bins {
@@ -153,7 +169,16 @@ func spectrum(frames *Node) *Node {
 			table[k][Bins+f] = hann[k] * float32(math.Sin(a))
 		}
 	}
-	ri := Einsum("mj,jf->mf", Reshape(frames, m, NFFT), Const(g, table)) // [M, 34]
+	return table
+}
+
+// spectrum is frameSpectrum on the last axis of frames [..., 32] -> [..., 17]:
+// one matmul by the Hann-windowed cosine and sine tables.
+func spectrum(frames *Node) *Node {
+	g := frames.Graph()
+	dims := frames.Shape().Dimensions
+	m := frames.Shape().Size() / NFFT
+	ri := Einsum("mj,jf->mf", Reshape(frames, m, NFFT), Const(g, dftTable())) // [M, 34]
 	re := Slice(ri, AxisRange(), AxisRange(0, Bins))
 	im := Slice(ri, AxisRange(), AxisRange(Bins, 2*Bins))
 	mag := Sqrt(Add(Square(re), Square(im)))
