@@ -197,15 +197,27 @@ func Layer(cfg *Config, w LayerWeights, st LayerState, in PassInputs, stats Stat
 	sC = Add(sC, BroadcastToDims(InsertAxes(maskBias(visC), 1), kh, grp, t, slots))
 	sN = Add(sN, BroadcastToDims(InsertAxes(maskBias(visN), 0, 0), kh, grp, t, t))
 	// Softmax over the cache slots and the pass's tokens together, without
-	// concatenating them; the 1/sum normalisation is applied after P.V, on
-	// H values per query instead of S+T.
+	// concatenating them; for several tokens the 1/sum normalisation is
+	// applied after P.V, on H values per query instead of S+T.
 	m := Max(ReduceMax(sC, -1), ReduceMax(sN, -1)) // [K, G, T]
 	eC := Exp(Sub(sC, BroadcastToDims(InsertAxes(m, -1), kh, grp, t, slots)))
 	eN := Exp(Sub(sN, BroadcastToDims(InsertAxes(m, -1), kh, grp, t, t)))
 	den := Add(ReduceSum(eC, -1), ReduceSum(eN, -1)) // [K, G, T]
-	attn := Add(Einsum("kgts,khs->tkgh", ConvertDType(eC, dt), st.V), Einsum("kgtu,khu->tkgh", ConvertDType(eN, dt), vT))
-	inv := ConvertDType(TransposeAllAxes(Reciprocal(den), 2, 0, 1), dt) // [T, K, G]
-	attn = Mul(attn, BroadcastToDims(InsertAxes(inv, -1), t, kh, grp, hd))
+	var attn *Node
+	if t == 1 {
+		// One token: normalise the probabilities first, as transformers does
+		// (S+T values, few). Then P.V's output feeds the output projection
+		// directly; normalising after P.V made XLA fuse the scaling into an
+		// elementwise product with the whole Wo weight, written to memory.
+		norm := func(e *Node, n int) *Node {
+			return ConvertDType(Div(e, BroadcastToDims(InsertAxes(den, -1), kh, grp, t, n)), dt)
+		}
+		attn = Add(Einsum("kgts,khs->tkgh", norm(eC, slots), st.V), Einsum("kgtu,khu->tkgh", norm(eN, t), vT))
+	} else {
+		attn = Add(Einsum("kgts,khs->tkgh", ConvertDType(eC, dt), st.V), Einsum("kgtu,khu->tkgh", ConvertDType(eN, dt), vT))
+		inv := ConvertDType(TransposeAllAxes(Reciprocal(den), 2, 0, 1), dt) // [T, K, G]
+		attn = Mul(attn, BroadcastToDims(InsertAxes(inv, -1), t, kh, grp, hd))
+	}
 	attn = Reshape(attn, t, nh*hd)
 	x := Add(in.X, linear(attn, w.Wo))
 
