@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/bits"
 
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 
@@ -25,6 +26,24 @@ import (
 type fusedKey struct {
 	layer  layerKey
 	logits bool
+	// quarters: the pass attends to the first quarters/4 of the capacity
+	// (prefixQuarters), 4 for all of it.
+	quarters int
+}
+
+// prefixQuarters is how much of a capacity c a pass must attend to when at
+// most used slots are occupied before it and width tokens are appended: the
+// occupied slots are always a prefix (appends go to the first free slot and
+// evictions compact), so slots from used+width on are empty. A prefill
+// reserves the whole prompt's capacity at once, so its early chunks would
+// otherwise attend over mostly empty, masked slots. Quarters keep the count
+// of compiled graphs at four per pass shape; caches under 2,048 slots attend
+// to all of it.
+func prefixQuarters(c, used, width int) int {
+	if c < 2048 || c%4 != 0 {
+		return 4
+	}
+	return min(4, (4*(used+width)+c-1)/c)
 }
 
 // fuseMode reports whether passes run as one graph when they can: on
@@ -56,8 +75,8 @@ func (s *Session) fusable() bool {
 // writeAt [L] int32, [ctl,] [sel, norm, head,] then per layer K, V, pos,
 // [feat,] weights...; outputs: x, [logits,] then per layer K, V, pos,
 // stats..., [feat].
-func (e *Engine) fusedExec(stats model.StatMask, dev policy.DeviceState, logits bool) (*graph.Exec, error) {
-	key := fusedKey{layer: layerKey{stats: stats}, logits: logits}
+func (e *Engine) fusedExec(stats model.StatMask, dev policy.DeviceState, logits bool, quarters int) (*graph.Exec, error) {
+	key := fusedKey{layer: layerKey{stats: stats}, logits: logits, quarters: quarters}
 	if dev != nil {
 		key.layer.state = dev.StateKind()
 	}
@@ -104,9 +123,14 @@ func (e *Engine) fusedExec(stats model.StatMask, dev policy.DeviceState, logits 
 			w, p = layerWeights(p, bias)
 			lp := pass
 			lp.X, lp.WriteAt = x, at
-			out := model.Layer(cfg, w, st, lp, stats)
+			out := model.Layer(cfg, w, attendedPrefix(st, quarters), lp, stats)
 			x = out.X
 			next := model.AppendKV(st, out.NewK, out.NewV, pass.QueryPos, at)
+			if out.Feat != nil && out.Feat.Shape().Dimensions[1] != st.Feat.Shape().Dimensions[1] {
+				// The prefix's updated state back into the whole buffer (in place).
+				zero := graph.ScalarZero(x.Graph(), dtypes.Int32)
+				out.Feat = graph.DynamicUpdateSlice(st.Feat, out.Feat, []*graph.Node{zero, zero, zero})
+			}
 			o := nHead + len(outs)
 			aliases = append(aliases, [2]int{base, o}, [2]int{base + 1, o + 1}, [2]int{base + 2, o + 2})
 			outs = append(outs, next.K, next.V, next.Pos)
@@ -135,20 +159,44 @@ func (e *Engine) fusedExec(stats model.StatMask, dev policy.DeviceState, logits 
 	return ex, nil
 }
 
+// attendedPrefix is the layer's cache as the pass attends to it: the first
+// quarters/4 of its slots (prefixQuarters).
+func attendedPrefix(st model.LayerState, quarters int) model.LayerState {
+	c := st.K.Shape().Dimensions[1]
+	if quarters >= 4 {
+		return st
+	}
+	p := c * quarters / 4
+	all := graph.AxisRange()
+	out := model.LayerState{
+		K:   graph.Slice(st.K, all, graph.AxisRange(0, p), all),
+		V:   graph.Slice(st.V, all, all, graph.AxisRange(0, p)),
+		Pos: graph.Slice(st.Pos, all, graph.AxisRange(0, p)),
+	}
+	if st.Feat != nil {
+		out.Feat = graph.Slice(st.Feat, all, graph.AxisRange(0, p), all)
+	}
+	return out
+}
+
 // forwardFused is forwardLayers as one execution (see fusable).
 func (s *Session) forwardFused(mask model.StatMask, nReal, width int, xt, cosT, sinT, qposT, qwT, ctlT *tensors.Tensor, qpos []int32, wantLogits bool) ([][]*tensors.Tensor, []float32, error) {
 	e := s.e
 	cfg := e.Config
-	exec, err := e.fusedExec(mask, s.dev, wantLogits)
+	writeAt := make([]int32, cfg.NumLayers)
+	maxUsed := 0
+	for l := range s.layers {
+		writeAt[l] = int32(s.layers[l].used)
+		maxUsed = max(maxUsed, s.layers[l].used)
+	}
+	capa := s.layers[0].capacity
+	quarters := prefixQuarters(capa, maxUsed, width)
+	exec, err := e.fusedExec(mask, s.dev, wantLogits, quarters)
 	if err != nil {
 		return nil, nil, err
 	}
-	writeAt := make([]int32, cfg.NumLayers)
-	for l := range s.layers {
-		writeAt[l] = int32(s.layers[l].used)
-	}
 	args := []any{xt, cosT, sinT, qposT, qwT, tensors.FromFlatDataAndDimensions(writeAt, cfg.NumLayers)}
-	key := fmt.Sprintf("pass/%d/t%d/c%d", mask, width, s.layers[0].capacity)
+	key := fmt.Sprintf("pass/%d/t%d/c%d/q%d", mask, width, capa, quarters)
 	if s.dev != nil {
 		args = append(args, ctlT)
 		key += fmt.Sprintf("/%s/w%d", s.dev.StateKind(), ctlT.Shape().Size())
@@ -180,6 +228,7 @@ func (s *Session) forwardFused(mask model.StatMask, nReal, width int, xt, cosT, 
 	if err != nil {
 		return nil, nil, fmt.Errorf("engine: fused pass: %w", err)
 	}
+	s.attended = capa * quarters / 4
 	s.x = out[0]
 	out = out[1:]
 	var logits []float32

@@ -67,6 +67,9 @@ type Session struct {
 	tokens    []int // every token processed, by absolute position
 	x         *tensors.Tensor
 	stats     SessionStats
+	// attended is the count of cache slots the last fused pass attended to
+	// (the key axis of its statistics before the pass's own tokens).
+	attended int
 }
 
 // SessionStats summarise a session's cache use.
@@ -302,9 +305,16 @@ func (s *Session) forward(ids []int, pass policy.Pass, width int, wantLogits boo
 		phase = 1
 	}
 	t0 := time.Now()
+	s.attended = 0
 	statsOut, logits, err := run(mask, len(ids), width, xt, cosT, sinT, qposT, qwT, ctlT, qpos, wantLogits)
 	if err != nil {
 		return nil, err
+	}
+	if s.attended > 0 {
+		// The statistics' key axis is the attended prefix, not the capacity.
+		for l := range prevCap {
+			prevCap[l] = s.attended
+		}
 	}
 	if e.opts.Profile {
 		// The pass's hidden states (not a cache buffer, which the next pass

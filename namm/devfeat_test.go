@@ -200,3 +200,66 @@ func testScoreState(t *testing.T, be backends.Backend, c, used int) {
 		}
 	}
 }
+
+// TestScoreLayersMatchesScoreState: several layers per execution, the last
+// group overlapping the previous one (5 layers in groups of 3), give each
+// layer's ScoreState scores.
+func TestScoreLayersMatchesScoreState(t *testing.T) {
+	seq, err := backends.NewWithConfig("go:ops_sequential")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func(v int) { layersPerScoreOnGo = v }(layersPerScoreOnGo)
+	layersPerScoreOnGo = 3
+	const nl, kh, c = 5, 2, 700
+	r := rand.New(rand.NewPCG(61, 62))
+	f := testFile(randFlat(r, 0.2))
+	params, err := ParamsFromFlat(f.Params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	states, pos := make([]*tensors.Tensor, nl), make([]*tensors.Tensor, nl)
+	used := make([]int, nl)
+	for l := range nl {
+		used[l] = 100 + 90*l // the largest, 460, sets the scored slots (512)
+		st := make([]float32, kh*c*StateWidth)
+		ps := make([]int32, kh*c)
+		for k := range kh {
+			p := int32(0)
+			for sl := range c {
+				ps[k*c+sl] = -1
+				if sl < used[l] {
+					p += int32(1 + r.IntN(3))
+					ps[k*c+sl] = p
+					for w := range StateWidth {
+						st[(k*c+sl)*StateWidth+w] = float32(r.Float64() * 0.01)
+					}
+				}
+			}
+		}
+		states[l] = tensors.FromFlatDataAndDimensions(st, kh, c, StateWidth)
+		pos[l] = tensors.FromFlatDataAndDimensions(ps, kh, c)
+	}
+	sc, err := NewScorer(seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := sc.ScoreLayers(&params, &f.Norm, states, pos, used)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for l := range nl {
+		want, err := sc.ScoreState(&params, &f.Norm, states[l], pos[l], used[l])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k := range kh {
+			for sl := range used[l] {
+				a, b := got[l][k*c+sl], want[k*c+sl]
+				if d := math.Abs(float64(a - b)); d > 1e-4*(1+math.Abs(float64(b))) {
+					t.Fatalf("layer %d head %d slot %d: ScoreLayers %g, ScoreState %g", l, k, sl, a, b)
+				}
+			}
+		}
+	}
+}

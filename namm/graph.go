@@ -347,10 +347,21 @@ func normTensor(norm *Norm) *tensors.Tensor {
 // save a synchronisation per layer.
 var layerScoreElems = 1 << 30
 
+// maxLayersPerScore caps the layers of one ScoreLayers graph: compilation
+// time grows with the graph, and every scored size compiles its own (with
+// all 32 layers of Llama-3-8B in one graph, the first 8k prompt spent ~70 s
+// more compiling on an H200).
+var maxLayersPerScore = 8
+
+// layersPerScoreOnGo is the layers per execution on the pure-Go backend
+// (1: its memory is the host's); tests raise it to exercise the grouping.
+var layersPerScoreOnGo = 1
+
 // ScoreLayers is ScoreState for several layers at once, all of one state
 // shape ([K, C, StateWidth], as in the engine's one-capacity mode): as few
-// executions as layerScoreElems allows (on the pure-Go backend one layer
-// per execution, bounded by scoreMaxElems as ScoreState is), each scoring
+// executions as layerScoreElems and maxLayersPerScore allow (on the pure-Go
+// backend one layer per execution, bounded by scoreMaxElems as ScoreState
+// is), each scoring
 // the first bucket.Round(max used) slots of every head of its layers. It
 // returns each layer's [K*C] scores, slot-major per head.
 func (s *Scorer) ScoreLayers(p *Params, norm *Norm, states, pos []*tensors.Tensor, used []int) ([][]float32, error) {
@@ -373,9 +384,9 @@ func (s *Scorer) ScoreLayers(p *Params, norm *Norm, states, pos []*tensors.Tenso
 		maxUsed = max(maxUsed, u)
 	}
 	c := min(capa, bucket.Round(maxUsed))
-	per := 1
+	per := min(len(states), layersPerScoreOnGo)
 	if s.backend.Name() != simplego.BackendName {
-		per = max(1, min(len(states), layerScoreElems/(kh*c*c)))
+		per = max(1, min(len(states), maxLayersPerScore, layerScoreElems/(kh*c*c)))
 	}
 	if per == 1 && kh*c*c > scoreMaxElems {
 		// One layer does not fit one execution: its heads in groups.
