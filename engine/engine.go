@@ -37,6 +37,12 @@ type Options struct {
 	// NoFuse runs one graph per layer on compiled backends even when a pass
 	// could run as one graph (fused.go); for comparisons.
 	NoFuse bool
+	// PrefixGraphs lets a fused pass attend only to the quarters of the
+	// cache capacity that hold tokens (prefixQuarters): less attention over
+	// empty slots in prefill, up to three more compiled graphs per pass
+	// shape (~5-9 s each for Llama-3-8B on an H200). Worth it when one
+	// process runs many prompts (eval, evolve), not for one generation.
+	PrefixGraphs bool
 	// Profile waits for each pass to finish on the device before the memory
 	// policy runs, so that SessionStats can split the time between the
 	// model's passes and the policy (on asynchronous backends the policy's

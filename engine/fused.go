@@ -190,7 +190,10 @@ func (s *Session) forwardFused(mask model.StatMask, nReal, width int, xt, cosT, 
 		maxUsed = max(maxUsed, s.layers[l].used)
 	}
 	capa := s.layers[0].capacity
-	quarters := prefixQuarters(capa, maxUsed, width)
+	quarters := 4
+	if e.opts.PrefixGraphs {
+		quarters = prefixQuarters(capa, maxUsed, width)
+	}
 	exec, err := e.fusedExec(mask, s.dev, wantLogits, quarters)
 	if err != nil {
 		return nil, nil, err

@@ -30,7 +30,7 @@ func loadXLA(t *testing.T) *Engine {
 	if dir == "" {
 		dir = fixtureDir("tiny-llama")
 	}
-	e, err := Load(dir, Options{Backend: "xla:" + plugin, DType: dtypes.Float32})
+	e, err := Load(dir, Options{Backend: "xla:" + plugin, DType: dtypes.Float32, PrefixGraphs: true})
 	if err != nil {
 		t.Fatal(err)
 	}

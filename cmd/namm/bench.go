@@ -86,7 +86,7 @@ for a model of a named shape with random weights (no files needed).`,
 						dt = dtypes.BFloat16
 					}
 				}
-				e = engine.New(cfg, model.RandomWeights(cfg, dt, 1), b, engine.Options{Backend: mf.backend, ChunkSize: mf.chunk, DType: dt, NoFuse: mf.noFuse})
+				e = engine.New(cfg, model.RandomWeights(cfg, dt, 1), b, mf.options(dt))
 			} else {
 				var err error
 				if e, _, err = mf.load(); err != nil {

@@ -122,6 +122,7 @@ are written at the end.`,
 			return nil
 		},
 	}
+	mf.manyPrompts = true
 	mf.register(cmd)
 	mem.register(cmd)
 	f := cmd.Flags()

@@ -155,6 +155,7 @@ JetStream; --nats embedded starts an in-process server on 127.0.0.1 and
 			return tr.Run(ctx)
 		},
 	}
+	mf.manyPrompts = true
 	mf.register(cmd)
 	f := cmd.Flags()
 	f.StringArrayVar(&stages, "stage", nil, "comma-separated task specs of one curriculum stage (repeat for more stages)")

@@ -62,6 +62,7 @@ model directory must be the coordinator's (checked by fingerprint).`,
 			return err
 		},
 	}
+	mf.manyPrompts = true
 	mf.register(cmd)
 	cmd.Flags().StringVar(&natsURL, "nats", "", "NATS server URL of the coordinator")
 	cmd.Flags().IntVar(&workers, "workers", 1, "jobs run at once")
