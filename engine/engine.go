@@ -75,15 +75,21 @@ type Engine struct {
 
 // OpenBackend creates a backend from a spec ("go", "go:CONFIG" or "xla:PATH").
 // Plain "go" runs graphs with the sequential scheduler, measured faster for
-// both prefill and decode on a 2-core machine (docs/performance.md);
-// "go:ops_parallel" selects the goroutine-per-node one.
+// both prefill and decode on a 2-core machine (docs/performance.md).
+// GoMLX v0.26's goroutine-per-node scheduler ("go:ops_parallel") is refused:
+// it deadlocks when more large matmuls are ready at once than it has
+// workers (each waits for workers the others hold), which the NAMM's
+// in-graph state update and BAM blocks reach on a 2-core machine.
 func OpenBackend(spec string) (b backends.Backend, err error) {
 	if spec == "" || spec == "go" {
 		spec = "go:ops_sequential"
 	}
-	name, _, _ := strings.Cut(spec, ":")
+	name, conf, _ := strings.Cut(spec, ":")
 	switch name {
 	case "go":
+		if strings.Contains(conf, "ops_parallel") {
+			return nil, fmt.Errorf("backend %q: GoMLX v0.26's parallel scheduler can deadlock on these graphs; use go (the sequential scheduler, also the faster one here)", spec)
+		}
 	case "xla":
 		if !strings.Contains(spec, ":") {
 			return nil, fmt.Errorf("backend %q: give the PJRT plugin path, e.g. xla:/path/to/xla_cuda_plugin.so (namm never downloads one)", spec)

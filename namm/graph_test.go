@@ -20,7 +20,10 @@ var (
 
 func testBackend(tb testing.TB) backends.Backend {
 	tb.Helper()
-	goBackendOnce.Do(func() { goBackend, goBackendErr = backends.NewWithConfig("go") })
+	// The sequential scheduler, as the engine uses (engine.OpenBackend): the
+	// parallel one of GoMLX v0.26 deadlocks on graphs with several large
+	// matmuls ready at once (the state update's DFT contractions).
+	goBackendOnce.Do(func() { goBackend, goBackendErr = backends.NewWithConfig("go:ops_sequential") })
 	if goBackendErr != nil {
 		tb.Fatal(goBackendErr)
 	}

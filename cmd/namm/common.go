@@ -31,7 +31,7 @@ type modelFlags struct {
 
 func (m *modelFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&m.model, "model", "", "Hugging Face model directory (config.json, *.safetensors, tokenizer.json); default: the embedded model")
-	cmd.Flags().StringVar(&m.backend, "backend", "go", "compute backend: go (pure Go), go:ops_parallel, or xla:PATH/TO/pjrt_plugin.so (NVIDIA GPU; the plugin is never downloaded)")
+	cmd.Flags().StringVar(&m.backend, "backend", "go", "compute backend: go (pure Go) or xla:PATH/TO/pjrt_plugin.so (NVIDIA GPU; the plugin is never downloaded)")
 	cmd.Flags().IntVar(&m.chunk, "chunk", 128, "prefill chunk size in tokens")
 	cmd.Flags().BoolVar(&m.noFuse, "no-fuse", false, "on a GPU, run one graph per layer instead of one per pass (for comparison)")
 	cmd.Flags().StringVar(&m.dtype, "dtype", "", "compute dtype: f32 or bf16 (default: f32 on go, bf16 on xla)")
