@@ -18,11 +18,12 @@ package namm
 
 import (
 	"fmt"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"runtime"
 	"sync"
 
 	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+
 	"github.com/namm-dev/namm/policy"
 )
 
