@@ -42,3 +42,28 @@ func TestAliasOutputOnlyOnXLA(t *testing.T) {
 		t.Fatal("marked")
 	}
 }
+
+// TestPrefixQuarters: the attended prefix covers the occupied slots and the
+// pass's tokens, in the fewest quarters of the capacity, and small or odd
+// capacities are attended whole.
+func TestPrefixQuarters(t *testing.T) {
+	for _, c := range []struct{ capa, used, width, want int }{
+		{3072, 0, 128, 1},     // 128 <= 768
+		{3072, 640, 128, 1},   // 768 <= 768
+		{3072, 641, 128, 2},   // 769 > 768
+		{3072, 2900, 128, 4},  // 3028 > 2304
+		{3072, 2944, 128, 4},  // full
+		{10240, 8192, 1, 4},   // 8193 > 7680
+		{10240, 7679, 1, 3},   // 7680 <= 7680
+		{1792, 0, 128, 4},     // under 2,048 slots: whole
+		{2048 + 2, 0, 128, 4}, // not a multiple of 4: whole
+	} {
+		got := prefixQuarters(c.capa, c.used, c.width)
+		if got != c.want {
+			t.Errorf("prefixQuarters(%d, %d, %d) = %d, want %d", c.capa, c.used, c.width, got, c.want)
+		}
+		if got < 4 && c.capa*got/4 < c.used+c.width {
+			t.Errorf("prefixQuarters(%d, %d, %d) = %d does not cover the pass", c.capa, c.used, c.width, got)
+		}
+	}
+}
