@@ -229,19 +229,8 @@ func hostGather[T float32 | bfloat16.BFloat16](lc *layerCache, k, v *tensors.Ten
 }
 
 func (e *Engine) appendExec() (*graph.Exec, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.appendFn != nil {
-		return e.appendFn, nil
-	}
-	ex, err := graph.NewExecAny(e.Backend, func(in []*graph.Node) []*graph.Node {
+	return e.exec(execName("append"), 256, func(in []*graph.Node) []*graph.Node {
 		st := model.AppendKV(model.LayerState{K: in[0], V: in[1], Pos: in[2]}, in[3], in[4], in[5], in[6])
 		return []*graph.Node{st.K, st.V, st.Pos}
 	})
-	if err != nil {
-		return nil, err
-	}
-	ex.SetMaxCache(256)
-	e.appendFn = ex
-	return ex, nil
 }

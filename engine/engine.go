@@ -60,16 +60,13 @@ type Engine struct {
 	opts    Options
 	invFreq []float64
 
-	mu       sync.Mutex
-	layerFns map[layerKey]*graph.Exec
-	logitFns map[bool]*graph.Exec
-	gatherFn *graph.Exec
-	featFn   *graph.Exec
-	fusedFns map[fusedKey]*graph.Exec
+	mu sync.Mutex
+	// execs holds the compiled programs by key (layerKey, fusedKey,
+	// logitsKey or an execName); see exec.
+	execs map[any]*graph.Exec
 	// oneCapacity keeps all layers at one capacity on any backend (tests;
 	// see Session.oneCapacity).
 	oneCapacity bool
-	appendFn    *graph.Exec
 	compiled    map[string]time.Duration // graph key -> first-call time (compile + run)
 }
 
@@ -150,9 +147,7 @@ func New(cfg *model.Config, w *model.Weights, b backends.Backend, opts Options) 
 	return &Engine{
 		Config: cfg, Weights: w, Backend: b, opts: opts,
 		invFreq:  cfg.InvFrequencies(),
-		layerFns: map[layerKey]*graph.Exec{},
-		fusedFns: map[fusedKey]*graph.Exec{},
-		logitFns: map[bool]*graph.Exec{},
+		execs:    map[any]*graph.Exec{},
 		compiled: map[string]time.Duration{},
 	}
 }
@@ -205,14 +200,8 @@ func (e *Engine) layerExec(stats model.StatMask, dev policy.DeviceState) (*graph
 	if dev != nil {
 		key.state = dev.StateKind()
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if ex, ok := e.layerFns[key]; ok {
-		return ex, nil
-	}
 	cfg := e.Config
-	bias := cfg.AttentionBias
-	ex, err := graph.NewExecAny(e.Backend, func(in []*graph.Node) []*graph.Node {
+	return e.exec(key, 256, func(in []*graph.Node) []*graph.Node {
 		pass := model.PassInputs{X: in[0], Cos: in[1], Sin: in[2], QueryPos: in[3], QueryWeights: in[4]}
 		st := model.LayerState{K: in[5], V: in[6], Pos: in[7]}
 		p := in[8:]
@@ -221,7 +210,7 @@ func (e *Engine) layerExec(stats model.StatMask, dev policy.DeviceState) (*graph
 			pass.UpdateState = dev.UpdateState
 			p = p[3:]
 		}
-		w, _ := layerWeights(p, bias)
+		w, _ := layerWeights(p, cfg.AttentionBias)
 		out := model.Layer(cfg, w, st, pass, stats)
 		res := append([]*graph.Node{out.X, out.NewK, out.NewV}, out.Stats...)
 		if out.Feat != nil {
@@ -229,13 +218,31 @@ func (e *Engine) layerExec(stats model.StatMask, dev policy.DeviceState) (*graph
 		}
 		return res
 	})
+}
+
+// exec returns the program memoised under key, building it with build on
+// first use. maxCache bounds the shapes it keeps compiled (one graph per
+// combination of input shapes).
+func (e *Engine) exec(key any, maxCache int, build func([]*graph.Node) []*graph.Node) (*graph.Exec, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if ex, ok := e.execs[key]; ok {
+		return ex, nil
+	}
+	ex, err := graph.NewExecAny(e.Backend, build)
 	if err != nil {
 		return nil, err
 	}
-	ex.SetMaxCache(256)
-	e.layerFns[key] = ex
+	ex.SetMaxCache(maxCache)
+	e.execs[key] = ex
 	return ex, nil
 }
+
+// execName keys the programs that have a single variant.
+type execName string
+
+// logitsKey keys the logits programs: of every row, or of the selected one.
+type logitsKey struct{ all bool }
 
 // layerWeights takes one layer's weight nodes from the front of p, in
 // model.LayerTensors.List order, and returns the rest of p.
@@ -251,60 +258,26 @@ func layerWeights(p []*graph.Node, bias bool) (model.LayerWeights, []*graph.Node
 }
 
 func (e *Engine) logitsExec(all bool) (*graph.Exec, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if ex, ok := e.logitFns[all]; ok {
-		return ex, nil
-	}
 	cfg := e.Config
-	ex, err := graph.NewExecAny(e.Backend, func(in []*graph.Node) []*graph.Node {
+	return e.exec(logitsKey{all}, 64, func(in []*graph.Node) []*graph.Node {
 		var sel *graph.Node
 		if !all {
 			sel = in[3]
 		}
 		return []*graph.Node{model.Logits(cfg, in[0], in[1], in[2], sel)}
 	})
-	if err != nil {
-		return nil, err
-	}
-	ex.SetMaxCache(64)
-	e.logitFns[all] = ex
-	return ex, nil
 }
 
 func (e *Engine) gatherExec() (*graph.Exec, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.gatherFn != nil {
-		return e.gatherFn, nil
-	}
-	ex, err := graph.NewExecAny(e.Backend, func(in []*graph.Node) []*graph.Node {
-		k, v, pos, idx, keepLen := in[0], in[1], in[2], in[3], in[4]
-		return model.GatherCache(k, v, pos, idx, keepLen)
+	return e.exec(execName("gather"), 256, func(in []*graph.Node) []*graph.Node {
+		return model.GatherCache(in[0], in[1], in[2], in[3], in[4])
 	})
-	if err != nil {
-		return nil, err
-	}
-	ex.SetMaxCache(256)
-	e.gatherFn = ex
-	return ex, nil
 }
 
 func (e *Engine) featGatherExec() (*graph.Exec, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.featFn != nil {
-		return e.featFn, nil
-	}
-	ex, err := graph.NewExecAny(e.Backend, func(in []*graph.Node) []*graph.Node {
+	return e.exec(execName("gather-state"), 256, func(in []*graph.Node) []*graph.Node {
 		return []*graph.Node{model.GatherFeat(in[0], in[1], in[2])}
 	})
-	if err != nil {
-		return nil, err
-	}
-	ex.SetMaxCache(256)
-	e.featFn = ex
-	return ex, nil
 }
 
 // ropeTables returns cos and sin [T, H/2] for the positions (padding: 0).

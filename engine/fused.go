@@ -80,14 +80,9 @@ func (e *Engine) fusedExec(stats model.StatMask, dev policy.DeviceState, logits 
 	if dev != nil {
 		key.layer.state = dev.StateKind()
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if ex, ok := e.fusedFns[key]; ok {
-		return ex, nil
-	}
 	cfg := e.Config
 	bias := cfg.AttentionBias
-	ex, err := graph.NewExecAny(e.Backend, func(in []*graph.Node) []*graph.Node {
+	return e.exec(key, 256, func(in []*graph.Node) []*graph.Node {
 		pass := model.PassInputs{X: in[0], Cos: in[1], Sin: in[2], QueryPos: in[3], QueryWeights: in[4]}
 		writeAt := in[5]
 		p := in[6:]
@@ -151,12 +146,6 @@ func (e *Engine) fusedExec(stats model.StatMask, dev policy.DeviceState, logits 
 		}
 		return append(head0, outs...)
 	})
-	if err != nil {
-		return nil, err
-	}
-	ex.SetMaxCache(256)
-	e.fusedFns[key] = ex
-	return ex, nil
 }
 
 // attendedPrefix is the layer's cache as the pass attends to it: the first

@@ -30,8 +30,8 @@ type Scorer struct {
 
 	mu         sync.Mutex
 	lastParams Params
-	paramsT    *tensors.Tensor  // lastParams as a [NumParams] tensor
-	stateExecs map[[2]int]*Exec // by head-group size and scored slots
+	paramsT    *tensors.Tensor   // lastParams as a [NumParams] tensor
+	stateExecs map[execKey]*Exec // state-scoring graphs by kind and static sizes
 }
 
 // scoreMaxElems bounds the attention matrix of one execution, heads x
@@ -439,37 +439,33 @@ func (s *Scorer) ScoreLayers(p *Params, norm *Norm, states, pos []*tensors.Tenso
 // layersExec returns the graph scoring n layers' states over c slots:
 // inputs flat, norm, then per layer state and pos -> scores [n, K, c].
 func (s *Scorer) layersExec(n, c int) (*Exec, error) {
-	key := [2]int{-n, c} // negative: not a head-group key of stateExec
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if ex, ok := s.stateExecs[key]; ok {
-		return ex, nil
-	}
-	ex, err := NewExecAny(s.backend, func(in []*Node) []*Node {
-		s.builds.Add(1)
+	return s.cachedExec(execKey{"namm_bam_layers", n, c}, func(in []*Node) *Node {
 		outs := make([]*Node, n)
 		for l := range n {
 			state := Slice(in[2+2*l], AxisRange(), AxisRange(0, c), AxisRange())
 			pos := Slice(in[3+2*l], AxisRange(), AxisRange(0, c))
 			outs[l] = InsertAxes(headScores(in[0], in[1], state, pos), 0)
 		}
-		return []*Node{Concatenate(outs, 0)}
+		return Concatenate(outs, 0)
 	})
-	if err != nil {
-		return nil, fmt.Errorf("namm: building the BAM layers graph: %w", err)
-	}
-	ex.SetMaxCache(64)
-	if s.stateExecs == nil {
-		s.stateExecs = map[[2]int]*Exec{}
-	}
-	s.stateExecs[key] = ex.WithName("namm_bam_layers")
-	return s.stateExecs[key], nil
 }
 
 // stateExec returns the state-scoring graph for a head-group size and a
 // count of scored slots.
 func (s *Scorer) stateExec(group, c int) (*Exec, error) {
-	key := [2]int{group, c}
+	return s.cachedExec(execKey{"namm_bam_state", group, c}, func(in []*Node) *Node {
+		return stateScoreGraph(in[0], in[1], in[2], in[3], in[4], group, c)
+	})
+}
+
+// execKey names a state-scoring graph and its two static sizes.
+type execKey struct {
+	name string
+	a, b int
+}
+
+// cachedExec returns the graph memoised under key, building it on first use.
+func (s *Scorer) cachedExec(key execKey, build func(in []*Node) *Node) (*Exec, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if ex, ok := s.stateExecs[key]; ok {
@@ -477,15 +473,15 @@ func (s *Scorer) stateExec(group, c int) (*Exec, error) {
 	}
 	ex, err := NewExecAny(s.backend, func(in []*Node) []*Node {
 		s.builds.Add(1)
-		return []*Node{stateScoreGraph(in[0], in[1], in[2], in[3], in[4], group, c)}
+		return []*Node{build(in)}
 	})
 	if err != nil {
-		return nil, fmt.Errorf("namm: building the BAM state graph: %w", err)
+		return nil, fmt.Errorf("namm: building the %s graph: %w", key.name, err)
 	}
 	ex.SetMaxCache(64)
 	if s.stateExecs == nil {
-		s.stateExecs = map[[2]int]*Exec{}
+		s.stateExecs = map[execKey]*Exec{}
 	}
-	s.stateExecs[key] = ex.WithName("namm_bam_state")
+	s.stateExecs[key] = ex.WithName(key.name)
 	return s.stateExecs[key], nil
 }
