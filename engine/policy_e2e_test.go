@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -254,18 +255,8 @@ func TestNAMMGraphFeaturesMatchHost(t *testing.T) {
 	if !slices.Equal(gotOut, wantOut) {
 		t.Fatalf("graph features generated %v, host features %v", gotOut, wantOut)
 	}
-	for l := range want.layers {
-		for k := range want.layers[l].heads {
-			a, b := got.layers[l].heads[k].pos, want.layers[l].heads[k].pos
-			if len(a) != len(b) {
-				t.Fatalf("layer %d head %d: graph features keep %d tokens, host %d", l, k, len(a), len(b))
-			}
-			for i := range a {
-				if a[i] != b[i] {
-					t.Fatalf("layer %d head %d: kept position %d differs: %d vs %d", l, k, i, a[i], b[i])
-				}
-			}
-		}
+	if d := keptDifference(got, want); d != "" {
+		t.Fatalf("graph features against host features: %s", d)
 	}
 	t.Logf("kept per layer: %v of %d", got.CacheTokens(), len(got.Tokens()))
 }
@@ -299,17 +290,9 @@ func TestOneCapacityChangesNothing(t *testing.T) {
 	caps := map[int]bool{}
 	for l := range one.layers {
 		caps[one.layers[l].capacity] = true
-		for k := range one.layers[l].heads {
-			a, b := one.layers[l].heads[k].pos, per.layers[l].heads[k].pos
-			if len(a) != len(b) {
-				t.Fatalf("layer %d head %d: kept %d tokens with one capacity, %d per layer", l, k, len(a), len(b))
-			}
-			for i := range a {
-				if a[i] != b[i] {
-					t.Fatalf("layer %d head %d: kept position %d is %d with one capacity, %d per layer", l, k, i, a[i], b[i])
-				}
-			}
-		}
+	}
+	if d := keptDifference(one, per); d != "" {
+		t.Fatalf("one capacity against per-layer capacities: %s", d)
 	}
 	if len(caps) != 1 {
 		t.Fatalf("one-capacity mode left capacities %v", caps)
@@ -321,4 +304,18 @@ func TestOneCapacityChangesNothing(t *testing.T) {
 	if len(perCaps) < 2 {
 		t.Fatalf("per-layer budgets gave one capacity %v: the test compares nothing", perCaps)
 	}
+}
+
+// keptDifference describes the first layer and head whose kept positions
+// differ between two sessions of one model, or returns "".
+func keptDifference(a, b *Session) string {
+	for l := range a.layers {
+		for k := range a.layers[l].heads {
+			pa, pb := a.layers[l].heads[k].pos, b.layers[l].heads[k].pos
+			if !slices.Equal(pa, pb) {
+				return fmt.Sprintf("layer %d head %d keeps %d tokens against %d (first %v against %v)", l, k, len(pa), len(pb), pa[:min(5, len(pa))], pb[:min(5, len(pb))])
+			}
+		}
+	}
+	return ""
 }
