@@ -148,6 +148,20 @@ func (e *Engine) fusedExec(stats model.StatMask, dev policy.DeviceState, logits 
 	})
 }
 
+// passQuarters is the quarters of the (common) capacity that a fused pass
+// of width tokens attends to now: prefixQuarters with Options.PrefixGraphs,
+// else all four.
+func (s *Session) passQuarters(width int) int {
+	if !s.e.opts.PrefixGraphs {
+		return 4
+	}
+	maxUsed := 0
+	for _, lc := range s.layers {
+		maxUsed = max(maxUsed, lc.used)
+	}
+	return prefixQuarters(s.layers[0].capacity, maxUsed, width)
+}
+
 // attendedPrefix is the layer's cache as the pass attends to it: the first
 // quarters/4 of its slots (prefixQuarters).
 func attendedPrefix(st model.LayerState, quarters int) model.LayerState {
@@ -173,16 +187,11 @@ func (s *Session) forwardFused(mask model.StatMask, nReal, width int, xt, cosT, 
 	e := s.e
 	cfg := e.Config
 	writeAt := make([]int32, cfg.NumLayers)
-	maxUsed := 0
 	for l := range s.layers {
 		writeAt[l] = int32(s.layers[l].used)
-		maxUsed = max(maxUsed, s.layers[l].used)
 	}
 	capa := s.layers[0].capacity
-	quarters := 4
-	if e.opts.PrefixGraphs {
-		quarters = prefixQuarters(capa, maxUsed, width)
-	}
+	quarters := s.passQuarters(width)
 	exec, err := e.fusedExec(mask, s.dev, wantLogits, quarters)
 	if err != nil {
 		return nil, nil, err
@@ -220,7 +229,6 @@ func (s *Session) forwardFused(mask model.StatMask, nReal, width int, xt, cosT, 
 	if err != nil {
 		return nil, nil, fmt.Errorf("engine: fused pass: %w", err)
 	}
-	s.attended = capa * quarters / 4
 	s.x = out[0]
 	out = out[1:]
 	var logits []float32

@@ -67,9 +67,6 @@ type Session struct {
 	tokens    []int // every token processed, by absolute position
 	x         *tensors.Tensor
 	stats     SessionStats
-	// attended is the count of cache slots the last fused pass attended to
-	// (the key axis of its statistics before the pass's own tokens).
-	attended int
 }
 
 // SessionStats summarise a session's cache use.
@@ -281,7 +278,7 @@ func (s *Session) forward(ids []int, pass policy.Pass, width int, wantLogits boo
 		ctlT = tensors.FromFlatDataAndDimensions(ctl, len(ctl))
 	}
 	prevUsed := make([]int, cfg.NumLayers)
-	prevCap := make([]int, cfg.NumLayers)
+	statSlots := make([]int, cfg.NumLayers) // per layer, the cache slots the pass's statistics cover
 	// Make room for the pass in every layer.
 	caps := make([]int, cfg.NumLayers)
 	for l, lc := range s.layers {
@@ -294,27 +291,25 @@ func (s *Session) forward(ids []int, pass policy.Pass, width int, wantLogits boo
 		return nil, err
 	}
 	for l, lc := range s.layers {
-		prevCap[l], prevUsed[l] = lc.capacity, lc.used
+		statSlots[l], prevUsed[l] = lc.capacity, lc.used
 	}
 	run := s.forwardLayers
 	if s.fusable() {
 		run = s.forwardFused
+		// The statistics' key axis is the attended prefix of the capacity.
+		q := s.passQuarters(width)
+		for l := range statSlots {
+			statSlots[l] = statSlots[l] * q / 4
+		}
 	}
 	phase := 0
 	if pass.Phase == policy.Decode {
 		phase = 1
 	}
 	t0 := time.Now()
-	s.attended = 0
 	statsOut, logits, err := run(mask, len(ids), width, xt, cosT, sinT, qposT, qwT, ctlT, qpos, wantLogits)
 	if err != nil {
 		return nil, err
-	}
-	if s.attended > 0 {
-		// The statistics' key axis is the attended prefix, not the capacity.
-		for l := range prevCap {
-			prevCap[l] = s.attended
-		}
 	}
 	if e.opts.Profile {
 		// The pass's hidden states (not a cache buffer, which the next pass
@@ -327,7 +322,7 @@ func (s *Session) forward(ids []int, pass policy.Pass, width int, wantLogits boo
 
 	if s.policy != nil {
 		t1 := time.Now()
-		if err := s.applyPolicy(pass, mask, statsOut, len(ids), prevUsed, prevCap, width); err != nil {
+		if err := s.applyPolicy(pass, mask, statsOut, len(ids), prevUsed, statSlots, width); err != nil {
 			return nil, err
 		}
 		if e.opts.Profile {
@@ -482,13 +477,13 @@ func (s *Session) forwardLayers(mask model.StatMask, nReal, width int, xt, cosT,
 // evicts. Each evicting layer is gathered into a capacity rounded up from
 // its largest head plus a chunk; in fuse mode every layer then takes the
 // largest capacity of all (see fuseMode).
-func (s *Session) applyPolicy(pass policy.Pass, mask model.StatMask, statsOut [][]*tensors.Tensor, nNew int, prevUsed, prevCap []int, width int) error {
+func (s *Session) applyPolicy(pass policy.Pass, mask model.StatMask, statsOut [][]*tensors.Tensor, nNew int, prevUsed, statSlots []int, width int) error {
 	plans := make([][][]int, len(s.layers))
 	caps := make([]int, len(s.layers))
 	views := make([]*policy.LayerView, len(s.layers))
 	slotOfs := make([][][]int, len(s.layers))
 	for l := range s.layers {
-		views[l], slotOfs[l] = s.view(l, pass, mask, statsOut[l], nNew, prevUsed[l], prevCap[l], width)
+		views[l], slotOfs[l] = s.view(l, pass, mask, statsOut[l], nNew, prevUsed[l], statSlots[l], width)
 	}
 	if p, ok := s.policy.(policy.Preparer); ok {
 		if err := p.Prepare(views); err != nil {
