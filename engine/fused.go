@@ -95,9 +95,6 @@ func (e *Engine) fusedExec(stats model.StatMask, dev policy.DeviceState, logits 
 			sel, norm, head = p[0], p[1], p[2]
 			p = p[3:]
 		}
-		// Without attention rows to return, each layer writes the pass's keys
-		// and values first and attends to the cache alone (model.PassInputs.AppendFirst).
-		appendFirst := dev == nil && stats&(model.StatColSums|model.StatLastRow|model.StatRows) == 0
 		var outs []*graph.Node
 		nHead := 1 // outputs before the layers': x, [logits]
 		if logits {
@@ -121,19 +118,9 @@ func (e *Engine) fusedExec(stats model.StatMask, dev policy.DeviceState, logits 
 			w, p = layerWeights(p, bias)
 			lp := pass
 			lp.X, lp.WriteAt = x, at
-			var next model.LayerState
-			attend := attendedPrefix(st, quarters)
-			if appendFirst {
-				lp.AppendFirst = func(k, v *graph.Node) model.LayerState {
-					next = model.AppendKV(st, k, v, pass.QueryPos, at)
-					return attendedPrefix(next, quarters)
-				}
-			}
-			out := model.Layer(cfg, w, attend, lp, stats)
+			out := model.Layer(cfg, w, attendedPrefix(st, quarters), lp, stats)
 			x = out.X
-			if !appendFirst {
-				next = model.AppendKV(st, out.NewK, out.NewV, pass.QueryPos, at)
-			}
+			next := model.AppendKV(st, out.NewK, out.NewV, pass.QueryPos, at)
 			if out.Feat != nil && out.Feat.Shape().Dimensions[1] != st.Feat.Shape().Dimensions[1] {
 				// The prefix's updated state back into the whole buffer (in place).
 				zero := graph.ScalarZero(x.Graph(), dtypes.Int32)

@@ -61,15 +61,6 @@ type PassInputs struct {
 	UpdateState func(rows, state, ctl, writeAt *Node) *Node
 	StateCtl    *Node
 	WriteAt     *Node
-	// AppendFirst, when set, writes the pass's keys [K, T, H] and values
-	// [K, H, T] into the cache before attention and returns the cache to
-	// attend to, the pass's tokens now in it. Attention then runs over the
-	// cache alone, the causal mask in absolute positions covering the pass's
-	// own tokens: on a GPU that is about five fewer kernels per layer than
-	// attending to the cache and the pass as two parts. Only for passes that
-	// need no attention rows (no row statistics, no LayerState.Feat), whose
-	// layout is cache slots then the pass's tokens.
-	AppendFirst func(newK, newV *Node) LayerState
 }
 
 // LayerOutputs are the results of one layer on one pass. The pass's keys and
@@ -168,10 +159,7 @@ func Layer(cfg *Config, w LayerWeights, st LayerState, in PassInputs, stats Stat
 	dt := in.X.DType()
 	t := in.X.Shape().Dimensions[0]
 	nh, kh, hd, grp := cfg.NumHeads, cfg.NumKVHeads, cfg.HeadDim, cfg.GroupSize()
-	first := in.AppendFirst != nil
-	if first && (stats&(StatColSums|StatLastRow|StatRows) != 0 || st.Feat != nil) {
-		panic("model.Layer: AppendFirst with attention rows asked for")
-	}
+	slots := st.K.Shape().Dimensions[1]
 
 	h := RMSNorm(in.X, w.AttnNorm, cfg.RMSNormEps)
 	qkv := linear(h, w.Wqkv) // [T, (N+2K)*H]
@@ -183,10 +171,6 @@ func Layer(cfg *Config, w LayerWeights, st LayerState, in PassInputs, stats Stat
 	k = rope(k, in.Cos, in.Sin)
 	kT := TransposeAllAxes(k, 1, 0, 2) // [K, T, H]
 	vT := TransposeAllAxes(v, 1, 2, 0) // [K, H, T]
-	if first {
-		st = in.AppendFirst(kT, vT)
-	}
-	slots := st.K.Shape().Dimensions[1]
 
 	// Visibility masks as additive biases: cache slots [K, T, S] and the
 	// pass's tokens [T, T]. A key is visible when it holds a token at or
@@ -209,44 +193,28 @@ func Layer(cfg *Config, w LayerWeights, st LayerState, in PassInputs, stats Stat
 	scale := 1 / math.Sqrt(float64(hd))
 	qg := Reshape(ConvertDType(MulScalar(ConvertDType(q, dtypes.Float32), scale), dt), t, kh, grp, hd) // [T, K, G, H]
 	sC := ConvertDType(cacheScores(qg, st.K), dtypes.Float32)
+	sN := ConvertDType(Einsum("tkgh,kuh->kgtu", qg, kT), dtypes.Float32)
 	sC = Add(sC, BroadcastToDims(InsertAxes(maskBias(visC), 1), kh, grp, t, slots))
+	sN = Add(sN, BroadcastToDims(InsertAxes(maskBias(visN), 0, 0), kh, grp, t, t))
 	// Softmax over the cache slots and the pass's tokens together, without
 	// concatenating them; for several tokens the 1/sum normalisation is
 	// applied after P.V, on H values per query instead of S+T.
-	m := ReduceMax(sC, -1) // [K, G, T]
-	var sN *Node
-	if !first {
-		sN = ConvertDType(Einsum("tkgh,kuh->kgtu", qg, kT), dtypes.Float32)
-		sN = Add(sN, BroadcastToDims(InsertAxes(maskBias(visN), 0, 0), kh, grp, t, t))
-		m = Max(m, ReduceMax(sN, -1))
-	}
+	m := Max(ReduceMax(sC, -1), ReduceMax(sN, -1)) // [K, G, T]
 	eC := Exp(Sub(sC, BroadcastToDims(InsertAxes(m, -1), kh, grp, t, slots)))
-	den := ReduceSum(eC, -1) // [K, G, T]
-	var eN *Node
-	if !first {
-		eN = Exp(Sub(sN, BroadcastToDims(InsertAxes(m, -1), kh, grp, t, t)))
-		den = Add(den, ReduceSum(eN, -1))
-	}
-	// pv is P.V over the cache, plus over the pass's tokens when they are
-	// not in it; prob maps the unnormalised exponentials to what multiplies V.
-	pv := func(prob func(e *Node, n int) *Node) *Node {
-		o := Einsum("kgts,khs->tkgh", prob(eC, slots), st.V)
-		if !first {
-			o = Add(o, Einsum("kgtu,khu->tkgh", prob(eN, t), vT))
-		}
-		return o
-	}
+	eN := Exp(Sub(sN, BroadcastToDims(InsertAxes(m, -1), kh, grp, t, t)))
+	den := Add(ReduceSum(eC, -1), ReduceSum(eN, -1)) // [K, G, T]
 	var attn *Node
 	if t == 1 {
 		// One token: normalise the probabilities first, as transformers does
 		// (S+T values, few). Then P.V's output feeds the output projection
 		// directly; normalising after P.V made XLA fuse the scaling into an
 		// elementwise product with the whole Wo weight, written to memory.
-		attn = pv(func(e *Node, n int) *Node {
+		norm := func(e *Node, n int) *Node {
 			return ConvertDType(Div(e, BroadcastToDims(InsertAxes(den, -1), kh, grp, t, n)), dt)
-		})
+		}
+		attn = Add(Einsum("kgts,khs->tkgh", norm(eC, slots), st.V), Einsum("kgtu,khu->tkgh", norm(eN, t), vT))
 	} else {
-		attn = pv(func(e *Node, _ int) *Node { return ConvertDType(e, dt) })
+		attn = Add(Einsum("kgts,khs->tkgh", ConvertDType(eC, dt), st.V), Einsum("kgtu,khu->tkgh", ConvertDType(eN, dt), vT))
 		inv := ConvertDType(TransposeAllAxes(Reciprocal(den), 2, 0, 1), dt) // [T, K, G]
 		attn = Mul(attn, BroadcastToDims(InsertAxes(inv, -1), t, kh, grp, hd))
 	}
