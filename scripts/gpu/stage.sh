@@ -27,7 +27,10 @@ out)
   done ;;
 in)
   for p in "${big[@]}"; do
-    if [ -e "$aside/$p" ]; then mkdir -p "$(dirname "$p")"; mv "$aside/$p" "$p"; fi
+    [ -e "$aside/$p" ] || continue
+    # mv into an existing directory would nest it (testdata/testdata): refuse instead.
+    if [ -e "$p" ]; then echo "stage.sh: $p exists; put $aside/$p back by hand"; continue; fi
+    mkdir -p "$(dirname "$p")"; mv "$aside/$p" "$p"
   done
   git status --short | grep -v '^??' || true ;;
 *) echo "usage: stage.sh pack|out|in"; exit 2 ;;
