@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -78,6 +79,10 @@ type Policy struct {
 	// prepared[l] holds layer l's scores from Prepare ([K*C], slot-major
 	// per head) until its Update consumes them.
 	prepared [][]float32
+	// scoreTime is the time spent scoring since Reset: BAM with its inputs
+	// (on a device it ends in a device-to-host copy, so it is the device's
+	// time too).
+	scoreTime time.Duration
 }
 
 // KeptRecord is the cache size of every layer after one NAMM step.
@@ -144,8 +149,13 @@ func (p *Policy) Reset(m policy.ModelInfo) error {
 	}
 	p.history = nil
 	p.prepared = nil
+	p.scoreTime = 0
 	return nil
 }
+
+// ScoreTime is the time spent scoring (BAM and building its inputs) since
+// the last Reset (namm bench --profile reports it).
+func (p *Policy) ScoreTime() time.Duration { return p.scoreTime }
 
 // NeedsFor implements policy.Policy: with host features NAMM reads every
 // attention row; in-graph features need nothing to leave the graph.
@@ -224,6 +234,7 @@ func (p *Policy) step(v *policy.LayerView, heads []headFeatures, processed int) 
 		p.record(v.Layer, heads, processed)
 		return nil, nil
 	}
+	t0 := time.Now()
 	scores := make([][]float32, len(heads))
 	xs := make([][][FeatDims]float32, len(heads))
 	parallelHeads(len(heads), func(k int) {
@@ -240,6 +251,7 @@ func (p *Policy) step(v *policy.LayerView, heads []headFeatures, processed int) 
 			return nil, fmt.Errorf("namm: layer %d step at %d: %w", v.Layer, processed, err)
 		}
 	}
+	p.scoreTime += time.Since(t0)
 	keep := selectKeep(scores, p.cfg.Mode, p.cfg.Cap)
 	if keep != nil {
 		for k := range heads {
@@ -286,7 +298,9 @@ func (p *Policy) Prepare(views []*policy.LayerView) error {
 		}
 		states[l], pos[l], used[l] = v.State.State, v.State.Pos, usedSlots(v.State)
 	}
+	t0 := time.Now()
 	scores, err := p.scorer.ScoreLayers(&p.params, &p.norm, states, pos, used)
+	p.scoreTime += time.Since(t0)
 	if err != nil {
 		return fmt.Errorf("namm: step at %d: %w", pass.Processed(), err)
 	}
@@ -315,6 +329,7 @@ func (p *Policy) deviceStep(v *policy.LayerView, processed int) ([][]int, error)
 		return nil, fmt.Errorf("namm: layer %d: device state lists %d heads, the view %d", v.Layer, len(st.Slots), len(v.Positions))
 	}
 	var scores [][]float32
+	t0 := time.Now()
 	switch {
 	case p.stats != nil || p.scorer == nil:
 		omegas, err := stateOmegas(st.State, st.Slots)
@@ -353,6 +368,7 @@ func (p *Policy) deviceStep(v *policy.LayerView, processed int) ([][]int, error)
 			}
 		}
 	}
+	p.scoreTime += time.Since(t0)
 	keep := selectKeep(scores, p.cfg.Mode, p.cfg.Cap)
 	size := maxLen(v.Positions)
 	if keep != nil {

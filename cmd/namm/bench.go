@@ -45,6 +45,9 @@ type benchResult struct {
 	// the memory policy's host step, prefill and decode (seconds).
 	PassSeconds   *[2]float64 `json:"pass_seconds,omitempty"`
 	PolicySeconds *[2]float64 `json:"policy_step_seconds,omitempty"`
+	// ScoreSeconds: of the policy's steps, the time a NAMM spent scoring
+	// (BAM over every layer's cache, all phases).
+	ScoreSeconds *float64 `json:"namm_score_seconds,omitempty"`
 }
 
 func benchCmd() *cobra.Command {
@@ -147,6 +150,10 @@ for a model of a named shape with random weights (no files needed).`,
 					st := s.Stats()
 					r.PassSeconds = &[2]float64{st.PassTime[0].Seconds(), st.PassTime[1].Seconds()}
 					r.PolicySeconds = &[2]float64{st.PolicyTime[0].Seconds(), st.PolicyTime[1].Seconds()}
+					if sp, ok := p.(interface{ ScoreTime() time.Duration }); ok {
+						sec := sp.ScoreTime().Seconds()
+						r.ScoreSeconds = &sec
+					}
 				}
 				return r, nil
 			}
@@ -193,6 +200,9 @@ for a model of a named shape with random weights (no files needed).`,
 			if r.PassSeconds != nil {
 				fmt.Fprintf(w, "profile\tprefill: passes %.3f s, policy steps %.3f s; decode: passes %.3f s, policy steps %.3f s\n",
 					r.PassSeconds[0], r.PolicySeconds[0], r.PassSeconds[1], r.PolicySeconds[1])
+				if r.ScoreSeconds != nil {
+					fmt.Fprintf(w, "	of the policy steps, scoring (BAM) %.3f s\n", *r.ScoreSeconds)
+				}
 			}
 			fmt.Fprintf(w, "graphs\t%d compiled; first calls took %.2f s; cold run %.2f s\n", r.Graphs, r.CompileSeconds, r.ColdSeconds)
 			fmt.Fprintf(w, "machine\t%s\n", r.CPU)
