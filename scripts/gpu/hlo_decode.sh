@@ -3,6 +3,8 @@
 # `namm bench` for one shape and context, and for each pass module prints its kernel count
 # (fusions, copies, custom calls such as cuBLAS gemms) and a histogram of the kernels by kind
 # (the fusion's name without its number). The decode graph is the module with the fewest kernels.
+# MODULES (default fusedExec) picks the modules by a part of their name, e.g. layersExec for the
+# NAMM's BAM scoring graphs.
 # Usage: NAMM=/tmp/namm bash scripts/gpu/hlo_decode.sh OUTDIR [SHAPE] [CONTEXT] [MEMORY]
 set -uo pipefail
 out=${1:-/tmp/hlo}; shape=${2:-llama3-8b}; ctx=${3:-8192}; mem=${4:-full}
@@ -13,11 +15,11 @@ export GOMLX_NO_AUTO_INSTALL=1 GOPJRT_CUDA_CHECKS=0
 dump=/tmp/dump-$shape-$ctx; rm -rf "$dump"
 XLA_FLAGS="--xla_dump_to=$dump --xla_dump_hlo_as_text" timeout 300 $NAMM bench --shape "$shape" \
   --backend "xla:$plugin" --context "$ctx" --decode 2 --memory "$mem" >/dev/null 2>"$out/bench.err"
-python3 - "$dump" "$out" "$shape" <<'PY'
+python3 - "$dump" "$out" "$shape" "${MODULES:-fusedExec}" <<'PY'
 import collections, glob, os, re, sys
-dump, out, shape = sys.argv[1:4]
+dump, out, shape, modules = sys.argv[1:5]
 rows = []
-for f in glob.glob(os.path.join(dump, '*fusedExec*after_optimizations.txt')):
+for f in glob.glob(os.path.join(dump, f'*{modules}*after_optimizations.txt')):
     text = open(f).read()
     m = re.search(r'^ENTRY.*?^}', text, re.S | re.M)
     entry = m.group(0) if m else ''
@@ -35,12 +37,12 @@ for f in glob.glob(os.path.join(dump, '*fusedExec*after_optimizations.txt')):
             kinds[k.group(2)] += 1
     rows.append((sum(kinds.values()), os.path.basename(f), kinds))
 rows.sort(key=lambda r: (r[0], r[1]))
-with open(os.path.join(out, f'kernels-{shape}.txt'), 'w') as w:
+with open(os.path.join(out, f'kernels-{shape}-{modules}.txt'), 'w') as w:
     for n, name, kinds in rows:
         w.write(f'{name[:40]} kernels {n}\n')
         for k, c in kinds.most_common():
             w.write(f'  {c:5d} {k}\n')
-print(open(os.path.join(out, f'kernels-{shape}.txt')).read()[:6000])
+print(open(os.path.join(out, f'kernels-{shape}-{modules}.txt')).read()[:6000])
 if rows:
-    os.system(f'cp {os.path.join(dump, rows[0][1])} {os.path.join(out, "decode_after_opt.txt")}')
+    os.system(f'cp {os.path.join(dump, rows[0][1])} {os.path.join(out, f"smallest-{modules}_after_opt.txt")}')
 PY
