@@ -341,19 +341,16 @@ func normTensor(norm *Norm) *tensors.Tensor {
 	return tensors.FromFlatDataAndDimensions(nv, 2*Bins)
 }
 
-// layerScoreWork is the attention values (layers x heads x C^2) one
-// ScoreLayers execution on an accelerator should hold: layers are grouped
-// up to it, never more than maxLayersPerScore. Every scored size compiles
-// its own graph, and compilation time grows with the graph: with all 32
-// layers of Llama-3-8B in one graph the first 8k prompt spent ~70 s more
-// compiling on an H200, with 8 the cold run still took 164 s. The
-// executions are launched without waiting (their scores are read after the
-// last launch), so many small ones cost only the host's launch time, which
-// overlaps the device's work.
-var layerScoreWork = 1 << 26
+// layerScoreElems bounds one ScoreLayers execution on accelerators: layers
+// x heads x C^2 attention values (4 GiB of float32 logits). Each execution
+// ends with a device-to-host copy that waits for it, so fewer, larger ones
+// save a synchronisation per layer.
+var layerScoreElems = 1 << 30
 
-// maxLayersPerScore caps the layers of one ScoreLayers graph (short caches,
-// where a layer's scoring is a few small kernels).
+// maxLayersPerScore caps the layers of one ScoreLayers graph: compilation
+// time grows with the graph, and every scored size compiles its own (with
+// all 32 layers of Llama-3-8B in one graph, the first 8k prompt spent ~70 s
+// more compiling on an H200).
 var maxLayersPerScore = 8
 
 // layersPerScoreOnGo is the layers per execution on the pure-Go backend
@@ -362,7 +359,7 @@ var layersPerScoreOnGo = 1
 
 // ScoreLayers is ScoreState for several layers at once, all of one state
 // shape ([K, C, StateWidth], as in the engine's one-capacity mode): as few
-// executions as layerScoreWork and maxLayersPerScore allow (on the pure-Go
+// executions as layerScoreElems and maxLayersPerScore allow (on the pure-Go
 // backend one layer per execution, bounded by scoreMaxElems as ScoreState
 // is), each scoring
 // the first bucket.Round(max used) slots of every head of its layers. It
@@ -389,7 +386,7 @@ func (s *Scorer) ScoreLayers(p *Params, norm *Norm, states, pos []*tensors.Tenso
 	c := min(capa, bucket.Round(maxUsed))
 	per := min(len(states), layersPerScoreOnGo)
 	if s.backend.Name() != simplego.BackendName {
-		per = max(1, min(len(states), maxLayersPerScore, layerScoreWork/(kh*c*c)))
+		per = max(1, min(len(states), maxLayersPerScore, layerScoreElems/(kh*c*c)))
 	}
 	if per == 1 && kh*c*c > scoreMaxElems {
 		// One layer does not fit one execution: its heads in groups.
@@ -411,18 +408,7 @@ func (s *Scorer) ScoreLayers(p *Params, norm *Norm, states, pos []*tensors.Tenso
 	if err != nil {
 		return nil, err
 	}
-	// Launch every group, then read: reading waits for the device, so the
-	// launches queue up behind each other instead of each waiting.
-	type launched struct {
-		first, l0 int
-		res       *tensors.Tensor
-	}
-	var runs []launched
-	defer func() {
-		for _, r := range runs {
-			_ = r.res.FinalizeAll()
-		}
-	}()
+	out := make([][]float32, len(states))
 	for l0 := 0; l0 < len(states); l0 += per {
 		first := min(l0, len(states)-per) // the last group may overlap the previous one
 		args := []any{pt, nt}
@@ -433,17 +419,14 @@ func (s *Scorer) ScoreLayers(p *Params, norm *Norm, states, pos []*tensors.Tenso
 		if err != nil {
 			return nil, fmt.Errorf("namm: BAM layers graph (%d layers x %d heads x %d slots): %w", per, kh, c, err)
 		}
-		runs = append(runs, launched{first: first, l0: l0, res: res[0]})
-	}
-	out := make([][]float32, len(states))
-	for _, r := range runs {
-		sc, err := tensors.CopyFlatData[float32](r.res)
+		sc, err := tensors.CopyFlatData[float32](res[0])
+		_ = res[0].FinalizeAll()
 		if err != nil {
 			return nil, fmt.Errorf("namm: reading BAM scores: %w", err)
 		}
-		for l := r.l0; l < r.first+per; l++ {
+		for l := l0; l < first+per; l++ {
 			o := make([]float32, kh*capa)
-			base := (l - r.first) * kh * c
+			base := (l - first) * kh * c
 			for k := range kh {
 				copy(o[k*capa:k*capa+c], sc[base+k*c:base+(k+1)*c])
 			}
