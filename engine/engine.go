@@ -49,6 +49,9 @@ type Options struct {
 	// first device call would otherwise absorb the pass). It costs one small
 	// device-to-host copy per pass; for benchmarks.
 	Profile bool
+	// NoPrecompile turns off compiling a prefill's pass graphs ahead, in the
+	// background (precompile.go); for comparisons.
+	NoPrecompile bool
 }
 
 // Engine holds a loaded model and its compiled programs. It is safe for
@@ -67,7 +70,9 @@ type Engine struct {
 	// oneCapacity keeps all layers at one capacity on any backend (tests;
 	// see Session.oneCapacity).
 	oneCapacity bool
-	compiled    map[string]time.Duration // graph key -> first-call time (compile + run)
+	compiled    map[string]time.Duration // graph key -> first-call time (compile + run), or compile time ahead
+	background  sync.WaitGroup           // compilations ahead (precompile)
+	ahead       map[string]bool          // graph keys compiled ahead
 }
 
 // OpenBackend creates a backend from a spec ("go", "go:CONFIG" or "xla:PATH").
@@ -155,8 +160,12 @@ func New(cfg *model.Config, w *model.Weights, b backends.Backend, opts Options) 
 // ChunkSize is the prefill chunk length.
 func (e *Engine) ChunkSize() int { return e.opts.ChunkSize }
 
+// WaitPrecompiled waits for the compilations started ahead (precompile.go).
+func (e *Engine) WaitPrecompiled() { e.background.Wait() }
+
 // Compilations reports how many distinct graphs were built and the total
-// time of their first calls (compilation included).
+// time of their first calls (compilation included), or of their
+// compilation ahead, summed (those ran in parallel).
 func (e *Engine) Compilations() (n int, total time.Duration) {
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -182,6 +182,27 @@ func attendedPrefix(st model.LayerState, quarters int) model.LayerState {
 	return out
 }
 
+// fusedPassArgs lays out a fused pass's arguments up to the first layer's
+// (pass holds x, cos, sin, qpos and qw; ctlT is the policy's control vector
+// or nil) and names its graph for Engine.compiled. The caller appends, per
+// layer, its K, V, positions [and state], then its weights.
+func (s *Session) fusedPassArgs(mask model.StatMask, width, nReal, capa, quarters int, wantLogits bool, pass []any, ctlT *tensors.Tensor, writeAt []int32) ([]any, string) {
+	e := s.e
+	args := append(pass, tensors.FromFlatDataAndDimensions(writeAt, len(writeAt)))
+	key := fmt.Sprintf("pass/%d/t%d/c%d/q%d", mask, width, capa, quarters)
+	if s.dev != nil {
+		args = append(args, ctlT)
+		key += fmt.Sprintf("/%s/w%d", s.dev.StateKind(), ctlT.Shape().Size())
+	}
+	if wantLogits {
+		sel := make([]float32, width)
+		sel[nReal-1] = 1
+		args = append(args, tensors.FromFlatDataAndDimensions(sel, width), e.Weights.Norm, e.Weights.Head)
+		key += "/logits"
+	}
+	return args, key
+}
+
 // forwardFused is forwardLayers as one execution (see fusable).
 func (s *Session) forwardFused(mask model.StatMask, nReal, width int, xt, cosT, sinT, qposT, qwT, ctlT *tensors.Tensor, qpos []int32, wantLogits bool) ([][]*tensors.Tensor, []float32, error) {
 	e := s.e
@@ -196,18 +217,7 @@ func (s *Session) forwardFused(mask model.StatMask, nReal, width int, xt, cosT, 
 	if err != nil {
 		return nil, nil, err
 	}
-	args := []any{xt, cosT, sinT, qposT, qwT, tensors.FromFlatDataAndDimensions(writeAt, cfg.NumLayers)}
-	key := fmt.Sprintf("pass/%d/t%d/c%d/q%d", mask, width, capa, quarters)
-	if s.dev != nil {
-		args = append(args, ctlT)
-		key += fmt.Sprintf("/%s/w%d", s.dev.StateKind(), ctlT.Shape().Size())
-	}
-	if wantLogits {
-		sel := make([]float32, width)
-		sel[nReal-1] = 1
-		args = append(args, tensors.FromFlatDataAndDimensions(sel, width), e.Weights.Norm, e.Weights.Head)
-		key += "/logits"
-	}
+	args, key := s.fusedPassArgs(mask, width, nReal, capa, quarters, wantLogits, []any{xt, cosT, sinT, qposT, qwT}, ctlT, writeAt)
 	for l := range s.layers {
 		lc := &s.layers[l]
 		bufs := []*tensors.Tensor{lc.k, lc.v, lc.pos}

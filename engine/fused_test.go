@@ -67,3 +67,51 @@ func TestPrefixQuarters(t *testing.T) {
 		}
 	}
 }
+
+// TestPlanPasses: the passes compiled ahead of a 1,000-token prefill in a
+// 2,048-slot cache (128-token chunks) are, counted by hand from
+// prefixQuarters: chunks 0-3 attend to one quarter, chunks 4-6 to two,
+// the last chunk (with logits) to two; without prefix graphs, every pass
+// attends to the whole. The decoded token's pass is not compiled ahead.
+func TestPlanPasses(t *testing.T) {
+	type want struct {
+		width, quarters int
+		logits          bool
+	}
+	for _, c := range []struct {
+		prefix bool
+		want   []want
+	}{
+		{true, []want{{128, 1, false}, {128, 2, false}, {128, 2, true}}},
+		{false, []want{{128, 4, false}, {128, 4, true}}},
+	} {
+		e, err := Load(fixtureDir("tiny-llama"), Options{Backend: "go", PrefixGraphs: c.prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := e.NewSession(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plans, err := s.planPasses(1000, 2048)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []want
+		for _, p := range plans {
+			got = append(got, want{p.width, p.quarters, p.logits})
+		}
+		if len(got) != len(c.want) {
+			t.Fatalf("prefix graphs %v: planned %v, want %v", c.prefix, got, c.want)
+		}
+		for i := range got {
+			if got[i] != c.want[i] {
+				t.Errorf("prefix graphs %v: planned %v, want %v", c.prefix, got, c.want)
+				break
+			}
+		}
+		if last := plans[len(plans)-1]; !last.pass.LastPrefill || last.nReal != 1000-7*128 {
+			t.Errorf("prefix graphs %v: the last chunk is planned as %+v", c.prefix, last.pass)
+		}
+	}
+}

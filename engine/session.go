@@ -199,6 +199,7 @@ func (s *Session) Prefill(ids []int) ([]float32, error) {
 		if err := s.setCapacities(caps, nil); err != nil {
 			return nil, err
 		}
+		s.precompile(len(ids))
 	}
 	var logits []float32
 	for i := 0; i < len(ids); {
@@ -228,23 +229,7 @@ func (s *Session) forward(ids []int, pass policy.Pass, width int, wantLogits boo
 	cfg := e.Config
 	d := cfg.HiddenSize
 	s.tokens = append(s.tokens, ids...)
-	var needs policy.Needs
-	if s.policy != nil {
-		needs = s.policy.NeedsFor(pass)
-	}
-	var mask model.StatMask
-	if needs.ColSums {
-		mask |= model.StatColSums
-	}
-	if needs.LastRow {
-		mask |= model.StatLastRow
-	}
-	if needs.Rows {
-		mask |= model.StatRows
-	}
-	if needs.KeyNorms {
-		mask |= model.StatKeyNorms
-	}
+	mask := s.statMask(pass)
 
 	// Embedding lookup on the host.
 	x := make([]float32, width*d)

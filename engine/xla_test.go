@@ -199,3 +199,58 @@ func TestFusedPassMatchesLayersXLA(t *testing.T) {
 		t.Errorf("fused pass graphs: %d, attending to a prefix: %d", n, prefix)
 	}
 }
+
+// TestPrecompileCoversPrefillXLA: a prefill compiles ahead every pass graph
+// it runs (no eviction with the full cache), and
+// the outputs match those of an engine that compiles each graph when met.
+func TestPrecompileCoversPrefillXLA(t *testing.T) {
+	ahead := loadXLA(t)
+	plugin, dir := os.Getenv("NAMM_XLA_PLUGIN"), os.Getenv("NAMM_TEST_MODEL")
+	if dir == "" {
+		dir = fixtureDir("tiny-llama")
+	}
+	lazy, err := Load(dir, Options{Backend: "xla:" + plugin, DType: dtypes.Float32, PrefixGraphs: true, NoPrecompile: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prompt := randomPrompt(2500, ahead.Config.VocabSize)
+	run := func(e *Engine) []float32 {
+		s, err := e.NewSession(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		logits, err := s.Prefill(prompt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if logits, err = s.Decode(Argmax(logits)); err != nil {
+			t.Fatal(err)
+		}
+		return logits
+	}
+	a, b := run(ahead), run(lazy)
+	ahead.WaitPrecompiled()
+	// The same graphs compiled twice: XLA's autotuning may pick other
+	// kernels (another summation order), so not bit for bit.
+	diff, scale := 0.0, 0.0
+	for i := range a {
+		diff = math.Max(diff, math.Abs(float64(a[i]-b[i])))
+		scale = math.Max(scale, math.Abs(float64(b[i])))
+	}
+	if diff > 3e-3*scale {
+		t.Errorf("logits compiled ahead differ from those compiled when met by %.2g of the largest", diff/scale)
+	}
+	var met, missed []string
+	for k := range ahead.compiled {
+		if strings.HasPrefix(k, "pass/") && !strings.Contains(k, "/t1/") { // the decoded token's graph is compiled when met
+			met = append(met, k)
+			if !ahead.ahead[k] {
+				missed = append(missed, k)
+			}
+		}
+	}
+	if len(missed) > 0 || len(met) < 3 {
+		t.Errorf("pass graphs met %v; not compiled ahead: %v", met, missed)
+	}
+	t.Logf("pass graphs compiled ahead: %d of %d met", len(met)-len(missed), len(met))
+}

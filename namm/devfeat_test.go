@@ -203,7 +203,7 @@ func testScoreState(t *testing.T, be backends.Backend, c, used int) {
 
 // TestScoreLayersMatchesScoreState: several layers per execution, the last
 // group overlapping the previous one (5 layers in groups of 3), give each
-// layer's ScoreState scores.
+// layer's ScoreState scores, in the graph PrecompileLayers compiled.
 func TestScoreLayersMatchesScoreState(t *testing.T) {
 	seq, err := backends.NewWithConfig("go:ops_sequential")
 	if err != nil {
@@ -244,9 +244,21 @@ func TestScoreLayersMatchesScoreState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Compiled ahead for the 512 scored slots, the graph ScoreLayers then
+	// runs is that one: no further build.
+	if err := sc.PrecompileLayers(&params, &f.Norm, states[0].Shape(), pos[0].Shape(), nl, []int{512}); err != nil {
+		t.Fatal(err)
+	}
+	built := sc.builds.Load()
+	if built != 1 {
+		t.Errorf("PrecompileLayers built %d graphs, want 1", built)
+	}
 	got, err := sc.ScoreLayers(&params, &f.Norm, states, pos, used)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if n := sc.builds.Load() - built; n != 0 {
+		t.Errorf("ScoreLayers built %d graphs after they were compiled ahead", n)
 	}
 	for l := range nl {
 		want, err := sc.ScoreState(&params, &f.Norm, states[l], pos[l], used[l])

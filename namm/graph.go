@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"github.com/namm-dev/namm/internal/bucket"
 	"math"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -384,10 +385,7 @@ func (s *Scorer) ScoreLayers(p *Params, norm *Norm, states, pos []*tensors.Tenso
 		maxUsed = max(maxUsed, u)
 	}
 	c := min(capa, bucket.Round(maxUsed))
-	per := min(len(states), layersPerScoreOnGo)
-	if s.backend.Name() != simplego.BackendName {
-		per = max(1, min(len(states), maxLayersPerScore, layerScoreElems/(kh*c*c)))
-	}
+	per := s.layersPerExec(len(states), kh, c)
 	if per == 1 && kh*c*c > scoreMaxElems {
 		// One layer does not fit one execution: its heads in groups.
 		out := make([][]float32, len(states))
@@ -434,6 +432,75 @@ func (s *Scorer) ScoreLayers(p *Params, norm *Norm, states, pos []*tensors.Tenso
 		}
 	}
 	return out, nil
+}
+
+// layersPerExec is how many layers one ScoreLayers execution scores over c
+// slots of kh heads, out of layers.
+func (s *Scorer) layersPerExec(layers, kh, c int) int {
+	if s.backend.Name() == simplego.BackendName {
+		return min(layers, layersPerScoreOnGo)
+	}
+	return max(1, min(layers, maxLayersPerScore, layerScoreElems/(kh*c*c)))
+}
+
+// PrecompileLayers compiles, in parallel and ahead of use, the ScoreLayers
+// graphs for states of shape state ([K, C, StateWidth]) and pos ([K, C])
+// scored over each of sizes slots (see policy.Precompiler). It returns when
+// they are compiled; the first error, if any.
+func (s *Scorer) PrecompileLayers(p *Params, norm *Norm, state, pos shapes.Shape, layers int, sizes []int) error {
+	if len(sizes) == 0 {
+		return nil
+	}
+	pt, err := s.paramsTensor(p)
+	if err != nil {
+		return err
+	}
+	nt := normTensor(norm)
+	// Placeholders made on the device, shared by every layer: compiling
+	// reads only shapes.
+	var holders []*tensors.Tensor
+	defer func() {
+		for _, h := range holders {
+			_ = h.FinalizeAll()
+		}
+	}()
+	for _, sh := range []shapes.Shape{state, pos} {
+		h, err := ExecOnce(s.backend, func(g *Graph) *Node { return Zeros(g, sh) })
+		if err != nil {
+			return fmt.Errorf("namm: placeholder %s: %w", sh, err)
+		}
+		holders = append(holders, h)
+	}
+	kh := state.Dimensions[0]
+	errs := make([]error, len(sizes))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, max(1, runtime.NumCPU()/2))
+	for i, c := range sizes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			per := s.layersPerExec(layers, kh, c)
+			ex, err := s.layersExec(per, c)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			args := []any{pt, nt}
+			for range per {
+				args = append(args, holders[0], holders[1])
+			}
+			errs[i] = ex.PreCompile(args...)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // layersExec returns the graph scoring n layers' states over c slots:

@@ -18,6 +18,8 @@ package namm
 
 import (
 	"fmt"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/namm-dev/namm/internal/bucket"
 	"runtime"
 	"sync"
 	"time"
@@ -306,6 +308,26 @@ func (p *Policy) Prepare(views []*policy.LayerView) error {
 	}
 	p.prepared = scores
 	return nil
+}
+
+// Precompile implements policy.Precompiler: the scoring graphs a prefill of
+// promptLen tokens meets at its steps if nothing is evicted (the scored
+// sizes bucket.Round(512 j) for every step j, capped by the capacity).
+// Those a NAMM that evicts never meets cost compile time in the
+// background only.
+func (p *Policy) Precompile(state, pos shapes.Shape, numLayers, promptLen int) {
+	if p.hostFeatures() || p.scorer == nil || p.stats != nil || state.Rank() != 3 {
+		return
+	}
+	capa := state.Dimensions[1]
+	var sizes []int
+	for end := StepEvery; end <= promptLen; end += StepEvery {
+		c := min(capa, bucket.Round(end))
+		if len(sizes) == 0 || sizes[len(sizes)-1] != c {
+			sizes = append(sizes, c)
+		}
+	}
+	_ = p.scorer.PrecompileLayers(&p.params, &p.norm, state, pos, numLayers, sizes)
 }
 
 // usedSlots is the count of a layer's slots that may hold tokens: those

@@ -14,7 +14,11 @@
 // with the same indices it returns.
 package policy
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+)
 
 // Needs says which statistics a policy wants for one Update call. The engine
 // computes only what is asked for: statistics are reduced inside the compute
@@ -146,6 +150,17 @@ type Policy interface {
 // Update for every layer in order, with the same views.
 type Preparer interface {
 	Prepare(views []*LayerView) error
+}
+
+// Precompiler is implemented by policies with compiled graphs of their own
+// (the NAMM's scorer). When a prefill of promptLen tokens starts on a
+// compiled backend, the engine calls Precompile in the background with the
+// shape of every layer's device state ([K, C, width]) and positions
+// ([K, C]) then, so that the graphs the prefill's steps will need compile
+// ahead, in parallel, instead of when first met. Errors are the policy's
+// to drop: a step meets them when it runs.
+type Precompiler interface {
+	Precompile(state, pos shapes.Shape, numLayers, promptLen int)
 }
 
 // ErrBadOption is wrapped by errors about policy names and options.

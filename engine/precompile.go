@@ -1,0 +1,249 @@
+package engine
+
+import (
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+
+	"github.com/namm-dev/namm/model"
+	"github.com/namm-dev/namm/policy"
+)
+
+// Compiling ahead. On a GPU a session's first prompt meets its pass graphs
+// one after another, and XLA compiles each as it is met, 5-20 s for a
+// 32-layer model, on one thread: with an all-zero NAMM and prefix graphs
+// the first 8k prompt of Llama-3-8B spent ~100 s in 15 first calls on an
+// H200. A prefill knows which graphs it will meet if nothing is evicted: its
+// chunks' widths, the quarters of the reserved capacity they attend to
+// (Options.PrefixGraphs), the policy's statistics and state control for
+// each, and the last chunk's logits. precompile
+// compiles those in the background, several at once, while the first
+// chunks run; a pass that reaches a graph still compiling waits for it (the
+// graph's lock) instead of compiling it again. Passes after an eviction
+// may meet other capacities; those compile when met, as before.
+
+// plannedPass is one distinct fused pass of a plan.
+type plannedPass struct {
+	pass     policy.Pass
+	nReal    int
+	width    int
+	quarters int
+	mask     model.StatMask
+	logits   bool
+	ctl      []float32 // the policy's state control (nil without a device state)
+}
+
+// statMask is the statistics the policy asks of a pass.
+func (s *Session) statMask(pass policy.Pass) model.StatMask {
+	var mask model.StatMask
+	if s.policy == nil {
+		return mask
+	}
+	needs := s.policy.NeedsFor(pass)
+	if needs.ColSums {
+		mask |= model.StatColSums
+	}
+	if needs.LastRow {
+		mask |= model.StatLastRow
+	}
+	if needs.Rows {
+		mask |= model.StatRows
+	}
+	if needs.KeyNorms {
+		mask |= model.StatKeyNorms
+	}
+	return mask
+}
+
+// planPasses lists, once each, the fused passes that a prefill of n tokens
+// from the session's state runs in a cache of capacity capa if nothing is
+// evicted. Passes differing only in their tokens share a graph and appear
+// once.
+//
+// The decoded tokens' graph is left to compile when met, after the
+// prefill, as before: compiled ahead alongside the others (XLA autotunes
+// each graph's kernels by timing them on the GPU, while other compilations
+// and the prefill run), an all-zero NAMM's decode on Llama-3-8B took 15.3
+// ms/token instead of 10.0 on an H200; the prefill graphs' times did not
+// change.
+func (s *Session) planPasses(n, capa int) ([]plannedPass, error) {
+	cs := s.e.opts.ChunkSize
+	start := len(s.tokens)
+	used := 0
+	for _, lc := range s.layers {
+		used = max(used, lc.used)
+	}
+	quarters := func(u, width int) int {
+		if !s.e.opts.PrefixGraphs {
+			return 4
+		}
+		return prefixQuarters(capa, u, width)
+	}
+	var out []plannedPass
+	seen := map[string]bool{}
+	add := func(p plannedPass) error {
+		if s.dev != nil {
+			ctl, err := s.dev.StateControl(p.pass, p.nReal, p.width)
+			if err != nil {
+				return err
+			}
+			p.ctl = ctl
+		}
+		_, key := s.fusedPassArgs(p.mask, p.width, p.nReal, capa, p.quarters, p.logits, nil, placeholderCtl(p.ctl), make([]int32, 1))
+		if !seen[key] {
+			seen[key] = true
+			out = append(out, p)
+		}
+		return nil
+	}
+	for i := 0; i < n; {
+		pos := start + i
+		k := min(cs-pos%cs, n-i)
+		pass := policy.Pass{Phase: policy.Prefill, Start: pos, NewTokens: k, LastPrefill: i+k == n, PromptLen: start + n}
+		if err := add(plannedPass{pass: pass, nReal: k, width: cs, quarters: quarters(used+i, cs), mask: s.statMask(pass), logits: pass.LastPrefill}); err != nil {
+			return nil, err
+		}
+		i += k
+	}
+	return out, nil
+}
+
+// placeholderCtl is a control vector's tensor (nil for none).
+func placeholderCtl(ctl []float32) *tensors.Tensor {
+	if ctl == nil {
+		return nil
+	}
+	return tensors.FromFlatDataAndDimensions(ctl, len(ctl))
+}
+
+// precompile starts compiling, in the background, the fused pass graphs a
+// prefill of n tokens will run (see above). It returns at once; call it
+// after the prefill has reserved its capacity.
+func (s *Session) precompile(n int) {
+	e := s.e
+	if e.hostCache() || e.opts.NoPrecompile || !s.fusable() || n <= e.opts.ChunkSize {
+		return
+	}
+	capa := s.layers[0].capacity
+	if pc, ok := s.policy.(policy.Precompiler); ok && s.dev != nil {
+		// The policy's own graphs (the NAMM's scorer) alongside.
+		st, ps, end := s.layers[0].feat.Shape(), s.layers[0].pos.Shape(), len(s.tokens)+n
+		e.background.Add(1)
+		go func() {
+			defer e.background.Done()
+			pc.Precompile(st, ps, len(s.layers), end)
+		}()
+	}
+	plans, err := s.planPasses(n, capa)
+	if err != nil {
+		return // the pass itself will report it
+	}
+	var todo []plannedPass
+	for _, p := range plans {
+		_, key := s.fusedPassArgs(p.mask, p.width, p.nReal, capa, p.quarters, p.logits, nil, placeholderCtl(p.ctl), make([]int32, 1))
+		e.mu.Lock()
+		_, done := e.compiled[key]
+		e.mu.Unlock()
+		if !done {
+			todo = append(todo, p)
+		}
+	}
+	if len(todo) == 0 {
+		return
+	}
+	// One placeholder per cache buffer shape, shared by every layer and
+	// graph: compiling reads only shapes. Made on the device (no host copy),
+	// here, before the passes donate the real buffers.
+	lc := &s.layers[0]
+	bufs := []*tensors.Tensor{lc.k, lc.v, lc.pos}
+	if s.dev != nil {
+		bufs = append(bufs, lc.feat)
+	}
+	var cacheShapes []shapes.Shape
+	for _, t := range bufs {
+		cacheShapes = append(cacheShapes, t.Shape())
+	}
+	e.background.Add(1)
+	go func() {
+		defer e.background.Done()
+		var holders []*tensors.Tensor
+		defer func() {
+			for _, h := range holders {
+				_ = h.FinalizeAll()
+			}
+		}()
+		for _, sh := range cacheShapes {
+			h, err := graph.ExecOnce(e.Backend, func(g *graph.Graph) *graph.Node { return graph.Zeros(g, sh) })
+			if err != nil {
+				return
+			}
+			holders = append(holders, h)
+		}
+		workers := min(len(todo), max(1, runtime.NumCPU()/2))
+		jobs := make(chan plannedPass)
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for p := range jobs {
+					s.precompilePass(p, capa, holders)
+				}
+			}()
+		}
+		for _, p := range todo {
+			jobs <- p
+		}
+		close(jobs)
+		wg.Wait()
+	}()
+}
+
+// precompilePass compiles one planned pass's graph with placeholder inputs
+// of its shapes. Errors are dropped: the pass meets them when it runs.
+func (s *Session) precompilePass(p plannedPass, capa int, holders []*tensors.Tensor) {
+	e := s.e
+	cfg := e.Config
+	exec, err := e.fusedExec(p.mask, s.dev, p.logits, p.quarters)
+	if err != nil {
+		return
+	}
+	w, d, half := p.width, cfg.HiddenSize, len(e.invFreq)
+	zeros := func(dt dtypes.DType, dims ...int) *tensors.Tensor { return tensors.FromShape(shapes.Make(dt, dims...)) }
+	qpos := make([]int32, w)
+	qw := make([]float32, 2*w)
+	for t := range p.nReal {
+		qpos[t], qw[t] = int32(p.pass.Start+t), 1
+	}
+	qw[w+p.nReal-1] = 1
+	dt := e.Weights.DType
+	pass := []any{zeros(dt, w, d), zeros(dt, w, half), zeros(dt, w, half),
+		tensors.FromFlatDataAndDimensions(qpos, w), tensors.FromFlatDataAndDimensions(qw, 2, w)}
+	args, key := s.fusedPassArgs(p.mask, w, p.nReal, capa, p.quarters, p.logits, pass, placeholderCtl(p.ctl), make([]int32, cfg.NumLayers))
+	for l := range cfg.NumLayers {
+		for _, h := range holders {
+			args = append(args, h)
+		}
+		for _, wt := range e.Weights.Layers[l].List() {
+			args = append(args, wt)
+		}
+	}
+	t0 := time.Now()
+	if err := exec.PreCompile(args...); err != nil {
+		return
+	}
+	e.mu.Lock()
+	if _, ok := e.compiled[key]; !ok {
+		e.compiled[key] = time.Since(t0)
+	}
+	if e.ahead == nil {
+		e.ahead = map[string]bool{}
+	}
+	e.ahead[key] = true
+	e.mu.Unlock()
+}
