@@ -6,6 +6,8 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
+
+	"github.com/namm-dev/namm/policy"
 )
 
 // TestAliasOutputOnlyOnXLA: on the pure-Go backend aliasOutput finds no
@@ -73,6 +75,7 @@ func TestPrefixQuarters(t *testing.T) {
 // prefixQuarters: chunks 0-3 attend to one quarter, chunks 4-6 to two,
 // the last chunk (with logits) to two; without prefix graphs, every pass
 // attends to the whole. The decoded token's pass is not compiled ahead.
+// With a policy that evicts, the last chunk may attend to fewer quarters.
 func TestPlanPasses(t *testing.T) {
 	type want struct {
 		width, quarters int
@@ -80,16 +83,27 @@ func TestPlanPasses(t *testing.T) {
 	}
 	for _, c := range []struct {
 		prefix bool
+		policy string
 		want   []want
 	}{
-		{true, []want{{128, 1, false}, {128, 2, false}, {128, 2, true}}},
-		{false, []want{{128, 4, false}, {128, 4, true}}},
+		{true, "full", []want{{128, 1, false}, {128, 2, false}, {128, 2, true}}},
+		{false, "full", []want{{128, 4, false}, {128, 4, true}}},
+		// A policy that evicts may leave the last chunk one quarter.
+		{true, "streaming", []want{{128, 1, false}, {128, 2, false}, {128, 2, true}, {128, 1, true}}},
 	} {
 		e, err := Load(fixtureDir("tiny-llama"), Options{Backend: "go", PrefixGraphs: c.prefix})
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := e.NewSession(nil)
+		var budget policy.Budget
+		if c.policy != "full" {
+			budget.Tokens = 300
+		}
+		p, err := policy.New(c.policy, budget)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := e.NewSession(p)
 		if err != nil {
 			t.Fatal(err)
 		}

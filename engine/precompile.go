@@ -21,11 +21,14 @@ import (
 // H200. A prefill knows which graphs it will meet if nothing is evicted: its
 // chunks' widths, the quarters of the reserved capacity they attend to
 // (Options.PrefixGraphs), the policy's statistics and state control for
-// each, and the last chunk's logits. precompile
+// each, and the last chunk's logits. Evictions during a prefill compact the
+// cache within its capacity (Session.keepCapacity), so they change only the
+// quarters a pass attends to, whose graphs earlier chunks met. precompile
 // compiles those in the background, several at once, while the first
 // chunks run; a pass that reaches a graph still compiling waits for it (the
 // graph's lock) instead of compiling it again. Passes after an eviction
-// may meet other capacities; those compile when met, as before.
+// (without prefix graphs) may meet other capacities; those compile when
+// met, as before.
 
 // plannedPass is one distinct fused pass of a plan.
 type plannedPass struct {
@@ -105,8 +108,18 @@ func (s *Session) planPasses(n, capa int) ([]plannedPass, error) {
 		pos := start + i
 		k := min(cs-pos%cs, n-i)
 		pass := policy.Pass{Phase: policy.Prefill, Start: pos, NewTokens: k, LastPrefill: i+k == n, PromptLen: start + n}
-		if err := add(plannedPass{pass: pass, nReal: k, width: cs, quarters: quarters(used+i, cs), mask: s.statMask(pass), logits: pass.LastPrefill}); err != nil {
+		q := quarters(used+i, cs)
+		if err := add(plannedPass{pass: pass, nReal: k, width: cs, quarters: q, mask: s.statMask(pass), logits: pass.LastPrefill}); err != nil {
 			return nil, err
+		}
+		if pass.LastPrefill && s.policy != nil && s.policy.Name() != "full" && s.e.opts.PrefixGraphs {
+			// A policy that evicts leaves the last chunk fewer occupied
+			// quarters: its logits graph for those too.
+			for fewer := 1; fewer < q; fewer++ {
+				if err := add(plannedPass{pass: pass, nReal: k, width: cs, quarters: fewer, mask: s.statMask(pass), logits: true}); err != nil {
+					return nil, err
+				}
+			}
 		}
 		i += k
 	}

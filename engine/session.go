@@ -213,6 +213,11 @@ func (s *Session) Prefill(ids []int) ([]float32, error) {
 		}
 		i += n
 	}
+	if s.keepCapacity(policy.Pass{Phase: policy.Prefill}) {
+		if err := s.shrinkAfterPrefill(); err != nil {
+			return nil, err
+		}
+	}
 	return logits, nil
 }
 
@@ -490,6 +495,9 @@ func (s *Session) applyPolicy(pass policy.Pass, mask model.StatMask, statsOut []
 		}
 		if removed {
 			plans[l] = slots
+			if s.keepCapacity(pass) {
+				continue // compacted in place; Prefill shrinks the cache at its end
+			}
 			maxKeep := 0
 			for _, sl := range slots {
 				maxKeep = max(maxKeep, len(sl))
@@ -498,6 +506,33 @@ func (s *Session) applyPolicy(pass policy.Pass, mask model.StatMask, statsOut []
 		}
 	}
 	return s.setCapacities(caps, plans)
+}
+
+// keepCapacity reports whether an eviction during this pass compacts the
+// cache within its capacity instead of shrinking it: inside a prefill on a
+// compiled backend with prefix graphs. The prefill reserved its capacity
+// (the peak memory is already spent), the passes attend only to the
+// occupied quarters, and every later chunk then runs a graph of that one
+// capacity, compiled ahead (precompile.go), instead of one per capacity the
+// evictions leave: the shipped NAMM on model A met 54 graphs over an 8k
+// prompt.
+func (s *Session) keepCapacity(pass policy.Pass) bool {
+	return s.fuseMode() && s.e.opts.PrefixGraphs && pass.Phase == policy.Prefill && !pass.LastPrefill
+}
+
+// shrinkAfterPrefill gives every layer the capacity its tokens need (plus a
+// chunk), as an eviction outside keepCapacity would have.
+func (s *Session) shrinkAfterPrefill() error {
+	caps := make([]int, len(s.layers))
+	shrink := false
+	for l, lc := range s.layers {
+		caps[l] = min(lc.capacity, bucket.Round(lc.used+s.e.opts.ChunkSize))
+		shrink = shrink || caps[l] < lc.capacity
+	}
+	if !shrink {
+		return nil
+	}
+	return s.setCapacities(caps, nil)
 }
 
 // setCapacities gives layer l capacity caps[l], keeping the slots plans[l]

@@ -311,19 +311,18 @@ func (p *Policy) Prepare(views []*policy.LayerView) error {
 }
 
 // Precompile implements policy.Precompiler: the scoring graphs a prefill of
-// promptLen tokens meets at its steps if nothing is evicted (the scored
-// sizes bucket.Round(512 j) for every step j, capped by the capacity).
-// Those a NAMM that evicts never meets cost compile time in the
-// background only.
+// promptLen tokens may meet at its steps, one per bucket of scored slots
+// from the first step's 512 to the prompt's (capped by the capacity).
+// Those a NAMM never meets cost compile time in the background only.
 func (p *Policy) Precompile(state, pos shapes.Shape, numLayers, promptLen int) {
 	if p.hostFeatures() || p.scorer == nil || p.stats != nil || state.Rank() != 3 {
 		return
 	}
 	capa := state.Dimensions[1]
 	var sizes []int
-	for end := StepEvery; end <= promptLen; end += StepEvery {
-		c := min(capa, bucket.Round(end))
-		if len(sizes) == 0 || sizes[len(sizes)-1] != c {
+	if promptLen >= StepEvery {
+		// Every bucket a step may score: an evicting NAMM scores fewer slots.
+		for c := bucket.Round(StepEvery); c <= min(capa, bucket.Round(promptLen)); c = bucket.Round(c + 1) {
 			sizes = append(sizes, c)
 		}
 	}
