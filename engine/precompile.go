@@ -197,7 +197,9 @@ func (s *Session) precompile(n int) {
 			}
 			holders = append(holders, h)
 		}
-		workers := min(len(todo), max(1, runtime.NumCPU()/2))
+		// A few at a time: XLA autotunes each graph's kernels by timing
+		// them on the GPU, and the compilations slow each other down.
+		workers := min(len(todo), 4, max(1, runtime.NumCPU()/2))
 		jobs := make(chan plannedPass)
 		var wg sync.WaitGroup
 		for range workers {

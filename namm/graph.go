@@ -33,6 +33,7 @@ type Scorer struct {
 	lastParams Params
 	paramsT    *tensors.Tensor   // lastParams as a [NumParams] tensor
 	stateExecs map[execKey]*Exec // state-scoring graphs by kind and static sizes
+	holders    []*tensors.Tensor // placeholders for compiling ahead, by shape
 }
 
 // scoreMaxElems bounds the attention matrix of one execution, heads x
@@ -456,18 +457,11 @@ func (s *Scorer) PrecompileLayers(p *Params, norm *Norm, state, pos shapes.Shape
 		return err
 	}
 	nt := normTensor(norm)
-	// Placeholders made on the device, shared by every layer: compiling
-	// reads only shapes.
 	var holders []*tensors.Tensor
-	defer func() {
-		for _, h := range holders {
-			_ = h.FinalizeAll()
-		}
-	}()
 	for _, sh := range []shapes.Shape{state, pos} {
-		h, err := ExecOnce(s.backend, func(g *Graph) *Node { return Zeros(g, sh) })
+		h, err := s.placeholder(sh)
 		if err != nil {
-			return fmt.Errorf("namm: placeholder %s: %w", sh, err)
+			return err
 		}
 		holders = append(holders, h)
 	}
@@ -501,6 +495,30 @@ func (s *Scorer) PrecompileLayers(p *Params, norm *Norm, state, pos shapes.Shape
 		}
 	}
 	return nil
+}
+
+// compiled reports whether the scorer's backend compiles its graphs (XLA),
+// where compiling ahead pays; the pure-Go backend builds one in
+// milliseconds.
+func (s *Scorer) compiled() bool { return s.backend.Name() != simplego.BackendName }
+
+// placeholder returns a zero tensor of shape sh made on the device, kept
+// for the next compilation ahead: compiling reads only its shape, and every
+// layer's argument may be the same one.
+func (s *Scorer) placeholder(sh shapes.Shape) (*tensors.Tensor, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, h := range s.holders {
+		if h.Shape().Equal(sh) {
+			return h, nil
+		}
+	}
+	h, err := ExecOnce(s.backend, func(g *Graph) *Node { return Zeros(g, sh) })
+	if err != nil {
+		return nil, fmt.Errorf("namm: placeholder %s: %w", sh, err)
+	}
+	s.holders = append(s.holders, h)
+	return h, nil
 }
 
 // layersExec returns the graph scoring n layers' states over c slots:

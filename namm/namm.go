@@ -21,6 +21,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/namm-dev/namm/internal/bucket"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -310,23 +311,34 @@ func (p *Policy) Prepare(views []*policy.LayerView) error {
 	return nil
 }
 
-// Precompile implements policy.Precompiler: the scoring graphs a prefill of
-// promptLen tokens may meet at its steps, one per bucket of scored slots
-// from the first step's 512 to the prompt's (capped by the capacity).
-// Those a NAMM never meets cost compile time in the background only.
+// Precompile implements policy.Precompiler: the scoring graph of a
+// prefill's first step (each later step's is compiled ahead when the step
+// before it ends, precompileNext). Compiling every size a step may score
+// ahead made the shipped NAMM's first 8k prompt on model A slower, not
+// faster (H200: 88.8 s to the first token against 62.5 s): most sizes went
+// unused and the compilations slowed each other down.
 func (p *Policy) Precompile(state, pos shapes.Shape, numLayers, promptLen int) {
-	if p.hostFeatures() || p.scorer == nil || p.stats != nil || state.Rank() != 3 {
+	if p.hostFeatures() || p.scorer == nil || !p.scorer.compiled() || p.stats != nil || state.Rank() != 3 {
 		return
 	}
-	capa := state.Dimensions[1]
-	var sizes []int
-	if promptLen >= StepEvery {
-		// Every bucket a step may score: an evicting NAMM scores fewer slots.
-		for c := bucket.Round(StepEvery); c <= min(capa, bucket.Round(promptLen)); c = bucket.Round(c + 1) {
-			sizes = append(sizes, c)
-		}
+	if promptLen < StepEvery {
+		return
 	}
-	_ = p.scorer.PrecompileLayers(&p.params, &p.norm, state, pos, numLayers, sizes)
+	_ = p.scorer.PrecompileLayers(&p.params, &p.norm, state, pos, numLayers, []int{min(state.Dimensions[1], bucket.Round(StepEvery))})
+}
+
+// precompileNext starts compiling, in the background, the scoring graph of
+// the next step once a step has scored its last layer: the next step scores
+// the most tokens a layer kept plus the StepEvery tokens to come (one
+// bucket, known only now for a NAMM that evicts).
+func (p *Policy) precompileNext(st *policy.DeviceView) {
+	if p.scorer == nil || !p.scorer.compiled() || len(p.history) == 0 {
+		return
+	}
+	kept := slices.Max(p.history[len(p.history)-1].PerLayer)
+	state, pos, layers := st.State.Shape(), st.Pos.Shape(), p.info.NumLayers
+	c := min(state.Dimensions[1], bucket.Round(kept+StepEvery))
+	go func() { _ = p.scorer.PrecompileLayers(&p.params, &p.norm, state, pos, layers, []int{c}) }()
 }
 
 // usedSlots is the count of a layer's slots that may hold tokens: those
@@ -396,6 +408,9 @@ func (p *Policy) deviceStep(v *policy.LayerView, processed int) ([][]int, error)
 		size = maxLen(keep)
 	}
 	p.recordSize(v.Layer, size, processed)
+	if v.Layer == p.info.NumLayers-1 {
+		p.precompileNext(st)
+	}
 	return keep, nil
 }
 
