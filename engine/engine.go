@@ -49,9 +49,14 @@ type Options struct {
 	// first device call would otherwise absorb the pass). It costs one small
 	// device-to-host copy per pass; for benchmarks.
 	Profile bool
-	// NoPrecompile turns off compiling a prefill's pass graphs ahead, in the
-	// background (precompile.go); for comparisons.
-	NoPrecompile bool
+	// Precompile compiles a prefill's pass graphs ahead, in the background,
+	// several at once, and lets a policy with graphs of its own (the NAMM's
+	// scorer) do the same (precompile.go). Off by default: on an H200 it
+	// cut an all-zero NAMM's time to the first token on Llama-3-8B from
+	// 144.7 to 87.2 s, but a variant made the shipped NAMM's on model A
+	// slower (88.8 against 62.5 s), and the final variant is unmeasured
+	// (docs/performance.md).
+	Precompile bool
 }
 
 // Engine holds a loaded model and its compiled programs. It is safe for

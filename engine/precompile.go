@@ -139,7 +139,7 @@ func placeholderCtl(ctl []float32) *tensors.Tensor {
 // after the prefill has reserved its capacity.
 func (s *Session) precompile(n int) {
 	e := s.e
-	if e.hostCache() || e.opts.NoPrecompile || !s.fusable() || n <= e.opts.ChunkSize {
+	if e.hostCache() || !e.opts.Precompile || !s.fusable() || n <= e.opts.ChunkSize {
 		return
 	}
 	capa := s.layers[0].capacity

@@ -204,12 +204,12 @@ func TestFusedPassMatchesLayersXLA(t *testing.T) {
 // it runs (no eviction with the full cache), and
 // the outputs match those of an engine that compiles each graph when met.
 func TestPrecompileCoversPrefillXLA(t *testing.T) {
-	ahead := loadXLA(t)
+	lazy := loadXLA(t)
 	plugin, dir := os.Getenv("NAMM_XLA_PLUGIN"), os.Getenv("NAMM_TEST_MODEL")
 	if dir == "" {
 		dir = fixtureDir("tiny-llama")
 	}
-	lazy, err := Load(dir, Options{Backend: "xla:" + plugin, DType: dtypes.Float32, PrefixGraphs: true, NoPrecompile: true})
+	ahead, err := Load(dir, Options{Backend: "xla:" + plugin, DType: dtypes.Float32, PrefixGraphs: true, Precompile: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
@@ -82,6 +83,9 @@ type Policy struct {
 	// prepared[l] holds layer l's scores from Prepare ([K*C], slot-major
 	// per head) until its Update consumes them.
 	prepared [][]float32
+	// ahead: the engine compiles ahead (Precompile was called), so each
+	// step compiles the next step's scoring graph ahead too.
+	ahead atomic.Bool
 	// scoreTime is the time spent scoring since Reset: BAM with its inputs
 	// (on a device it ends in a device-to-host copy, so it is the device's
 	// time too).
@@ -153,6 +157,7 @@ func (p *Policy) Reset(m policy.ModelInfo) error {
 	p.history = nil
 	p.prepared = nil
 	p.scoreTime = 0
+	p.ahead.Store(false)
 	return nil
 }
 
@@ -321,6 +326,7 @@ func (p *Policy) Precompile(state, pos shapes.Shape, numLayers, promptLen int) {
 	if p.hostFeatures() || p.scorer == nil || !p.scorer.compiled() || p.stats != nil || state.Rank() != 3 {
 		return
 	}
+	p.ahead.Store(true)
 	if promptLen < StepEvery {
 		return
 	}
@@ -332,7 +338,7 @@ func (p *Policy) Precompile(state, pos shapes.Shape, numLayers, promptLen int) {
 // the most tokens a layer kept plus the StepEvery tokens to come (one
 // bucket, known only now for a NAMM that evicts).
 func (p *Policy) precompileNext(st *policy.DeviceView) {
-	if p.scorer == nil || !p.scorer.compiled() || len(p.history) == 0 {
+	if !p.ahead.Load() || p.scorer == nil || !p.scorer.compiled() || len(p.history) == 0 {
 		return
 	}
 	kept := slices.Max(p.history[len(p.history)-1].PerLayer)

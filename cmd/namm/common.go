@@ -22,7 +22,7 @@ type modelFlags struct {
 	backend string
 	chunk   int
 	noFuse  bool
-	noAhead bool
+	ahead   bool
 	dtype   string
 	// prefix: Options.PrefixGraphs; on by default for commands that run
 	// many prompts in one process (manyPrompts, set before register).
@@ -35,14 +35,14 @@ func (m *modelFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&m.backend, "backend", "go", "compute backend: go (pure Go) or xla:PATH/TO/pjrt_plugin.so (NVIDIA GPU; the plugin is never downloaded)")
 	cmd.Flags().IntVar(&m.chunk, "chunk", 128, "prefill chunk size in tokens")
 	cmd.Flags().BoolVar(&m.noFuse, "no-fuse", false, "on a GPU, run one graph per layer instead of one per pass (for comparison)")
-	cmd.Flags().BoolVar(&m.noAhead, "no-precompile", false, "on a GPU, compile each pass graph when first met instead of compiling a prompt's graphs ahead, in parallel (for comparison)")
+	cmd.Flags().BoolVar(&m.ahead, "precompile", false, "on a GPU, compile a prompt's pass graphs (and the NAMM's scoring graphs) ahead, in parallel, while the first chunks run: shorter wait for the first token on large models (see docs/performance.md)")
 	cmd.Flags().StringVar(&m.dtype, "dtype", "", "compute dtype: f32 or bf16 (default: f32 on go, bf16 on xla)")
 	cmd.Flags().BoolVar(&m.prefix, "prefix-graphs", m.manyPrompts, "on a GPU, let passes attend only to the filled quarters of the cache: faster prefill, up to 3 more compiled graphs per pass shape (pays off over many prompts)")
 }
 
 // options are the engine options the flags select.
 func (m *modelFlags) options(dt dtypes.DType) engine.Options {
-	return engine.Options{Backend: m.backend, ChunkSize: m.chunk, DType: dt, NoFuse: m.noFuse, PrefixGraphs: m.prefix, NoPrecompile: m.noAhead}
+	return engine.Options{Backend: m.backend, ChunkSize: m.chunk, DType: dt, NoFuse: m.noFuse, PrefixGraphs: m.prefix, Precompile: m.ahead}
 }
 
 // load opens the model and its tokenizer.
