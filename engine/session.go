@@ -514,7 +514,7 @@ func (s *Session) applyPolicy(pass policy.Pass, mask model.StatMask, statsOut []
 // (the peak memory is already spent), the passes attend only to the
 // occupied quarters, and every later chunk then runs a graph of that one
 // capacity, compiled ahead (precompile.go), instead of one per capacity the
-// evictions leave: the shipped NAMM on model A met 54 graphs over an 8k
+// evictions leave: the shipped NAMM on model A met 47-54 graphs over an 8k
 // prompt.
 func (s *Session) keepCapacity(pass policy.Pass) bool {
 	return s.fuseMode() && s.e.opts.PrefixGraphs && pass.Phase == policy.Prefill && !pass.LastPrefill
