@@ -450,6 +450,10 @@ func (s *Session) forwardLayers(mask model.StatMask, nReal, width int, xt, cosT,
 	if !wantLogits {
 		return statsOut, nil, nil
 	}
+	if e.useHostLogits() {
+		logits, err := e.hostLogits(xt, nReal-1)
+		return statsOut, logits, err
+	}
 	lex, err := e.logitsExec(false)
 	if err != nil {
 		return nil, nil, err
