@@ -408,15 +408,33 @@ func (s *Session) view(l int, pass policy.Pass, mask model.StatMask, stats []*te
 // when wantLogits, the logits of the last real token.
 func (s *Session) forwardLayers(mask model.StatMask, nReal, width int, xt, cosT, sinT, qposT, qwT, ctlT *tensors.Tensor, qpos []int32, wantLogits bool) ([][]*tensors.Tensor, []float32, error) {
 	e := s.e
-	exec, err := e.layerExec(mask, s.dev)
+	hostProj := e.hostProjections()
+	var exec *graph.Exec
+	var err error
+	var xh []float32 // the hidden states on the host (hostProj)
+	if hostProj {
+		exec, err = e.attendExec(mask, s.dev)
+		if err == nil {
+			xh, err = tensors.CopyFlatData[float32](xt)
+		}
+	} else {
+		exec, err = e.layerExec(mask, s.dev)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
 	statsOut := make([][]*tensors.Tensor, len(s.layers))
 	for l := range s.layers {
 		lc := &s.layers[l]
-		args := []any{xt, cosT, sinT, qposT, qwT, lc.k, lc.v, lc.pos}
+		first := xt
 		key := fmt.Sprintf("layer/%d/t%d/c%d", mask, width, lc.capacity)
+		if hostProj {
+			if first, err = e.hostLayerIn(l, xh, width); err != nil {
+				return nil, nil, fmt.Errorf("engine: layer %d: %w", l, err)
+			}
+			key = "attend" + key[len("layer"):]
+		}
+		args := []any{first, cosT, sinT, qposT, qwT, lc.k, lc.v, lc.pos}
 		if s.dev != nil {
 			var feat any = lc.feat
 			if !e.hostCache() {
@@ -427,14 +445,22 @@ func (s *Session) forwardLayers(mask model.StatMask, nReal, width int, xt, cosT,
 			args = append(args, feat, ctlT, int32(lc.used))
 			key += fmt.Sprintf("/%s/w%d", s.dev.StateKind(), ctlT.Shape().Size())
 		}
-		for _, w := range e.Weights.Layers[l].List() {
-			args = append(args, w)
+		if !hostProj {
+			for _, w := range e.Weights.Layers[l].List() {
+				args = append(args, w)
+			}
 		}
 		out, err := e.timed(key, exec, args...)
 		if err != nil {
 			return nil, nil, fmt.Errorf("engine: layer %d: %w", l, err)
 		}
-		xt = out[0]
+		if hostProj {
+			if err := e.hostLayerOut(l, xh, width, out[0]); err != nil {
+				return nil, nil, fmt.Errorf("engine: layer %d: %w", l, err)
+			}
+		} else {
+			xt = out[0]
+		}
 		statsOut[l] = out[3:]
 		if s.dev != nil {
 			lc.feat = out[len(out)-1]
@@ -445,6 +471,9 @@ func (s *Session) forwardLayers(mask model.StatMask, nReal, width int, xt, cosT,
 			return nil, nil, fmt.Errorf("engine: layer %d: appending to the cache: %w", l, err)
 		}
 		lc.appendIndex(qpos[:nReal])
+	}
+	if hostProj {
+		xt = tensors.FromFlatDataAndDimensions(xh, width, e.Config.HiddenSize)
 	}
 	s.x = xt
 	if !wantLogits {

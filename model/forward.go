@@ -161,17 +161,40 @@ func rope(x, cos, sin *Node) *Node {
 // Layer is one decoder layer over a pass: attention to the cache and to the
 // pass's own tokens (causal), then the SwiGLU MLP.
 func Layer(cfg *Config, w LayerWeights, st LayerState, in PassInputs, stats StatMask) LayerOutputs {
-	dt := in.X.DType()
-	t := in.X.Shape().Dimensions[0]
-	nh, kh, hd, grp := cfg.NumHeads, cfg.NumKVHeads, cfg.HeadDim, cfg.GroupSize()
-	slots := st.K.Shape().Dimensions[1]
-
+	nh, kh, hd := cfg.NumHeads, cfg.NumKVHeads, cfg.HeadDim
 	h := RMSNorm(in.X, w.AttnNorm, cfg.RMSNormEps)
 	qkv := linear(h, w.Wqkv) // [T, (N+2K)*H]
 	cols := func(from, to int) *Node { return Slice(qkv, AxisRange(), AxisRange(from, to)) }
-	q := Reshape(addBias(cols(0, nh*hd), w.Bq), t, nh, hd)
-	k := Reshape(addBias(cols(nh*hd, (nh+kh)*hd), w.Bk), t, kh, hd)
-	v := Reshape(addBias(cols((nh+kh)*hd, (nh+2*kh)*hd), w.Bv), t, kh, hd)
+	q := addBias(cols(0, nh*hd), w.Bq)
+	k := addBias(cols(nh*hd, (nh+kh)*hd), w.Bk)
+	v := addBias(cols((nh+kh)*hd, (nh+2*kh)*hd), w.Bv)
+	attn, out := Attend(cfg, q, k, v, st, in, stats)
+	x := Add(in.X, linear(attn, w.Wo))
+
+	h = RMSNorm(x, w.MLPNorm, cfg.RMSNormEps)
+	inter := cfg.IntermediateSize
+	gu := linear(h, w.Wgu) // [T, 2*I]
+	gate := Slice(gu, AxisRange(), AxisRange(0, inter))
+	up := Slice(gu, AxisRange(), AxisRange(inter, 2*inter))
+	out.X = Add(x, linear(Mul(Mul(gate, Sigmoid(gate)), up), w.Wdown))
+	return out
+}
+
+// Attend is a layer's attention from its projections q [T, N*H], k and v
+// [T, K*H] (biases added): RoPE, attention to the cache and to the pass's
+// own tokens (causal), the statistics asked for and the policy's state
+// update. It returns the attention output [T, N*H], before the output
+// projection, and every LayerOutputs field but X. Layer runs it between
+// its projections; the pure-Go backend's engine runs only it as a graph and
+// the projections on the host.
+func Attend(cfg *Config, q, k, v *Node, st LayerState, in PassInputs, stats StatMask) (*Node, LayerOutputs) {
+	dt := q.DType()
+	t := q.Shape().Dimensions[0]
+	nh, kh, hd, grp := cfg.NumHeads, cfg.NumKVHeads, cfg.HeadDim, cfg.GroupSize()
+	slots := st.K.Shape().Dimensions[1]
+	q = Reshape(q, t, nh, hd)
+	k = Reshape(k, t, kh, hd)
+	v = Reshape(v, t, kh, hd)
 	q = rope(q, in.Cos, in.Sin)
 	k = rope(k, in.Cos, in.Sin)
 	kT := TransposeAllAxes(k, 1, 0, 2) // [K, T, H]
@@ -224,16 +247,8 @@ func Layer(cfg *Config, w LayerWeights, st LayerState, in PassInputs, stats Stat
 		attn = Mul(attn, BroadcastToDims(InsertAxes(inv, -1), t, kh, grp, hd))
 	}
 	attn = Reshape(attn, t, nh*hd)
-	x := Add(in.X, linear(attn, w.Wo))
 
-	h = RMSNorm(x, w.MLPNorm, cfg.RMSNormEps)
-	inter := cfg.IntermediateSize
-	gu := linear(h, w.Wgu) // [T, 2*I]
-	gate := Slice(gu, AxisRange(), AxisRange(0, inter))
-	up := Slice(gu, AxisRange(), AxisRange(inter, 2*inter))
-	x = Add(x, linear(Mul(Mul(gate, Sigmoid(gate)), up), w.Wdown))
-
-	out := LayerOutputs{X: x, NewK: kT, NewV: vT}
+	out := LayerOutputs{NewK: kT, NewV: vT}
 	var rows *Node // [K, T, S+T], query heads of each group averaged
 	if stats&(StatColSums|StatLastRow|StatRows) != 0 || st.Feat != nil {
 		// Normalised and averaged per part (cache, pass), then joined: the
@@ -270,7 +285,7 @@ func Layer(cfg *Config, w LayerWeights, st LayerState, in PassInputs, stats Stat
 		k32 := ConvertDType(kT, dtypes.Float32)
 		out.Stats = append(out.Stats, Sqrt(ReduceSum(Square(k32), -1))) // [K, T]
 	}
-	return out
+	return attn, out
 }
 
 // updateFeat runs the policy's state update (its pass's tokens land at

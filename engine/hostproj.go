@@ -1,0 +1,178 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas32"
+
+	"github.com/namm-dev/namm/model"
+	"github.com/namm-dev/namm/policy"
+)
+
+// Projections on the host. On the pure-Go backend simplego's matrix
+// kernels run a layer's projections (q/k/v, output, gate/up, down) at
+// ~0.5-1.5 GFMA/s per core. With float32 weights the engine runs each layer
+// as: the RMSNorms, the projections and the SwiGLU in Go with gonum's
+// float32 BLAS over the host-shared weights, and only the attention
+// (model.Attend: RoPE, the cache, statistics, the policy's state) as a
+// graph. The graph path (model.Layer) stays the reference and the GPU's.
+
+// hostProjections reports whether layers run their projections on the
+// host (see above).
+func (e *Engine) hostProjections() bool {
+	return e.hostCache() && e.Weights.DType == dtypes.Float32
+}
+
+// attendKey identifies an attention graph like layerKey a layer graph.
+type attendKey layerKey
+
+// attendExec returns the attention graph: inputs qkv [T, (N+2K)*H] (biases
+// added), cos, sin, qpos, qw, K, V, pos, [feat, ctl, writeAt]; outputs the
+// attention [T, N*H], newK, newV, stats..., [feat].
+func (e *Engine) attendExec(stats model.StatMask, dev policy.DeviceState) (*graph.Exec, error) {
+	key := attendKey{stats: stats}
+	if dev != nil {
+		key.state = dev.StateKind()
+	}
+	cfg := e.Config
+	return e.exec(key, 256, func(in []*graph.Node) []*graph.Node {
+		pass := model.PassInputs{X: in[0], Cos: in[1], Sin: in[2], QueryPos: in[3], QueryWeights: in[4]}
+		st := model.LayerState{K: in[5], V: in[6], Pos: in[7]}
+		if dev != nil {
+			st.Feat, pass.StateCtl, pass.WriteAt = in[8], in[9], in[10]
+			pass.UpdateState = dev.UpdateState
+		}
+		nh, kh, hd := cfg.NumHeads, cfg.NumKVHeads, cfg.HeadDim
+		cols := func(from, to int) *graph.Node {
+			return graph.Slice(in[0], graph.AxisRange(), graph.AxisRange(from, to))
+		}
+		attn, out := model.Attend(cfg, cols(0, nh*hd), cols(nh*hd, (nh+kh)*hd), cols((nh+kh)*hd, (nh+2*kh)*hd), st, pass, stats)
+		res := append([]*graph.Node{attn, out.NewK, out.NewV}, out.Stats...)
+		if out.Feat != nil {
+			res = append(res, out.Feat)
+		}
+		return res
+	})
+}
+
+// flat32 calls f with t's float32 data (shared with the backend: no copy).
+func flat32(t *tensors.Tensor, f func([]float32)) error {
+	return tensors.ConstFlatData(t, f)
+}
+
+// rmsNormRows is model.RMSNorm over the rows of x [T, D] in float32.
+func rmsNormRows(x []float32, d int, w []float32, eps float64) []float32 {
+	out := make([]float32, len(x))
+	for r := 0; r < len(x); r += d {
+		var ss float32
+		for _, a := range x[r : r+d] {
+			ss += a * a
+		}
+		inv := float32(1 / math.Sqrt(float64(ss/float32(d))+eps))
+		for i, a := range x[r : r+d] {
+			out[r+i] = (a * inv) * w[i]
+		}
+	}
+	return out
+}
+
+// matMulT is y = x W^T for x [T, in] and W [out, in] row-major (-> [T, out]),
+// with beta = 1 adding to y (a residual). One row runs as matrix-vector
+// products over row blocks of W on every core; several as one gonum GEMM.
+func matMulT(x []float32, t, in int, w []float32, out int, y []float32, beta float32) {
+	if t > 1 {
+		blas32.Gemm(blas.NoTrans, blas.Trans, 1,
+			blas32.General{Rows: t, Cols: in, Stride: in, Data: x},
+			blas32.General{Rows: out, Cols: in, Stride: in, Data: w},
+			beta, blas32.General{Rows: t, Cols: out, Stride: out, Data: y})
+		return
+	}
+	parts := min(runtime.GOMAXPROCS(0), 8, max(1, out/64))
+	per := (out + parts - 1) / parts
+	var wg sync.WaitGroup
+	for r0 := 0; r0 < out; r0 += per {
+		r1 := min(out, r0+per)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			blas32.Gemv(blas.NoTrans, 1, blas32.General{Rows: r1 - r0, Cols: in, Stride: in, Data: w[r0*in : r1*in]},
+				blas32.Vector{N: in, Inc: 1, Data: x}, beta, blas32.Vector{N: r1 - r0, Inc: 1, Data: y[r0:r1]})
+		}()
+	}
+	wg.Wait()
+}
+
+// hostLayerIn computes layer l's q/k/v projection [T, (N+2K)*H] of the
+// hidden states x [T, D] on the host (RMSNorm, matrix product, biases).
+func (e *Engine) hostLayerIn(l int, x []float32, t int) (*tensors.Tensor, error) {
+	cfg := e.Config
+	lw := &e.Weights.Layers[l]
+	d := cfg.HiddenSize
+	nq, nkv := cfg.NumHeads*cfg.HeadDim, cfg.NumKVHeads*cfg.HeadDim
+	out := nq + 2*nkv
+	qkv := make([]float32, t*out)
+	var h []float32
+	if err := flat32(lw.AttnNorm, func(w []float32) { h = rmsNormRows(x, d, w, cfg.RMSNormEps) }); err != nil {
+		return nil, err
+	}
+	if err := flat32(lw.Wqkv, func(w []float32) { matMulT(h, t, d, w, out, qkv, 0) }); err != nil {
+		return nil, err
+	}
+	if lw.Bq != nil {
+		for i, b := range []*tensors.Tensor{lw.Bq, lw.Bk, lw.Bv} {
+			off := []int{0, nq, nq + nkv}[i]
+			if err := flat32(b, func(bias []float32) {
+				for r := range t {
+					row := qkv[r*out+off : r*out+off+len(bias)]
+					for j, v := range bias {
+						row[j] += v
+					}
+				}
+			}); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return tensors.FromFlatDataAndDimensions(qkv, t, out), nil
+}
+
+// hostLayerOut finishes layer l on the host from its attention attn
+// [T, N*H]: x += attn Wo^T, then x += down(silu(gate) * up) of the
+// RMSNormed x, in place.
+func (e *Engine) hostLayerOut(l int, x []float32, t int, attn *tensors.Tensor) error {
+	cfg := e.Config
+	lw := &e.Weights.Layers[l]
+	d, inter, nq := cfg.HiddenSize, cfg.IntermediateSize, cfg.NumHeads*cfg.HeadDim
+	a, err := tensors.CopyFlatData[float32](attn)
+	if err != nil {
+		return fmt.Errorf("engine: layer %d attention output: %w", l, err)
+	}
+	if err := flat32(lw.Wo, func(w []float32) { matMulT(a, t, nq, w, d, x, 1) }); err != nil {
+		return err
+	}
+	var h []float32
+	if err := flat32(lw.MLPNorm, func(w []float32) { h = rmsNormRows(x, d, w, cfg.RMSNormEps) }); err != nil {
+		return err
+	}
+	gu := make([]float32, t*2*inter)
+	if err := flat32(lw.Wgu, func(w []float32) { matMulT(h, t, d, w, 2*inter, gu, 0) }); err != nil {
+		return err
+	}
+	act := make([]float32, t*inter)
+	for r := range t {
+		g, u := gu[r*2*inter:r*2*inter+inter], gu[r*2*inter+inter:(r+1)*2*inter]
+		for i := range inter {
+			// silu(g) = g * sigmoid(g), as the graph's Mul(gate, Sigmoid(gate)).
+			sig := float32(1 / (1 + math.Exp(-float64(g[i]))))
+			act[r*inter+i] = (g[i] * sig) * u[i]
+		}
+	}
+	return flat32(lw.Wdown, func(w []float32) { matMulT(act, t, inter, w, d, x, 1) })
+}
