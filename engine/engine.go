@@ -198,19 +198,23 @@ func (e *Engine) timed(key string, exec *graph.Exec, args ...any) ([]*tensors.Te
 	return out, nil
 }
 
-// layerKey identifies a layer graph: the statistics it returns and the
-// kind of device state it updates ("" for none).
+// layerKey identifies a layer graph: the statistics it returns, the kind
+// of device state it updates ("" for none), and whether it is the attention
+// alone (attend: the projections run on the host, hostproj.go).
 type layerKey struct {
-	stats model.StatMask
-	state string
+	stats  model.StatMask
+	state  string
+	attend bool
 }
 
 // layerExec returns the layer graph for a statistics mask and, when dev is
 // not nil, a policy's device-state update. Inputs: x, cos, sin, qpos, qw,
 // K, V, pos, [feat, ctl, writeAt,] weights...; outputs: x, newK, newV,
-// stats..., [feat].
-func (e *Engine) layerExec(stats model.StatMask, dev policy.DeviceState) (*graph.Exec, error) {
-	key := layerKey{stats: stats}
+// stats..., [feat]. With attend, the graph is model.Attend alone: its first
+// input is the q/k/v projection [T, (N+2K)*H] (biases added), it takes no
+// weights, and its first output is the attention [T, N*H].
+func (e *Engine) layerExec(stats model.StatMask, dev policy.DeviceState, attend bool) (*graph.Exec, error) {
+	key := layerKey{stats: stats, attend: attend}
 	if dev != nil {
 		key.state = dev.StateKind()
 	}
@@ -224,8 +228,19 @@ func (e *Engine) layerExec(stats model.StatMask, dev policy.DeviceState) (*graph
 			pass.UpdateState = dev.UpdateState
 			p = p[3:]
 		}
-		w, _ := layerWeights(p, cfg.AttentionBias)
-		out := model.Layer(cfg, w, st, pass, stats)
+		var out model.LayerOutputs
+		if attend {
+			nh, kh, hd := cfg.NumHeads, cfg.NumKVHeads, cfg.HeadDim
+			cols := func(from, to int) *graph.Node {
+				return graph.Slice(in[0], graph.AxisRange(), graph.AxisRange(from, to))
+			}
+			var attn *graph.Node
+			attn, out = model.Attend(cfg, cols(0, nh*hd), cols(nh*hd, (nh+kh)*hd), cols((nh+kh)*hd, (nh+2*kh)*hd), st, pass, stats)
+			out.X = attn
+		} else {
+			w, _ := layerWeights(p, cfg.AttentionBias)
+			out = model.Layer(cfg, w, st, pass, stats)
+		}
 		res := append([]*graph.Node{out.X, out.NewK, out.NewV}, out.Stats...)
 		if out.Feat != nil {
 			res = append(res, out.Feat)

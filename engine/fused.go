@@ -189,18 +189,30 @@ func attendedPrefix(st model.LayerState, quarters int) model.LayerState {
 func (s *Session) fusedPassArgs(mask model.StatMask, width, nReal, capa, quarters int, wantLogits bool, pass []any, ctlT *tensors.Tensor, writeAt []int32) ([]any, string) {
 	e := s.e
 	args := append(pass, tensors.FromFlatDataAndDimensions(writeAt, len(writeAt)))
-	key := fmt.Sprintf("pass/%d/t%d/c%d/q%d", mask, width, capa, quarters)
+	ctlLen := 0
 	if s.dev != nil {
 		args = append(args, ctlT)
-		key += fmt.Sprintf("/%s/w%d", s.dev.StateKind(), ctlT.Shape().Size())
+		ctlLen = ctlT.Shape().Size()
 	}
 	if wantLogits {
 		sel := make([]float32, width)
 		sel[nReal-1] = 1
 		args = append(args, tensors.FromFlatDataAndDimensions(sel, width), e.Weights.Norm, e.Weights.Head)
+	}
+	return args, s.fusedPassKey(mask, width, capa, quarters, wantLogits, ctlLen)
+}
+
+// fusedPassKey names a fused pass's graph for Engine.compiled (ctlLen: the
+// policy's control vector's length, with a device state).
+func (s *Session) fusedPassKey(mask model.StatMask, width, capa, quarters int, wantLogits bool, ctlLen int) string {
+	key := fmt.Sprintf("pass/%d/t%d/c%d/q%d", mask, width, capa, quarters)
+	if s.dev != nil {
+		key += fmt.Sprintf("/%s/w%d", s.dev.StateKind(), ctlLen)
+	}
+	if wantLogits {
 		key += "/logits"
 	}
-	return args, key
+	return key
 }
 
 // forwardFused is forwardLayers as one execution (see fusable).

@@ -7,13 +7,9 @@ import (
 	"sync"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
-
-	"github.com/namm-dev/namm/model"
-	"github.com/namm-dev/namm/policy"
 )
 
 // Projections on the host. On the pure-Go backend simplego's matrix
@@ -22,44 +18,15 @@ import (
 // as: the RMSNorms, the projections and the SwiGLU in Go with gonum's
 // float32 BLAS over the host-shared weights, and only the attention
 // (model.Attend: RoPE, the cache, statistics, the policy's state) as a
-// graph. The graph path (model.Layer) stays the reference and the GPU's.
+// graph (layerExec's attend form). The final norm and the LM head, V x D
+// multiply-adds per token (8.2 M for a 32,000-token vocabulary at D = 256,
+// twice the six layers of the 15M shape), run the same way. The graph path
+// (model.Layer, model.Logits) stays the reference and the GPU's.
 
-// hostProjections reports whether layers run their projections on the
-// host (see above).
+// hostProjections reports whether layers and the LM head run their
+// projections on the host (see above).
 func (e *Engine) hostProjections() bool {
 	return e.hostCache() && e.Weights.DType == dtypes.Float32
-}
-
-// attendKey identifies an attention graph like layerKey a layer graph.
-type attendKey layerKey
-
-// attendExec returns the attention graph: inputs qkv [T, (N+2K)*H] (biases
-// added), cos, sin, qpos, qw, K, V, pos, [feat, ctl, writeAt]; outputs the
-// attention [T, N*H], newK, newV, stats..., [feat].
-func (e *Engine) attendExec(stats model.StatMask, dev policy.DeviceState) (*graph.Exec, error) {
-	key := attendKey{stats: stats}
-	if dev != nil {
-		key.state = dev.StateKind()
-	}
-	cfg := e.Config
-	return e.exec(key, 256, func(in []*graph.Node) []*graph.Node {
-		pass := model.PassInputs{X: in[0], Cos: in[1], Sin: in[2], QueryPos: in[3], QueryWeights: in[4]}
-		st := model.LayerState{K: in[5], V: in[6], Pos: in[7]}
-		if dev != nil {
-			st.Feat, pass.StateCtl, pass.WriteAt = in[8], in[9], in[10]
-			pass.UpdateState = dev.UpdateState
-		}
-		nh, kh, hd := cfg.NumHeads, cfg.NumKVHeads, cfg.HeadDim
-		cols := func(from, to int) *graph.Node {
-			return graph.Slice(in[0], graph.AxisRange(), graph.AxisRange(from, to))
-		}
-		attn, out := model.Attend(cfg, cols(0, nh*hd), cols(nh*hd, (nh+kh)*hd), cols((nh+kh)*hd, (nh+2*kh)*hd), st, pass, stats)
-		res := append([]*graph.Node{attn, out.NewK, out.NewV}, out.Stats...)
-		if out.Feat != nil {
-			res = append(res, out.Feat)
-		}
-		return res
-	})
 }
 
 // flat32 calls f with t's float32 data (shared with the backend: no copy).
@@ -175,4 +142,26 @@ func (e *Engine) hostLayerOut(l int, x []float32, t int, attn *tensors.Tensor) e
 		}
 	}
 	return flat32(lw.Wdown, func(w []float32) { matMulT(act, t, inter, w, d, x, 1) })
+}
+
+// hostLogits applies the final RMSNorm and the LM head to row `row` of the
+// hidden states x [T, D] -> [V], as model.Logits computes them. The head's
+// rows are vocabulary entries in order (model.HeadGroups pads after the
+// last), so its first V rows are the [V, D] matrix.
+func (e *Engine) hostLogits(x *tensors.Tensor, row int) ([]float32, error) {
+	cfg := e.Config
+	d, v := cfg.HiddenSize, cfg.VocabSize
+	xs, err := tensors.CopyFlatData[float32](x)
+	if err != nil {
+		return nil, fmt.Errorf("engine: reading the hidden states: %w", err)
+	}
+	var h []float32
+	if err := flat32(e.Weights.Norm, func(w []float32) { h = rmsNormRows(xs[row*d:(row+1)*d], d, w, cfg.RMSNormEps) }); err != nil {
+		return nil, fmt.Errorf("engine: reading the final norm: %w", err)
+	}
+	logits := make([]float32, v)
+	if err := flat32(e.Weights.Head, func(w []float32) { matMulT(h, 1, d, w[:v*d], v, logits, 0) }); err != nil {
+		return nil, fmt.Errorf("engine: reading the LM head: %w", err)
+	}
+	return logits, nil
 }

@@ -39,6 +39,7 @@ type plannedPass struct {
 	mask     model.StatMask
 	logits   bool
 	ctl      []float32 // the policy's state control (nil without a device state)
+	key      string    // its graph's name in Engine.compiled
 }
 
 // statMask is the statistics the policy asks of a pass.
@@ -97,9 +98,9 @@ func (s *Session) planPasses(n, capa int) ([]plannedPass, error) {
 			}
 			p.ctl = ctl
 		}
-		_, key := s.fusedPassArgs(p.mask, p.width, p.nReal, capa, p.quarters, p.logits, nil, placeholderCtl(p.ctl), make([]int32, 1))
-		if !seen[key] {
-			seen[key] = true
+		p.key = s.fusedPassKey(p.mask, p.width, capa, p.quarters, p.logits, len(p.ctl))
+		if !seen[p.key] {
+			seen[p.key] = true
 			out = append(out, p)
 		}
 		return nil
@@ -126,14 +127,6 @@ func (s *Session) planPasses(n, capa int) ([]plannedPass, error) {
 	return out, nil
 }
 
-// placeholderCtl is a control vector's tensor (nil for none).
-func placeholderCtl(ctl []float32) *tensors.Tensor {
-	if ctl == nil {
-		return nil
-	}
-	return tensors.FromFlatDataAndDimensions(ctl, len(ctl))
-}
-
 // precompile starts compiling, in the background, the fused pass graphs a
 // prefill of n tokens will run (see above). It returns at once; call it
 // after the prefill has reserved its capacity.
@@ -158,9 +151,8 @@ func (s *Session) precompile(n int) {
 	}
 	var todo []plannedPass
 	for _, p := range plans {
-		_, key := s.fusedPassArgs(p.mask, p.width, p.nReal, capa, p.quarters, p.logits, nil, placeholderCtl(p.ctl), make([]int32, 1))
 		e.mu.Lock()
-		_, done := e.compiled[key]
+		_, done := e.compiled[p.key]
 		e.mu.Unlock()
 		if !done {
 			todo = append(todo, p)
@@ -239,7 +231,11 @@ func (s *Session) precompilePass(p plannedPass, capa int, holders []*tensors.Ten
 	dt := e.Weights.DType
 	pass := []any{zeros(dt, w, d), zeros(dt, w, half), zeros(dt, w, half),
 		tensors.FromFlatDataAndDimensions(qpos, w), tensors.FromFlatDataAndDimensions(qw, 2, w)}
-	args, key := s.fusedPassArgs(p.mask, w, p.nReal, capa, p.quarters, p.logits, pass, placeholderCtl(p.ctl), make([]int32, cfg.NumLayers))
+	var ctlT *tensors.Tensor
+	if p.ctl != nil {
+		ctlT = tensors.FromFlatDataAndDimensions(p.ctl, len(p.ctl))
+	}
+	args, key := s.fusedPassArgs(p.mask, w, p.nReal, capa, p.quarters, p.logits, pass, ctlT, make([]int32, cfg.NumLayers))
 	for l := range cfg.NumLayers {
 		for _, h := range holders {
 			args = append(args, h)

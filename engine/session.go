@@ -213,7 +213,7 @@ func (s *Session) Prefill(ids []int) ([]float32, error) {
 		}
 		i += n
 	}
-	if s.keepCapacity(policy.Pass{Phase: policy.Prefill}) {
+	if s.compactsInPrefill() {
 		if err := s.shrinkAfterPrefill(); err != nil {
 			return nil, err
 		}
@@ -408,32 +408,30 @@ func (s *Session) view(l int, pass policy.Pass, mask model.StatMask, stats []*te
 // when wantLogits, the logits of the last real token.
 func (s *Session) forwardLayers(mask model.StatMask, nReal, width int, xt, cosT, sinT, qposT, qwT, ctlT *tensors.Tensor, qpos []int32, wantLogits bool) ([][]*tensors.Tensor, []float32, error) {
 	e := s.e
+	// hostProj: the projections run on the host, the graph is the attention.
 	hostProj := e.hostProjections()
-	var exec *graph.Exec
-	var err error
-	var xh []float32 // the hidden states on the host (hostProj)
-	if hostProj {
-		exec, err = e.attendExec(mask, s.dev)
-		if err == nil {
-			xh, err = tensors.CopyFlatData[float32](xt)
-		}
-	} else {
-		exec, err = e.layerExec(mask, s.dev)
-	}
+	exec, err := e.layerExec(mask, s.dev, hostProj)
 	if err != nil {
 		return nil, nil, err
+	}
+	kind := "layer"
+	var xh []float32 // the hidden states on the host (hostProj)
+	if hostProj {
+		kind = "attend"
+		if xh, err = tensors.CopyFlatData[float32](xt); err != nil {
+			return nil, nil, err
+		}
 	}
 	statsOut := make([][]*tensors.Tensor, len(s.layers))
 	for l := range s.layers {
 		lc := &s.layers[l]
 		first := xt
-		key := fmt.Sprintf("layer/%d/t%d/c%d", mask, width, lc.capacity)
 		if hostProj {
 			if first, err = e.hostLayerIn(l, xh, width); err != nil {
 				return nil, nil, fmt.Errorf("engine: layer %d: %w", l, err)
 			}
-			key = "attend" + key[len("layer"):]
 		}
+		key := fmt.Sprintf("%s/%d/t%d/c%d", kind, mask, width, lc.capacity)
 		args := []any{first, cosT, sinT, qposT, qwT, lc.k, lc.v, lc.pos}
 		if s.dev != nil {
 			var feat any = lc.feat
@@ -479,7 +477,7 @@ func (s *Session) forwardLayers(mask model.StatMask, nReal, width int, xt, cosT,
 	if !wantLogits {
 		return statsOut, nil, nil
 	}
-	if e.useHostLogits() {
+	if hostProj {
 		logits, err := e.hostLogits(xt, nReal-1)
 		return statsOut, logits, err
 	}
@@ -550,8 +548,12 @@ func (s *Session) applyPolicy(pass policy.Pass, mask model.StatMask, statsOut []
 // evictions leave: the shipped NAMM on model A met 47-54 graphs over an 8k
 // prompt.
 func (s *Session) keepCapacity(pass policy.Pass) bool {
-	return s.fuseMode() && s.e.opts.PrefixGraphs && pass.Phase == policy.Prefill && !pass.LastPrefill
+	return s.compactsInPrefill() && pass.Phase == policy.Prefill && !pass.LastPrefill
 }
+
+// compactsInPrefill reports whether evictions inside a prefill keep its
+// capacity (keepCapacity): fused passes with prefix graphs.
+func (s *Session) compactsInPrefill() bool { return s.fuseMode() && s.e.opts.PrefixGraphs }
 
 // shrinkAfterPrefill gives every layer the capacity its tokens need (plus a
 // chunk), as an eviction outside keepCapacity would have.
