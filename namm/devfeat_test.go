@@ -246,7 +246,7 @@ func TestScoreLayersMatchesScoreState(t *testing.T) {
 	}
 	// Compiled ahead for the 512 scored slots, the graph ScoreLayers then
 	// runs is that one: no further build.
-	if err := sc.PrecompileLayers(&params, &f.Norm, states[0].Shape(), pos[0].Shape(), nl, []int{512}); err != nil {
+	if err := sc.PrecompileLayers(&params, &f.Norm, states[0].Shape(), pos[0].Shape(), nl, 512); err != nil {
 		t.Fatal(err)
 	}
 	built := sc.builds.Load()

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"github.com/namm-dev/namm/internal/bucket"
 	"math"
-	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -444,57 +443,37 @@ func (s *Scorer) layersPerExec(layers, kh, c int) int {
 	return max(1, min(layers, maxLayersPerScore, layerScoreElems/(kh*c*c)))
 }
 
-// PrecompileLayers compiles, in parallel and ahead of use, the ScoreLayers
-// graphs for states of shape state ([K, C, StateWidth]) and pos ([K, C])
-// scored over each of sizes slots (see policy.Precompiler). It returns when
-// they are compiled; the first error, if any.
-func (s *Scorer) PrecompileLayers(p *Params, norm *Norm, state, pos shapes.Shape, layers int, sizes []int) error {
-	if len(sizes) == 0 {
+// PrecompileLayers compiles, ahead of use, the ScoreLayers graph for
+// layers states of shape state ([K, C, StateWidth]) and pos ([K, C])
+// scored over c slots (see policy.Precompiler), unless ScoreLayers would
+// score that size head group by head group (ScoreState) instead.
+func (s *Scorer) PrecompileLayers(p *Params, norm *Norm, state, pos shapes.Shape, layers, c int) error {
+	kh := state.Dimensions[0]
+	per := s.layersPerExec(layers, kh, c)
+	if per == 1 && kh*c*c > scoreMaxElems {
 		return nil
 	}
 	pt, err := s.paramsTensor(p)
 	if err != nil {
 		return err
 	}
-	nt := normTensor(norm)
-	var holders []*tensors.Tensor
-	for _, sh := range []shapes.Shape{state, pos} {
-		h, err := s.placeholder(sh)
-		if err != nil {
-			return err
-		}
-		holders = append(holders, h)
+	hs, err := s.placeholder(state)
+	if err != nil {
+		return err
 	}
-	kh := state.Dimensions[0]
-	errs := make([]error, len(sizes))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, max(1, runtime.NumCPU()/2))
-	for i, c := range sizes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			per := s.layersPerExec(layers, kh, c)
-			ex, err := s.layersExec(per, c)
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			args := []any{pt, nt}
-			for range per {
-				args = append(args, holders[0], holders[1])
-			}
-			errs[i] = ex.PreCompile(args...)
-		}()
+	hp, err := s.placeholder(pos)
+	if err != nil {
+		return err
 	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
+	ex, err := s.layersExec(per, c)
+	if err != nil {
+		return err
 	}
-	return nil
+	args := []any{pt, normTensor(norm)}
+	for range per {
+		args = append(args, hs, hp)
+	}
+	return ex.PreCompile(args...)
 }
 
 // compiled reports whether the scorer's backend compiles its graphs (XLA),

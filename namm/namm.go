@@ -330,7 +330,7 @@ func (p *Policy) Precompile(state, pos shapes.Shape, numLayers, promptLen int) {
 	if promptLen < StepEvery {
 		return
 	}
-	_ = p.scorer.PrecompileLayers(&p.params, &p.norm, state, pos, numLayers, []int{min(state.Dimensions[1], bucket.Round(StepEvery))})
+	_ = p.scorer.PrecompileLayers(&p.params, &p.norm, state, pos, numLayers, min(state.Dimensions[1], bucket.Round(StepEvery)))
 }
 
 // precompileNext starts compiling, in the background, the scoring graph of
@@ -344,7 +344,7 @@ func (p *Policy) precompileNext(st *policy.DeviceView) {
 	kept := slices.Max(p.history[len(p.history)-1].PerLayer)
 	state, pos, layers := st.State.Shape(), st.Pos.Shape(), p.info.NumLayers
 	c := min(state.Dimensions[1], bucket.Round(kept+StepEvery))
-	go func() { _ = p.scorer.PrecompileLayers(&p.params, &p.norm, state, pos, layers, []int{c}) }()
+	go func() { _ = p.scorer.PrecompileLayers(&p.params, &p.norm, state, pos, layers, c) }()
 }
 
 // usedSlots is the count of a layer's slots that may hold tokens: those
