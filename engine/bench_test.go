@@ -102,3 +102,27 @@ func BenchmarkPrefillChunk(b *testing.B) {
 	b.ReportMetric(float64(cpuNanos()-c0)/float64(b.N), "cpu-ns/op")
 	b.ReportMetric(float64(len(ids)*b.N)/b.Elapsed().Seconds(), "tokens/s")
 }
+
+// BenchmarkPrefillLlama15M prefills a whole 4,096-token prompt per op (in
+// 128-token chunks; the attention over the growing cache is most of it):
+// the docs' 4k CPU profile is this benchmark with -cpuprofile.
+func BenchmarkPrefillLlama15M(b *testing.B) {
+	for _, ctx := range []int{4096} {
+		b.Run(fmt.Sprintf("ctx%d", ctx), func(b *testing.B) {
+			e := benchEngine(b)
+			ids := randomIDs(ctx, e.Config.VocabSize)
+			c0 := cpuNanos()
+			for b.Loop() {
+				s, err := e.NewSession(nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := s.Prefill(ids); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(cpuNanos()-c0)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(ctx*b.N)/b.Elapsed().Seconds(), "tokens/s")
+		})
+	}
+}
