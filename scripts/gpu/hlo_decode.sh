@@ -3,7 +3,7 @@
 # `namm bench` for one shape and context, and for each pass module prints its kernel count
 # (fusions, copies, custom calls such as cuBLAS gemms) and a histogram of the kernels by kind
 # (the fusion's name without its number). The decode graph is the module with the fewest kernels.
-# MODULES (default fusedExec) picks the modules by a part of their name, e.g. layersExec for the
+# MODULES (default fusedExec) picks the modules by a part of their name, e.g. namm_bam for the
 # NAMM's BAM scoring graphs.
 # Usage: NAMM=/tmp/namm bash scripts/gpu/hlo_decode.sh OUTDIR [SHAPE] [CONTEXT] [MEMORY]
 set -uo pipefail

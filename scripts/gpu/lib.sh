@@ -20,3 +20,12 @@ unpack_binary() {
     python3 -c "import lzma,shutil,sys; shutil.copyfileobj(lzma.open('.gpu/namm.xz'), open(sys.argv[1], 'wb'))" "$b"
   else gunzip -c .gpu/namm.gz > "$b"; fi && chmod +x "$b"
 }
+
+# unpack_xz NAME...: .gpu/NAME.xz (a binary packed by stage.sh or by hand) to the executable /tmp/NAME.
+unpack_xz() {
+  local n
+  for n in "$@"; do
+    python3 -c "import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2],'wb'))" .gpu/$n.xz /tmp/$n \
+      && chmod +x /tmp/$n || return 1
+  done
+}

@@ -3,10 +3,8 @@
 # test on tiny-llama, the full cache on the 8B shape with the binary before (.gpu/namm-old.xz)
 # and after (.gpu/namm.xz) the append-first attention, then the decode graph's kernels.
 set -uo pipefail
-for n in namm namm-old engine_xla.test; do
-  python3 -c "import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2],'wb'))" .gpu/$n.xz /tmp/$n
-  chmod +x /tmp/$n
-done
+source scripts/gpu/lib.sh
+unpack_xz namm namm-old engine_xla.test
 plugin=$(python3 -c 'import jax_plugins.xla_cuda13 as p, os; print(os.path.dirname(p.__file__))')/xla_cuda_plugin.so
 export GOMLX_NO_AUTO_INSTALL=1 GOPJRT_CUDA_CHECKS=0
 (cd engine && NAMM_XLA_PLUGIN=$plugin timeout 200 /tmp/engine_xla.test -test.run 'FusedPassMatchesLayersXLA' -test.v > $OUT/xla_test.txt 2>&1)

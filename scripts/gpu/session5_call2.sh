@@ -3,10 +3,8 @@
 # session-4 binary (.gpu/namm-old.xz) and this session's (.gpu/namm.xz), XLA flag variants, and
 # transformers (eager and sdpa attention) in the same call.
 set -uo pipefail
-for n in namm namm-old; do
-  python3 -c "import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2],'wb'))" .gpu/$n.xz /tmp/$n
-  chmod +x /tmp/$n
-done
+source scripts/gpu/lib.sh
+unpack_xz namm namm-old
 NAMM=/tmp/namm-old RUN_TIMEOUT=150 bash scripts/gpu/bench_runs.sh $OUT/old < scripts/gpu/runs/session5b-old.txt
 NAMM=/tmp/namm RUN_TIMEOUT=150 bash scripts/gpu/bench_runs.sh $OUT/new < scripts/gpu/runs/session5b.txt
 for attn in eager sdpa; do

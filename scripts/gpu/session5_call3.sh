@@ -2,13 +2,10 @@
 # Session 5, call 3 (on the device from the repository root, OUT set): compile-time flags and the
 # NAMM step breakdown (scripts/gpu/runs/session5c.txt), then the BAM scoring graph's kernels.
 set -uo pipefail
-python3 -c "import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2],'wb'))" .gpu/namm.xz /tmp/namm
-chmod +x /tmp/namm
+source scripts/gpu/lib.sh
+unpack_xz namm
 mkdir -p /tmp/xlacache/autotune
 NAMM=/tmp/namm RUN_TIMEOUT=400 bash scripts/gpu/bench_runs.sh $OUT/runs < scripts/gpu/runs/session5c.txt
 ls -la /tmp/xlacache /tmp/xlacache/autotune | head -5; du -sh /tmp/xlacache
-cat $OUT/runs/runs.jsonl | python3 -c "
-import json,sys
-for l in sys.stdin:
-    d=json.loads(l); print(d['label'], 'pre',round(d['prefill_seconds'],3),'dec',round(d['decode_ms_per_token'],2),'graphs',d['graphs_compiled'],'first',round(d['first_call_seconds'],1),'cold',round(d['cold_run_seconds'],1), 'full', d.get('full_cache_prefill_seconds'), d.get('full_cache_decode_ms_per_token'), 'pass', d.get('pass_seconds'), 'policy', d.get('policy_step_seconds'), 'score', d.get('namm_score_seconds'))"
-MODULES=layersExec NAMM=/tmp/namm bash scripts/gpu/hlo_decode.sh $OUT/hlo llama15m 8192 namm:/tmp/zero.namm | head -40
+python3 scripts/gpu/summarize_runs.py $OUT/runs/runs.jsonl
+MODULES=namm_bam NAMM=/tmp/namm bash scripts/gpu/hlo_decode.sh $OUT/hlo llama15m 8192 namm:/tmp/zero.namm | head -40

@@ -4,21 +4,11 @@
 # scripts/gpu/runs/session5g.txt.
 set -uo pipefail
 source scripts/gpu/lib.sh
-for n in namm engine_xla.test; do
-  python3 -c "import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2],'wb'))" .gpu/$n.xz /tmp/$n
-  chmod +x /tmp/$n
-done
+unpack_xz namm engine_xla.test
 unpack_model .gpu/model-a
 plugin=$(python3 -c 'import jax_plugins.xla_cuda13 as p, os; print(os.path.dirname(p.__file__))')/xla_cuda_plugin.so
 (cd engine && GOMLX_NO_AUTO_INSTALL=1 GOPJRT_CUDA_CHECKS=0 NAMM_XLA_PLUGIN=$plugin NAMM_TEST_MODEL=../.gpu/model-a timeout 250 \
   /tmp/engine_xla.test -test.run 'FusedPassMatchesLayersXLA|PrecompileCoversPrefillXLA' -test.v > $OUT/xla_test.txt 2>&1)
 grep -E '^(---|ok|FAIL|PASS)|logits within|compiled ahead|not compiled|differ' $OUT/xla_test.txt | head -20
 NAMM=/tmp/namm RUN_TIMEOUT=240 bash scripts/gpu/bench_runs.sh $OUT/runs < scripts/gpu/runs/session5g.txt > /dev/null
-python3 - $OUT/runs/runs.jsonl <<'PY'
-import json, sys
-for l in open(sys.argv[1]):
-    d = json.loads(l)
-    print(d['label'], 'pre', round(d['prefill_seconds'], 3), 'dec', round(d['decode_ms_per_token'], 2), 'graphs', d['graphs_compiled'],
-          'first', round(d['first_call_seconds'], 1), 'cold', round(d['cold_run_seconds'], 1), 'full', d.get('full_cache_prefill_seconds'),
-          d.get('full_cache_decode_ms_per_token'), 'pass', d.get('pass_seconds'), 'policy', d.get('policy_step_seconds'), 'score', d.get('namm_score_seconds'), 'kv', d.get('kv_bytes'))
-PY
+python3 scripts/gpu/summarize_runs.py $OUT/runs/runs.jsonl
