@@ -75,6 +75,10 @@ type Engine struct {
 	// oneCapacity keeps all layers at one capacity on any backend (tests;
 	// see Session.oneCapacity).
 	oneCapacity bool
+	// graphLayers runs every layer as a graph (model.Layer) even where the
+	// host could run it (hostProjections): the reference of the host path's
+	// tests.
+	graphLayers bool
 	compiled    map[string]time.Duration // graph key -> first-call time (compile + run), or compile time ahead
 	background  sync.WaitGroup           // compilations ahead (precompile)
 	ahead       map[string]bool          // graph keys compiled ahead
@@ -198,23 +202,19 @@ func (e *Engine) timed(key string, exec *graph.Exec, args ...any) ([]*tensors.Te
 	return out, nil
 }
 
-// layerKey identifies a layer graph: the statistics it returns, the kind
-// of device state it updates ("" for none), and whether it is the attention
-// alone (attend: the projections run on the host, hostproj.go).
+// layerKey identifies a layer graph: the statistics it returns and the
+// kind of device state it updates ("" for none).
 type layerKey struct {
-	stats  model.StatMask
-	state  string
-	attend bool
+	stats model.StatMask
+	state string
 }
 
 // layerExec returns the layer graph for a statistics mask and, when dev is
 // not nil, a policy's device-state update. Inputs: x, cos, sin, qpos, qw,
 // K, V, pos, [feat, ctl, writeAt,] weights...; outputs: x, newK, newV,
-// stats..., [feat]. With attend, the graph is model.Attend alone: its first
-// input is the q/k/v projection [T, (N+2K)*H] (biases added), it takes no
-// weights, and its first output is the attention [T, N*H].
-func (e *Engine) layerExec(stats model.StatMask, dev policy.DeviceState, attend bool) (*graph.Exec, error) {
-	key := layerKey{stats: stats, attend: attend}
+// stats..., [feat].
+func (e *Engine) layerExec(stats model.StatMask, dev policy.DeviceState) (*graph.Exec, error) {
+	key := layerKey{stats: stats}
 	if dev != nil {
 		key.state = dev.StateKind()
 	}
@@ -228,24 +228,25 @@ func (e *Engine) layerExec(stats model.StatMask, dev policy.DeviceState, attend 
 			pass.UpdateState = dev.UpdateState
 			p = p[3:]
 		}
-		var out model.LayerOutputs
-		if attend {
-			nh, kh, hd := cfg.NumHeads, cfg.NumKVHeads, cfg.HeadDim
-			cols := func(from, to int) *graph.Node {
-				return graph.Slice(in[0], graph.AxisRange(), graph.AxisRange(from, to))
-			}
-			var attn *graph.Node
-			attn, out = model.Attend(cfg, cols(0, nh*hd), cols(nh*hd, (nh+kh)*hd), cols((nh+kh)*hd, (nh+2*kh)*hd), st, pass, stats)
-			out.X = attn
-		} else {
-			w, _ := layerWeights(p, cfg.AttentionBias)
-			out = model.Layer(cfg, w, st, pass, stats)
-		}
+		w, _ := layerWeights(p, cfg.AttentionBias)
+		out := model.Layer(cfg, w, st, pass, stats)
 		res := append([]*graph.Node{out.X, out.NewK, out.NewV}, out.Stats...)
 		if out.Feat != nil {
 			res = append(res, out.Feat)
 		}
 		return res
+	})
+}
+
+// stateKey keys a policy's state-update graph (host attention, hostattn.go).
+type stateKey string
+
+// stateExec returns the graph of a policy's device-state update alone.
+// Inputs: rows [K, T, S+T] (zero for padding queries), state [K, S, W],
+// ctl, writeAt; output: the new state.
+func (e *Engine) stateExec(dev policy.DeviceState) (*graph.Exec, error) {
+	return e.exec(stateKey(dev.StateKind()), 256, func(in []*graph.Node) []*graph.Node {
+		return []*graph.Node{dev.UpdateState(in[0], in[1], in[2], in[3])}
 	})
 }
 

@@ -15,10 +15,10 @@ import (
 // Projections on the host. On the pure-Go backend simplego's matrix
 // kernels run a layer's projections (q/k/v, output, gate/up, down) at
 // ~0.5-1.5 GFMA/s per core. With float32 weights the engine runs each layer
-// as: the RMSNorms, the projections and the SwiGLU in Go with gonum's
-// float32 BLAS over the host-shared weights, and only the attention
-// (model.Attend: RoPE, the cache, statistics, the policy's state) as a
-// graph (layerExec's attend form). The final norm and the LM head, V x D
+// on the host instead: the RMSNorms, the projections and the SwiGLU in Go
+// with gonum's float32 BLAS over the host-shared weights, and the attention
+// the same way (hostattn.go); only a policy's state update stays a graph.
+// The final norm and the LM head, V x D
 // multiply-adds per token (8.2 M for a 32,000-token vocabulary at D = 256,
 // twice the six layers of the 15M shape), run the same way. The graph path
 // (model.Layer, model.Logits) stays the reference and the GPU's.
@@ -26,7 +26,7 @@ import (
 // hostProjections reports whether layers and the LM head run their
 // projections on the host (see above).
 func (e *Engine) hostProjections() bool {
-	return e.hostCache() && e.Weights.DType == dtypes.Float32
+	return e.hostCache() && e.Weights.DType == dtypes.Float32 && !e.graphLayers
 }
 
 // flat32 calls f with t's float32 data (shared with the backend: no copy).
@@ -78,7 +78,7 @@ func matMulT(x []float32, t, in int, w []float32, out int, y []float32, beta flo
 
 // hostLayerIn computes layer l's q/k/v projection [T, (N+2K)*H] of the
 // hidden states x [T, D] on the host (RMSNorm, matrix product, biases).
-func (e *Engine) hostLayerIn(l int, x []float32, t int) (*tensors.Tensor, error) {
+func (e *Engine) hostLayerIn(l int, x []float32, t int) ([]float32, error) {
 	cfg := e.Config
 	lw := &e.Weights.Layers[l]
 	d := cfg.HiddenSize
@@ -107,20 +107,16 @@ func (e *Engine) hostLayerIn(l int, x []float32, t int) (*tensors.Tensor, error)
 			}
 		}
 	}
-	return tensors.FromFlatDataAndDimensions(qkv, t, out), nil
+	return qkv, nil
 }
 
 // hostLayerOut finishes layer l on the host from its attention attn
 // [T, N*H]: x += attn Wo^T, then x += down(silu(gate) * up) of the
 // RMSNormed x, in place.
-func (e *Engine) hostLayerOut(l int, x []float32, t int, attn *tensors.Tensor) error {
+func (e *Engine) hostLayerOut(l int, x []float32, t int, a []float32) error {
 	cfg := e.Config
 	lw := &e.Weights.Layers[l]
 	d, inter, nq := cfg.HiddenSize, cfg.IntermediateSize, cfg.NumHeads*cfg.HeadDim
-	a, err := tensors.CopyFlatData[float32](attn)
-	if err != nil {
-		return fmt.Errorf("engine: layer %d attention output: %w", l, err)
-	}
 	if err := flat32(lw.Wo, func(w []float32) { matMulT(a, t, nq, w, d, x, 1) }); err != nil {
 		return err
 	}

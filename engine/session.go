@@ -284,7 +284,9 @@ func (s *Session) forward(ids []int, pass policy.Pass, width int, wantLogits boo
 		statSlots[l], prevUsed[l] = lc.capacity, lc.used
 	}
 	run := s.forwardLayers
-	if s.fusable() {
+	if e.hostProjections() {
+		run = s.forwardHost
+	} else if s.fusable() {
 		run = s.forwardFused
 		// The statistics' key axis is the attended prefix of the capacity.
 		q := s.passQuarters(width)
@@ -408,31 +410,15 @@ func (s *Session) view(l int, pass policy.Pass, mask model.StatMask, stats []*te
 // when wantLogits, the logits of the last real token.
 func (s *Session) forwardLayers(mask model.StatMask, nReal, width int, xt, cosT, sinT, qposT, qwT, ctlT *tensors.Tensor, qpos []int32, wantLogits bool) ([][]*tensors.Tensor, []float32, error) {
 	e := s.e
-	// hostProj: the projections run on the host, the graph is the attention.
-	hostProj := e.hostProjections()
-	exec, err := e.layerExec(mask, s.dev, hostProj)
+	exec, err := e.layerExec(mask, s.dev)
 	if err != nil {
 		return nil, nil, err
-	}
-	kind := "layer"
-	var xh []float32 // the hidden states on the host (hostProj)
-	if hostProj {
-		kind = "attend"
-		if xh, err = tensors.CopyFlatData[float32](xt); err != nil {
-			return nil, nil, err
-		}
 	}
 	statsOut := make([][]*tensors.Tensor, len(s.layers))
 	for l := range s.layers {
 		lc := &s.layers[l]
-		first := xt
-		if hostProj {
-			if first, err = e.hostLayerIn(l, xh, width); err != nil {
-				return nil, nil, fmt.Errorf("engine: layer %d: %w", l, err)
-			}
-		}
-		key := fmt.Sprintf("%s/%d/t%d/c%d", kind, mask, width, lc.capacity)
-		args := []any{first, cosT, sinT, qposT, qwT, lc.k, lc.v, lc.pos}
+		key := fmt.Sprintf("layer/%d/t%d/c%d", mask, width, lc.capacity)
+		args := []any{xt, cosT, sinT, qposT, qwT, lc.k, lc.v, lc.pos}
 		if s.dev != nil {
 			var feat any = lc.feat
 			if !e.hostCache() {
@@ -443,22 +429,14 @@ func (s *Session) forwardLayers(mask model.StatMask, nReal, width int, xt, cosT,
 			args = append(args, feat, ctlT, int32(lc.used))
 			key += fmt.Sprintf("/%s/w%d", s.dev.StateKind(), ctlT.Shape().Size())
 		}
-		if !hostProj {
-			for _, w := range e.Weights.Layers[l].List() {
-				args = append(args, w)
-			}
+		for _, w := range e.Weights.Layers[l].List() {
+			args = append(args, w)
 		}
 		out, err := e.timed(key, exec, args...)
 		if err != nil {
 			return nil, nil, fmt.Errorf("engine: layer %d: %w", l, err)
 		}
-		if hostProj {
-			if err := e.hostLayerOut(l, xh, width, out[0]); err != nil {
-				return nil, nil, fmt.Errorf("engine: layer %d: %w", l, err)
-			}
-		} else {
-			xt = out[0]
-		}
+		xt = out[0]
 		statsOut[l] = out[3:]
 		if s.dev != nil {
 			lc.feat = out[len(out)-1]
@@ -470,16 +448,9 @@ func (s *Session) forwardLayers(mask model.StatMask, nReal, width int, xt, cosT,
 		}
 		lc.appendIndex(qpos[:nReal])
 	}
-	if hostProj {
-		xt = tensors.FromFlatDataAndDimensions(xh, width, e.Config.HiddenSize)
-	}
 	s.x = xt
 	if !wantLogits {
 		return statsOut, nil, nil
-	}
-	if hostProj {
-		logits, err := e.hostLogits(xt, nReal-1)
-		return statsOut, logits, err
 	}
 	lex, err := e.logitsExec(false)
 	if err != nil {

@@ -185,8 +185,9 @@ func Layer(cfg *Config, w LayerWeights, st LayerState, in PassInputs, stats Stat
 // own tokens (causal), the statistics asked for and the policy's state
 // update. It returns the attention output [T, N*H], before the output
 // projection, and every LayerOutputs field but X. Layer runs it between
-// its projections; the pure-Go backend's engine runs only it as a graph and
-// the projections on the host.
+// its projections. (With float32 weights on the pure-Go backend the engine
+// runs a layer on the host instead, engine/hostattn.go, and is tested
+// against this.)
 func Attend(cfg *Config, q, k, v *Node, st LayerState, in PassInputs, stats StatMask) (*Node, LayerOutputs) {
 	dt := q.DType()
 	t := q.Shape().Dimensions[0]

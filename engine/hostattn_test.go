@@ -1,0 +1,103 @@
+package engine
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/namm-dev/namm/namm"
+	"github.com/namm-dev/namm/policy"
+)
+
+// TestHostAttentionMatchesGraph: the host path (projections and attention
+// in Go) against model.Layer's graph on the same backend, with policies
+// that read every kind of statistic (column sums, last rows, the rows of
+// the last queries, key norms) and one with device state (a NAMM that
+// evicts, its features updated in its own graph from the host's rows):
+// prefill's and every decoding step's logits agree within 1e-4 relative,
+// and both keep exactly the same tokens. Mistral's sliding window and
+// Qwen2's biases are covered too (full cache).
+func TestHostAttentionMatchesGraph(t *testing.T) {
+	type run struct {
+		fixture, policy string
+	}
+	runs := []run{
+		{"tiny-llama", "full"}, {"tiny-mistral", "full"}, {"tiny-qwen2", "full"},
+		{"tiny-llama", "h2o"}, {"tiny-llama", "tova"}, {"tiny-llama", "snapkv"},
+		{"tiny-llama", "l2"}, {"tiny-llama", "namm"},
+	}
+	engines := map[string]*Engine{}
+	for _, r := range runs {
+		t.Run(r.fixture+"/"+r.policy, func(t *testing.T) {
+			e := engines[r.fixture]
+			if e == nil {
+				var err error
+				if e, err = Load(fixtureDir(r.fixture), Options{}); err != nil {
+					t.Fatal(err)
+				}
+				engines[r.fixture] = e
+			}
+			if !e.hostProjections() {
+				t.Fatal("the fixture does not take the host path")
+			}
+			newPolicy := func() policy.Policy {
+				if r.policy == "namm" {
+					p, err := namm.New(randomNAMM(), namm.Config{})
+					if err != nil {
+						t.Fatal(err)
+					}
+					return p
+				}
+				b := policy.Budget{Tokens: 300}
+				if r.policy == "full" {
+					b = policy.Budget{}
+				}
+				p, err := policy.New(r.policy, b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return p
+			}
+			prompt := randomPrompt(1000, e.Config.VocabSize)
+			host, err := e.NewSession(newPolicy())
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.graphLayers = true
+			ref, err := e.NewSession(newPolicy())
+			e.graphLayers = false
+			if err != nil {
+				t.Fatal(err)
+			}
+			step := func(feed func(*Session) ([]float32, error), what string) []float32 {
+				got, err := feed(host)
+				if err != nil {
+					t.Fatal(err)
+				}
+				e.graphLayers = true
+				want, err := feed(ref)
+				e.graphLayers = false
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d := relErr(got, want); d > 1e-4 {
+					t.Fatalf("%s: logits differ from the graph's by %.3g relative", what, d)
+				}
+				return got
+			}
+			logits := step(func(s *Session) ([]float32, error) { return s.Prefill(prompt) }, "prefill")
+			for range 40 { // past 1,024 tokens: a NAMM step while decoding
+				id := Argmax(logits)
+				logits = step(func(s *Session) ([]float32, error) { return s.Decode(id) }, "decode")
+			}
+			if d := keptDifference(host, ref); d != "" {
+				t.Fatalf("host attention against the graph: %s", d)
+			}
+			if r.policy != "full" && host.Stats().Evictions == 0 {
+				t.Fatal("nothing was evicted; the statistics were not compared")
+			}
+			if !slices.Equal(host.Tokens(), ref.Tokens()) {
+				t.Fatal("the sessions saw different tokens")
+			}
+		})
+	}
+}
