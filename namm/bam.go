@@ -3,6 +3,8 @@ package namm
 import (
 	"fmt"
 	"math"
+
+	"github.com/namm-dev/namm/internal/f32math"
 )
 
 // BAM sizes (namm-reference.md §2).
@@ -133,7 +135,7 @@ func Score(p *Params, x [][FeatDims]float32) []float32 {
 		var sum float32
 		var acc [bamWidth]float32
 		for j := i; j < s; j++ {
-			e := expNeg(row[j] - m)
+			e := f32math.ExpNeg(row[j] - m)
 			sum += e
 			axpy32(e, &v[j], &acc)
 		}
@@ -171,30 +173,4 @@ func axpy32(a float32, x, y *[bamWidth]float32) {
 	for c := range bamWidth {
 		y[c] += a * x[c]
 	}
-}
-
-// expNeg is e^x for x <= 0 in float32, within ~2 ulp of math.Exp: range
-// reduction x = n ln2 + r, |r| <= ln2/2, and a degree-7 polynomial. The
-// attention softmax calls it S^2/2 times, where math.Exp (float64) would
-// dominate the cost.
-func expNeg(x float32) float32 {
-	if x < -87.33 { // below the smallest normal float32
-		return 0
-	}
-	const (
-		log2e = 1.44269504088896341
-		ln2hi = 0.693145751953125
-		ln2lo = 1.42860682030941723212e-6
-	)
-	n := float32(int32(x*log2e - 0.5)) // round to nearest for x <= 0 (truncation is toward zero)
-	r := x - n*ln2hi - n*ln2lo
-	p := float32(1.0 / 5040)
-	p = p*r + 1.0/720
-	p = p*r + 1.0/120
-	p = p*r + 1.0/24
-	p = p*r + 1.0/6
-	p = p*r + 0.5
-	p = p*r + 1
-	p = p*r + 1
-	return p * math.Float32frombits(uint32(int32(n)+127)<<23)
 }

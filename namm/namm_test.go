@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"sort"
 	"testing"
 
 	"github.com/namm-dev/namm/policy"
@@ -33,15 +34,6 @@ func TestFrameSpectrumMatchesDFT(t *testing.T) {
 			if !relClose(float64(got[f]), want[f], 2e-5) {
 				t.Fatalf("trial %d bin %d: got %v want %v", trial, f, got[f], want[f])
 			}
-		}
-	}
-}
-
-func TestExpNeg(t *testing.T) {
-	for x := float32(-90); x <= 0; x += 0.0137 {
-		got, want := float64(expNeg(x)), math.Exp(float64(x))
-		if math.Abs(got-want) > 3e-7*want+1.5e-38 {
-			t.Fatalf("expNeg(%v) = %v, want %v", x, got, want)
 		}
 	}
 }
@@ -210,6 +202,82 @@ func TestSelectKeep(t *testing.T) {
 	for h := range want {
 		if !slices.Equal(keep[h], want[h]) {
 			t.Fatalf("cap head %d: keep %v, want %v", h, keep[h], want[h])
+		}
+	}
+}
+
+// TestSelectKeepMatchesFullSort: on random scores with ties, NaNs and
+// heads of different lengths, selectKeep keeps what the rule's plain
+// statement keeps: sort every head's tokens by score (stable, newest +inf,
+// NaN -inf), drop the first k (Reference: the layer's minimum count of
+// negatives; PerHead: the head's own count).
+func TestSelectKeepMatchesFullSort(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	full := func(scores [][]float32, mode Mode) [][]int {
+		orders, negs := make([][]int, len(scores)), make([]int, len(scores))
+		minNeg := math.MaxInt
+		for h, sc := range scores {
+			key := func(i int) float64 {
+				if i == len(sc)-1 {
+					return math.Inf(1)
+				}
+				if sc[i] != sc[i] {
+					return math.Inf(-1)
+				}
+				return float64(sc[i])
+			}
+			order := make([]int, len(sc))
+			for i := range order {
+				order[i] = i
+			}
+			sort.SliceStable(order, func(a, b int) bool { return key(order[a]) < key(order[b]) })
+			for negs[h] < len(order) && key(order[negs[h]]) < 0 {
+				negs[h]++
+			}
+			orders[h] = order
+			minNeg = min(minNeg, negs[h])
+		}
+		keep, any := make([][]int, len(scores)), false
+		for h, order := range orders {
+			k := negs[h]
+			if mode == Reference {
+				k = minNeg
+			}
+			keep[h] = append([]int(nil), order[k:]...)
+			sort.Ints(keep[h])
+			any = any || k > 0
+		}
+		if !any {
+			return nil
+		}
+		return keep
+	}
+	for trial := range 300 {
+		heads := 1 + r.IntN(4)
+		scores := make([][]float32, heads)
+		for h := range scores {
+			scores[h] = make([]float32, 1+r.IntN(40))
+			for i := range scores[h] {
+				switch x := r.IntN(10); {
+				case x == 0:
+					scores[h][i] = float32(math.NaN())
+				case x < 4:
+					scores[h][i] = float32(r.IntN(3) - 1) // ties at -1, 0, 1
+				default:
+					scores[h][i] = float32(r.NormFloat64() + 0.3)
+				}
+			}
+		}
+		for _, mode := range []Mode{Reference, PerHead} {
+			got, want := selectKeep(scores, mode, 0), full(scores, mode)
+			if (got == nil) != (want == nil) {
+				t.Fatalf("trial %d %v: keep %v, want %v", trial, mode, got, want)
+			}
+			for h := range want {
+				if !slices.Equal(got[h], want[h]) {
+					t.Fatalf("trial %d %v head %d: keep %v, want %v (scores %v)", trial, mode, h, got[h], want[h], scores[h])
+				}
+			}
 		}
 	}
 }
