@@ -35,6 +35,64 @@ func (m Mode) String() string {
 // older token first (a stable sort; the reference's torch.sort leaves the
 // order of ties unspecified).
 func selectKeep(scores [][]float32, mode Mode, cap int) [][]int {
+	if cap > 0 {
+		return selectKeepCapped(scores, mode, cap)
+	}
+	// Without a cap only the negative-scored tokens can go: count them, and
+	// sort only them (a layer that drops nothing, as an all-zero NAMM's,
+	// sorts nothing; a full sort of every head's 8k scores per layer and
+	// step was ~0.3 s of an 8k prompt on Llama-3-8B).
+	negs := make([][]int, len(scores))
+	minDrop := math.MaxInt
+	for h, sc := range scores {
+		for i, v := range sc[:max(len(sc)-1, 0)] { // the newest token is kept
+			if v < 0 || v != v {
+				negs[h] = append(negs[h], i)
+			}
+		}
+		minDrop = min(minDrop, len(negs[h]))
+	}
+	if mode == Reference && minDrop == 0 {
+		return nil
+	}
+	keep := make([][]int, len(scores))
+	any := false
+	for h, sc := range scores {
+		drop := negs[h]
+		if mode == Reference && len(drop) > minDrop {
+			// The minDrop lowest, older first among equal scores.
+			key := func(i int) float32 {
+				if sc[i] != sc[i] {
+					return float32(math.Inf(-1))
+				}
+				return sc[i]
+			}
+			slices.SortStableFunc(drop, func(a, b int) int { return cmp.Compare(key(a), key(b)) })
+			drop = drop[:minDrop]
+			slices.Sort(drop)
+		}
+		any = any || len(drop) > 0
+		kept := make([]int, 0, len(sc)-len(drop))
+		j := 0
+		for i := range sc {
+			if j < len(drop) && drop[j] == i {
+				j++
+				continue
+			}
+			kept = append(kept, i)
+		}
+		keep[h] = kept
+	}
+	if !any {
+		return nil
+	}
+	return keep
+}
+
+// selectKeepCapped is selectKeep with a cap: each head's scores sorted
+// (stable, newest +inf, NaN -inf), its cap best kept, then the negatives
+// among those dropped as selectKeep does.
+func selectKeepCapped(scores [][]float32, mode Mode, cap int) [][]int {
 	orders := make([][]int, len(scores))
 	drops := make([]int, len(scores))
 	minDrop := math.MaxInt
@@ -54,7 +112,7 @@ func selectKeep(scores [][]float32, mode Mode, cap int) [][]int {
 			order[i] = i
 		}
 		slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(key(a), key(b)) })
-		if cap > 0 && n > cap {
+		if n > cap {
 			order = order[n-cap:]
 		}
 		neg := 0
