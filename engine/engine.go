@@ -51,11 +51,11 @@ type Options struct {
 	Profile bool
 	// Precompile compiles a prefill's pass graphs ahead, in the background,
 	// several at once, and lets a policy with graphs of its own (the NAMM's
-	// scorer) do the same (precompile.go). Off by default: on an H200 it
-	// cut an all-zero NAMM's time to the first token on Llama-3-8B from
-	// 144.7 to 87.2 s, but a variant made the shipped NAMM's on model A
-	// slower (88.8 against 62.5 s), and the final variant is unmeasured
-	// (docs/performance.md).
+	// scorer) do the same (precompile.go). On an H200 it cut the cold run
+	// of an all-zero NAMM on Llama-3-8B over 8k tokens from 139.6 to 112.1 s
+	// and of the shipped NAMM on model A from 57.2 to 49.2 s
+	// (docs/performance.md, session 6). The command line turns it on by
+	// default; no effect on the pure-Go backend.
 	Precompile bool
 }
 

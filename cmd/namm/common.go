@@ -35,7 +35,7 @@ func (m *modelFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&m.backend, "backend", "go", "compute backend: go (pure Go) or xla:PATH/TO/pjrt_plugin.so (NVIDIA GPU; the plugin is never downloaded)")
 	cmd.Flags().IntVar(&m.chunk, "chunk", 128, "prefill chunk size in tokens")
 	cmd.Flags().BoolVar(&m.noFuse, "no-fuse", false, "on a GPU, run one graph per layer instead of one per pass (for comparison)")
-	cmd.Flags().BoolVar(&m.ahead, "precompile", false, "on a GPU, compile a prompt's pass graphs (and the NAMM's scoring graphs) ahead, in parallel, while the first chunks run: shorter wait for the first token on large models (see docs/performance.md)")
+	cmd.Flags().BoolVar(&m.ahead, "precompile", true, "on a GPU, compile a prompt's pass graphs (and the NAMM's scoring graphs) ahead, in parallel, while the first chunks run: a shorter wait for the first token (--precompile=false compiles each graph when first met; see docs/performance.md)")
 	cmd.Flags().StringVar(&m.dtype, "dtype", "", "compute dtype: f32 or bf16 (default: f32 on go, bf16 on xla)")
 	cmd.Flags().BoolVar(&m.prefix, "prefix-graphs", m.manyPrompts, "on a GPU, let passes attend only to the filled quarters of the cache: faster prefill, up to 3 more compiled graphs per pass shape (pays off over many prompts)")
 }
