@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/viterin/vek/vek32"
+
 	"github.com/namm-dev/namm/internal/f32math"
 )
 
@@ -122,55 +124,73 @@ func Score(p *Params, x [][FeatDims]float32) []float32 {
 		copy(k[i][:], acc[bamWidth:2*bamWidth])
 		copy(v[i][:], acc[2*bamWidth:])
 	}
+	// The attention in blocks of scoreRows queries: the block's scores
+	// against every newer token, [rows, m], and its output, [rows, 32], are
+	// two row-major products (vek's AVX2 kernels), on a transposed copy of
+	// the keys it sees (32*m values, 1/rows of the products' work).
 	scale := float32(1 / math.Sqrt(bamWidth))
-	row := make([]float32, s)
+	qf := make([]float32, s*bamWidth)
+	vf := make([]float32, s*bamWidth)
 	for i := range s {
-		qi := &q[i]
-		m := float32(math.Inf(-1))
-		for j := i; j < s; j++ {
-			d := dot32(qi, &k[j]) * scale
-			row[j] = d
-			m = max(m, d)
+		for c := range bamWidth {
+			qf[i*bamWidth+c] = q[i][c] * scale
 		}
-		var sum float32
-		var acc [bamWidth]float32
-		for j := i; j < s; j++ {
-			e := f32math.ExpNeg(row[j] - m)
-			sum += e
-			axpy32(e, &v[j], &acc)
-		}
-		var o [bamOut]float32
-		o = p.Bo
-		for c, a := range acc {
-			a /= sum
-			w := &p.Wo[c]
-			for u := range bamOut {
-				o[u] += a * w[u]
+		copy(vf[i*bamWidth:], v[i][:])
+	}
+	kt := make([]float32, bamWidth*s)
+	sc := make([]float32, scoreRows*s)
+	att := make([]float32, scoreRows*bamWidth)
+	negInf := float32(math.Inf(-1))
+	for i0 := 0; i0 < s; i0 += scoreRows {
+		rows, m := min(scoreRows, s-i0), s-i0
+		for j := range m {
+			for c := range bamWidth {
+				kt[c*m+j] = k[i0+j][c]
 			}
 		}
-		var sc float32
-		for f, xf := range x[i] {
-			h := xf*(1+o[FeatDims+f]) + o[f]
-			sc += h * p.W[f]
+		blk := sc[:rows*m]
+		vek32.MatMul_Into(blk, qf[i0*bamWidth:(i0+rows)*bamWidth], kt[:bamWidth*m], bamWidth)
+		for r := range rows {
+			row := blk[r*m : (r+1)*m]
+			for j := range r {
+				row[j] = negInf // the backward mask: token i0+r sees tokens >= i0+r
+			}
+			mx := negInf
+			for _, d := range row[r:] {
+				mx = max(mx, d)
+			}
+			var sum float32
+			for j, d := range row {
+				e := f32math.ExpNeg(d - mx)
+				row[j] = e
+				sum += e
+			}
+			inv := 1 / sum
+			for j := range row {
+				row[j] *= inv
+			}
 		}
-		out[i] = sc + p.B
+		vek32.MatMul_Into(att[:rows*bamWidth], blk, vf[i0*bamWidth:], m)
+		for r := range rows {
+			i := i0 + r
+			var o [bamOut]float32
+			o = p.Bo
+			for c, a := range att[r*bamWidth : (r+1)*bamWidth] {
+				w := &p.Wo[c]
+				for u := range bamOut {
+					o[u] += a * w[u]
+				}
+			}
+			var sco float32
+			for f, xf := range x[i] {
+				h := xf*(1+o[FeatDims+f]) + o[f]
+				sco += h * p.W[f]
+			}
+			out[i] = sco + p.B
+		}
 	}
 	return out
 }
 
-func dot32(a, b *[bamWidth]float32) float32 {
-	var s0, s1, s2, s3 float32
-	for c := 0; c < bamWidth; c += 4 {
-		s0 += a[c] * b[c]
-		s1 += a[c+1] * b[c+1]
-		s2 += a[c+2] * b[c+2]
-		s3 += a[c+3] * b[c+3]
-	}
-	return (s0 + s1) + (s2 + s3)
-}
-
-func axpy32(a float32, x, y *[bamWidth]float32) {
-	for c := range bamWidth {
-		y[c] += a * x[c]
-	}
-}
+// scoreRows is the query block of Score.
+const scoreRows = 64

@@ -114,7 +114,7 @@ func TestStreamingFoldEqualsBatch(t *testing.T) {
 
 func TestBAMMatchesNaive(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
-	for _, s := range []int{1, 2, 7, 64, 150} {
+	for _, s := range []int{1, 2, 7, 64, 150, 300} {
 		flat := randFlat(r, 0.3)
 		p, err := ParamsFromFlat(flat)
 		if err != nil {
