@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
-# Session 6, call 2 (on the device from the repository root, OUT set): scripts/gpu/runs/session6b.txt,
-# then the CPU profile written by its first run.
+# Session 6, call 2 (on the device from the repository root, OUT set): scripts/gpu/runs/session6b.txt.
 set -uo pipefail
 source scripts/gpu/lib.sh
 unpack_xz namm
