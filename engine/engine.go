@@ -79,6 +79,9 @@ type Engine struct {
 	// host could run it (hostProjections): the reference of the host path's
 	// tests.
 	graphLayers bool
+	// noHoles gathers every eviction into a compacted cache instead of
+	// leaving holes (Session.punchHoles): the reference of its test.
+	noHoles bool
 	compiled    map[string]time.Duration // graph key -> first-call time (compile + run), or compile time ahead
 	background  sync.WaitGroup           // compilations ahead (precompile)
 	ahead       map[string]bool          // graph keys compiled ahead

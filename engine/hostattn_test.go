@@ -101,3 +101,65 @@ func TestHostAttentionMatchesGraph(t *testing.T) {
 		})
 	}
 }
+
+// TestHolesMatchGather: evictions that leave holes in the cache
+// (punchHoles, compacted only when a pass finds no room) give the logits,
+// greedy tokens and kept tokens of gathering the survivors at every
+// eviction, for policies that evict at every decoding step.
+func TestHolesMatchGather(t *testing.T) { testHolesMatchGather(t, loadTiny(t), 1e-4) }
+
+func testHolesMatchGather(t *testing.T, e *Engine, tol float64) {
+	prompt := randomPrompt(700, e.Config.VocabSize)
+	for _, name := range []string{"h2o", "tova", "streaming", "l2"} {
+		t.Run(name, func(t *testing.T) {
+			newSession := func() *Session {
+				p, err := policy.New(name, policy.Budget{Tokens: 200})
+				if err != nil {
+					t.Fatal(err)
+				}
+				s, err := e.NewSession(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return s
+			}
+			holes, ref := newSession(), newSession()
+			step := func(feed func(*Session) ([]float32, error), what string) []float32 {
+				got, err := feed(holes)
+				if err != nil {
+					t.Fatal(err)
+				}
+				e.noHoles = true
+				want, err := feed(ref)
+				e.noHoles = false
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d := relErr(got, want); d > tol {
+					t.Fatalf("%s: logits differ from gathering's by %.3g relative", what, d)
+				}
+				return got
+			}
+			logits := step(func(s *Session) ([]float32, error) { return s.Prefill(prompt) }, "prefill")
+			sawHoles, compacted := false, false
+			for range 360 { // past the capacity's spare room (512 slots): compactions too
+				used := holes.layers[0].used
+				id := Argmax(logits)
+				logits = step(func(s *Session) ([]float32, error) { return s.Decode(id) }, "decode")
+				for l := range holes.layers {
+					sawHoles = sawHoles || holes.layers[l].tokens() < holes.layers[l].used
+				}
+				compacted = compacted || holes.layers[0].used < used
+				if d := keptDifference(holes, ref); d != "" {
+					t.Fatalf("holes against gathering: %s", d)
+				}
+			}
+			if !sawHoles || !compacted {
+				t.Fatalf("holes %v, compaction %v: the test compared less than it should", sawHoles, compacted)
+			}
+			if !slices.Equal(holes.Tokens(), ref.Tokens()) {
+				t.Fatal("different tokens generated")
+			}
+		})
+	}
+}

@@ -259,3 +259,7 @@ func TestPrecompileCoversPrefillXLA(t *testing.T) {
 	}
 	t.Logf("pass graphs compiled ahead: %d of %d met", len(met)-len(missed), len(met))
 }
+
+// TestHolesMatchGatherXLA is TestHolesMatchGather on XLA, where a hole is
+// a positions array uploaded from the host instead of a gather graph.
+func TestHolesMatchGatherXLA(t *testing.T) { testHolesMatchGather(t, loadXLA(t), 2e-3) }
