@@ -13,7 +13,6 @@ import (
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
 
-	"github.com/namm-dev/namm/internal/f32math"
 	"github.com/namm-dev/namm/model"
 )
 
@@ -300,8 +299,9 @@ func (sm *softmax) rowMasked(kpos []int32, cr, nr []float32, qp int32, maskCache
 		clear(nr)
 		return
 	}
-	// Hidden keys score -Inf (ExpNeg gives them 0), then the softmax runs
-	// without branches.
+	// Hidden keys score -Inf until the exp, and 0 after it; the rest runs
+	// as vector operations (vek's AVX2 exp, ~1e-7 relative, on inputs
+	// clamped at -87, where float32's exp underflows).
 	negInf := float32(math.Inf(-1))
 	if maskCache {
 		for s, kp := range kpos {
@@ -315,31 +315,39 @@ func (sm *softmax) rowMasked(kpos []int32, cr, nr []float32, qp int32, maskCache
 			nr[j] = negInf
 		}
 	}
-	m := negInf
-	for _, v := range cr {
-		m = max(m, v)
-	}
-	for _, v := range nr {
-		m = max(m, v)
+	m := vek32.Max(nr)
+	if len(cr) > 0 {
+		m = max(m, vek32.Max(cr))
 	}
 	var den float32
-	for s, v := range cr {
-		e := f32math.ExpNeg(v - m)
-		cr[s] = e
-		den += e
+	for _, part := range [][]float32{cr, nr} {
+		if len(part) == 0 {
+			continue
+		}
+		vek32.SubNumber_Inplace(part, m)
+		vek32.MaximumNumber_Inplace(part, -87)
+		vek32.Exp_Inplace(part)
+		den += vek32.Sum(part)
 	}
-	for j, v := range nr {
-		e := f32math.ExpNeg(v - m)
-		nr[j] = e
-		den += e
+	// exp(-87) is 1.6e-38, not 0: hidden keys get exactly 0, as in the
+	// graph (their share of den is below float32's resolution).
+	if maskCache {
+		for s, kp := range kpos {
+			if !sm.visible(kp, qp) {
+				cr[s] = 0
+			}
+		}
+	}
+	for j, kp := range sm.qpos {
+		if !sm.visible(kp, qp) {
+			nr[j] = 0
+		}
 	}
 	inv := 1 / den
-	for s := range cr {
-		cr[s] *= inv
+	if len(cr) > 0 {
+		vek32.MulNumber_Inplace(cr, inv)
 	}
-	for j := range nr {
-		nr[j] *= inv
-	}
+	vek32.MulNumber_Inplace(nr, inv)
 }
 
 // parallel runs f(0..n-1) on up to GOMAXPROCS goroutines.
