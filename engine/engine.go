@@ -81,10 +81,10 @@ type Engine struct {
 	graphLayers bool
 	// noHoles gathers every eviction into a compacted cache instead of
 	// leaving holes (Session.punchHoles): the reference of its test.
-	noHoles bool
-	compiled    map[string]time.Duration // graph key -> first-call time (compile + run), or compile time ahead
-	background  sync.WaitGroup           // compilations ahead (precompile)
-	ahead       map[string]bool          // graph keys compiled ahead
+	noHoles    bool
+	compiled   map[string]time.Duration // graph key -> first-call time (compile + run), or compile time ahead
+	background sync.WaitGroup           // compilations ahead (precompile)
+	ahead      map[string]bool          // graph keys compiled ahead
 	// hostT holds transposed copies of weights for the host's products of
 	// several rows (hostproj.go's project).
 	hostT map[*tensors.Tensor][]float32

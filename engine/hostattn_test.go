@@ -106,9 +106,14 @@ func TestHostAttentionMatchesGraph(t *testing.T) {
 // (punchHoles, compacted only when a pass finds no room) give the logits,
 // greedy tokens and kept tokens of gathering the survivors at every
 // eviction, for policies that evict at every decoding step.
-func TestHolesMatchGather(t *testing.T) { testHolesMatchGather(t, loadTiny(t), 1e-4) }
+func TestHolesMatchGather(t *testing.T) { testHolesMatchGather(t, loadTiny(t), 1e-4, true) }
 
-func testHolesMatchGather(t *testing.T, e *Engine, tol float64) {
+// testHolesMatchGather compares the two with logits within tol. exact asks
+// for the same kept tokens throughout; otherwise (a GPU, whose float
+// results depend on the cache's layout) a policy may keep a different
+// token at a near tie: the comparison then stops, as the contexts differ,
+// and the kept tokens must still agree within 2 per head.
+func testHolesMatchGather(t *testing.T, e *Engine, tol float64, exact bool) {
 	prompt := randomPrompt(700, e.Config.VocabSize)
 	for _, name := range []string{"h2o", "tova", "streaming", "l2"} {
 		t.Run(name, func(t *testing.T) {
@@ -151,7 +156,18 @@ func testHolesMatchGather(t *testing.T, e *Engine, tol float64) {
 				}
 				compacted = compacted || holes.layers[0].used < used
 				if d := keptDifference(holes, ref); d != "" {
-					t.Fatalf("holes against gathering: %s", d)
+					if exact {
+						t.Fatalf("holes against gathering: %s", d)
+					}
+					for l := range ref.layers {
+						for k := range ref.layers[l].heads {
+							if n := symDiff(holes.layers[l].heads[k].pos, ref.layers[l].heads[k].pos); n > 2 {
+								t.Fatalf("layer %d head %d: %d kept tokens differ between holes and gathering", l, k, n)
+							}
+						}
+					}
+					t.Logf("stopped at a near tie: %s", d)
+					return
 				}
 			}
 			if !sawHoles || !compacted {
@@ -162,4 +178,22 @@ func testHolesMatchGather(t *testing.T, e *Engine, tol float64) {
 			}
 		})
 	}
+}
+
+// symDiff counts the positions in exactly one of a and b.
+func symDiff(a, b []int32) int {
+	in := map[int32]int{}
+	for _, p := range a {
+		in[p]++
+	}
+	for _, p := range b {
+		in[p]--
+	}
+	n := 0
+	for _, c := range in {
+		if c != 0 {
+			n++
+		}
+	}
+	return n
 }

@@ -91,24 +91,6 @@ func TestNAMMGraphFeaturesMatchHostXLA(t *testing.T) {
 	}
 }
 
-// symDiff counts the positions in exactly one of a and b.
-func symDiff(a, b []int32) int {
-	in := map[int32]int{}
-	for _, p := range a {
-		in[p]++
-	}
-	for _, p := range b {
-		in[p]--
-	}
-	n := 0
-	for _, c := range in {
-		if c != 0 {
-			n++
-		}
-	}
-	return n
-}
-
 // TestFusedPassMatchesLayersXLA: one graph per pass (fused.go) gives the
 // per-layer path's logits, greedy tokens and kept tokens, with the full
 // cache, with H2O (statistics leave the graph) and with StreamingLLM at a
@@ -261,5 +243,8 @@ func TestPrecompileCoversPrefillXLA(t *testing.T) {
 }
 
 // TestHolesMatchGatherXLA is TestHolesMatchGather on XLA, where a hole is
-// a positions array uploaded from the host instead of a gather graph.
-func TestHolesMatchGatherXLA(t *testing.T) { testHolesMatchGather(t, loadXLA(t), 2e-3) }
+// a positions array uploaded from the host instead of a gather graph. On
+// model A on an H200, TOVA and L2 each kept one different token in one
+// layer after a near tie (session 6, call 5): the float results of a
+// holed and a compacted cache differ in their last bits there.
+func TestHolesMatchGatherXLA(t *testing.T) { testHolesMatchGather(t, loadXLA(t), 2e-3, false) }
