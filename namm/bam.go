@@ -5,8 +5,6 @@ import (
 	"math"
 
 	"github.com/viterin/vek/vek32"
-
-	"github.com/namm-dev/namm/internal/f32math"
 )
 
 // BAM sizes (namm-reference.md §2).
@@ -105,85 +103,68 @@ func Score(p *Params, x [][FeatDims]float32) []float32 {
 	if s == 0 {
 		return out
 	}
-	q := make([][bamWidth]float32, s)
-	k := make([][bamWidth]float32, s)
-	v := make([][bamWidth]float32, s)
+	// q, k, v [S, 96] = x W_qkv + b: one row-major product (vek's AVX2
+	// kernels), as every product below.
+	xf := make([]float32, s*FeatDims)
 	for i := range x {
-		var acc [bamQKV]float32
-		acc = p.Bqkv
-		for r, xr := range x[i] {
-			if xr == 0 {
-				continue
-			}
-			w := &p.Wqkv[r]
-			for c := range bamQKV {
-				acc[c] += xr * w[c]
-			}
-		}
-		copy(q[i][:], acc[:bamWidth])
-		copy(k[i][:], acc[bamWidth:2*bamWidth])
-		copy(v[i][:], acc[2*bamWidth:])
+		copy(xf[i*FeatDims:], x[i][:])
 	}
+	wqkv := make([]float32, 0, FeatDims*bamQKV)
+	for r := range FeatDims {
+		wqkv = append(wqkv, p.Wqkv[r][:]...)
+	}
+	qkv := vek32.MatMul(xf, wqkv, FeatDims)
+	scale := float32(1 / math.Sqrt(bamWidth))
+	qf := make([]float32, s*bamWidth) // scaled queries [S, 32]
+	kt := make([]float32, bamWidth*s) // keys, transposed per block below
+	vf := make([]float32, s*bamWidth) // values [S, 32]
+	for i := range s {
+		row := qkv[i*bamQKV : (i+1)*bamQKV]
+		vek32.Add_Inplace(row, p.Bqkv[:])
+		vek32.MulNumber_Into(qf[i*bamWidth:(i+1)*bamWidth], row[:bamWidth], scale)
+		copy(vf[i*bamWidth:], row[2*bamWidth:])
+	}
+	wo := make([]float32, 0, bamWidth*bamOut)
+	for r := range bamWidth {
+		wo = append(wo, p.Wo[r][:]...)
+	}
+
 	// The attention in blocks of scoreRows queries: the block's scores
 	// against every newer token, [rows, m], and its output, [rows, 32], are
-	// two row-major products (vek's AVX2 kernels), on a transposed copy of
-	// the keys it sees (32*m values, 1/rows of the products' work).
-	scale := float32(1 / math.Sqrt(bamWidth))
-	qf := make([]float32, s*bamWidth)
-	vf := make([]float32, s*bamWidth)
-	for i := range s {
-		for c := range bamWidth {
-			qf[i*bamWidth+c] = q[i][c] * scale
-		}
-		copy(vf[i*bamWidth:], v[i][:])
-	}
-	kt := make([]float32, bamWidth*s)
+	// two products, on a transposed copy of the keys it sees (32*m values,
+	// 1/rows of the products' work).
 	sc := make([]float32, scoreRows*s)
 	att := make([]float32, scoreRows*bamWidth)
-	negInf := float32(math.Inf(-1))
+	o := make([]float32, scoreRows*bamOut)
 	for i0 := 0; i0 < s; i0 += scoreRows {
 		rows, m := min(scoreRows, s-i0), s-i0
 		for j := range m {
-			for c := range bamWidth {
-				kt[c*m+j] = k[i0+j][c]
+			kr := qkv[(i0+j)*bamQKV+bamWidth : (i0+j)*bamQKV+2*bamWidth]
+			for c, kv := range kr {
+				kt[c*m+j] = kv
 			}
 		}
 		blk := sc[:rows*m]
 		vek32.MatMul_Into(blk, qf[i0*bamWidth:(i0+rows)*bamWidth], kt[:bamWidth*m], bamWidth)
 		for r := range rows {
+			// The backward mask: token i0+r sees tokens i0+r and newer, the
+			// row's columns r and on; the ones before it get exactly 0.
 			row := blk[r*m : (r+1)*m]
-			for j := range r {
-				row[j] = negInf // the backward mask: token i0+r sees tokens >= i0+r
-			}
-			mx := negInf
-			for _, d := range row[r:] {
-				mx = max(mx, d)
-			}
-			var sum float32
-			for j, d := range row {
-				e := f32math.ExpNeg(d - mx)
-				row[j] = e
-				sum += e
-			}
-			inv := 1 / sum
-			for j := range row {
-				row[j] *= inv
-			}
+			seen := row[r:]
+			vek32.SubNumber_Inplace(seen, vek32.Max(seen))
+			vek32.MaximumNumber_Inplace(seen, -87) // float32's exp underflows below
+			vek32.Exp_Inplace(seen)
+			vek32.MulNumber_Inplace(seen, 1/vek32.Sum(seen))
+			clear(row[:r])
 		}
 		vek32.MatMul_Into(att[:rows*bamWidth], blk, vf[i0*bamWidth:], m)
+		vek32.MatMul_Into(o[:rows*bamOut], att[:rows*bamWidth], wo, bamWidth)
 		for r := range rows {
 			i := i0 + r
-			var o [bamOut]float32
-			o = p.Bo
-			for c, a := range att[r*bamWidth : (r+1)*bamWidth] {
-				w := &p.Wo[c]
-				for u := range bamOut {
-					o[u] += a * w[u]
-				}
-			}
+			or := o[r*bamOut : (r+1)*bamOut]
 			var sco float32
 			for f, xf := range x[i] {
-				h := xf*(1+o[FeatDims+f]) + o[f]
+				h := xf*(1+or[FeatDims+f]+p.Bo[FeatDims+f]) + or[f] + p.Bo[f]
 				sco += h * p.W[f]
 			}
 			out[i] = sco + p.B
