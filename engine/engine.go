@@ -85,9 +85,6 @@ type Engine struct {
 	compiled   map[string]time.Duration // graph key -> first-call time (compile + run), or compile time ahead
 	background sync.WaitGroup           // compilations ahead (precompile)
 	ahead      map[string]bool          // graph keys compiled ahead
-	// hostT holds transposed copies of weights for the host's products of
-	// several rows (hostproj.go's project).
-	hostT map[*tensors.Tensor][]float32
 }
 
 // OpenBackend creates a backend from a spec ("go", "go:CONFIG" or "xla:PATH").

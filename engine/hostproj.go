@@ -77,45 +77,33 @@ func matMulT(x []float32, t, in int, w []float32, out int, y []float32, beta flo
 	wg.Wait()
 }
 
-// project is y = x W^T + beta y for x [T, in] and a weight W [out, in].
-// One row (decoding) reads W as it is (matMulT's matrix-vector products,
-// bound by memory bandwidth). Several rows multiply by a transposed copy
-// of W, [in, out], made on first use and kept (one more copy of the
-// layers' weights in memory): row-major products that vek's AVX2 kernels
-// run at ~11-19 GFMA/s on the 2-core machine against gonum's ~4.
+// project is y = x W^T + beta y for x [T, in] and a weight W [out, in]
+// (beta 0, or 1 for a residual). One row (decoding) reads W as it is
+// (matMulT's matrix-vector products, bound by memory bandwidth). Several
+// rows compute y^T = W x^T as a row-major product with vek's AVX2 kernels
+// (~11-19 GFMA/s on the 2-core machine against gonum's ~4), W as it is;
+// transposing x and the result costs T*(in+out) copies, under 1% of the
+// product's T*in*out multiply-adds, and no copy of W is kept.
 func (e *Engine) project(x []float32, t, in int, w *tensors.Tensor, out int, y []float32, beta float32) error {
 	if t == 1 {
 		return flat32(w, func(wd []float32) { matMulT(x, t, in, wd, out, y, beta) })
 	}
-	wt, err := e.transposedWeight(w, out, in)
-	if err != nil {
+	xt := make([]float32, in*t)
+	transpose(xt, x, t, in, in)
+	var yt []float32 // [out, T]
+	if err := flat32(w, func(wd []float32) { yt = vek32.MatMul(wd[:out*in], xt, in) }); err != nil {
 		return err
 	}
 	if beta == 0 {
-		vek32.MatMul_Into(y, x, wt, in)
+		transpose(y, yt, out, t, t)
 		return nil
 	}
-	prod := vek32.MatMul(x, wt, in)
-	vek32.Add_Inplace(y, prod) // beta is 0 or 1 (a residual)
+	for o := range out {
+		for r, v := range yt[o*t : (o+1)*t] {
+			y[r*out+o] += v
+		}
+	}
 	return nil
-}
-
-// transposedWeight returns W^T [in, out] of a weight W [out, in], cached.
-func (e *Engine) transposedWeight(w *tensors.Tensor, out, in int) ([]float32, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if wt, ok := e.hostT[w]; ok {
-		return wt, nil
-	}
-	wt := make([]float32, in*out)
-	if err := flat32(w, func(wd []float32) { transpose(wt, wd, out, in, in) }); err != nil {
-		return nil, err
-	}
-	if e.hostT == nil {
-		e.hostT = map[*tensors.Tensor][]float32{}
-	}
-	e.hostT[w] = wt
-	return wt, nil
 }
 
 // hostLayerIn computes layer l's q/k/v projection [T, (N+2K)*H] of the
