@@ -68,22 +68,7 @@ func TestHostAttentionMatchesGraph(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			step := func(feed func(*Session) ([]float32, error), what string) []float32 {
-				got, err := feed(host)
-				if err != nil {
-					t.Fatal(err)
-				}
-				e.graphLayers = true
-				want, err := feed(ref)
-				e.graphLayers = false
-				if err != nil {
-					t.Fatal(err)
-				}
-				if d := relErr(got, want); d > 1e-4 {
-					t.Fatalf("%s: logits differ from the graph's by %.3g relative", what, d)
-				}
-				return got
-			}
+			step := lockstep(t, host, ref, &e.graphLayers, 1e-4, "the graph's")
 			logits := step(func(s *Session) ([]float32, error) { return s.Prefill(prompt) }, "prefill")
 			for range 40 { // past 1,024 tokens: a NAMM step while decoding
 				id := Argmax(logits)
@@ -129,22 +114,7 @@ func testHolesMatchGather(t *testing.T, e *Engine, tol float64, exact bool) {
 				return s
 			}
 			holes, ref := newSession(), newSession()
-			step := func(feed func(*Session) ([]float32, error), what string) []float32 {
-				got, err := feed(holes)
-				if err != nil {
-					t.Fatal(err)
-				}
-				e.noHoles = true
-				want, err := feed(ref)
-				e.noHoles = false
-				if err != nil {
-					t.Fatal(err)
-				}
-				if d := relErr(got, want); d > tol {
-					t.Fatalf("%s: logits differ from gathering's by %.3g relative", what, d)
-				}
-				return got
-			}
+			step := lockstep(t, holes, ref, &e.noHoles, tol, "gathering's")
 			logits := step(func(s *Session) ([]float32, error) { return s.Prefill(prompt) }, "prefill")
 			sawHoles, compacted := false, false
 			for range 360 { // past the capacity's spare room (512 slots): compactions too
@@ -196,4 +166,27 @@ func symDiff(a, b []int32) int {
 		}
 	}
 	return n
+}
+
+// lockstep returns a function that feeds the same input to two sessions of
+// one engine, the reference with *refMode set, and fails when their logits
+// differ by more than tol relative; it returns the first session's logits.
+func lockstep(t *testing.T, got, ref *Session, refMode *bool, tol float64, refName string) func(func(*Session) ([]float32, error), string) []float32 {
+	return func(feed func(*Session) ([]float32, error), what string) []float32 {
+		t.Helper()
+		a, err := feed(got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		*refMode = true
+		b, err := feed(ref)
+		*refMode = false
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := relErr(a, b); d > tol {
+			t.Fatalf("%s: logits differ from %s by %.3g relative", what, refName, d)
+		}
+		return a
+	}
 }
