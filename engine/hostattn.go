@@ -2,12 +2,11 @@ package engine
 
 import (
 	"fmt"
-
-	"github.com/gomlx/gomlx/pkg/core/graph"
 	"math"
 	"runtime"
 	"sync"
 
+	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/viterin/vek/vek32"
 	"gonum.org/v1/gonum/blas"
@@ -21,9 +20,10 @@ import (
 // and its two products, q.K and P.V, ran in simplego's generic matrix
 // kernel at ~0.4-0.7 GFMA/s: 8.7 ms of CPU time per decoded token at a 1k
 // cache, more than all the projections. hostAttend computes the same
-// attention with gonum's float32 GEMM over the host-shared cache, attends
-// only to the slots in use (not the whole capacity bucket), and derives
-// the statistics a policy asked for from the probabilities it already has.
+// attention in Go over the host-shared cache (matrix products with vek's
+// AVX2 kernels, see hostAttend), attends only to the slots in use (not the
+// whole capacity bucket), and derives the statistics a policy asked for
+// from the probabilities it already has.
 // A policy's device state (the NAMM's features) is still updated by its
 // own graph (stateExec), from the rows hostAttend returns. model.Attend
 // stays the reference: TestHostAttentionMatchesGraph compares the two with
