@@ -12,6 +12,7 @@ import (
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
 
+	"github.com/namm-dev/namm/internal/mat"
 	"github.com/namm-dev/namm/model"
 )
 
@@ -163,9 +164,9 @@ func (e *Engine) hostAttend(lc *layerCache, qkv []float32, p *hostPass, mask mod
 			transpose(vnt, r.newV[k*hd*t:], hd, t, t)
 			kpc, kpn := pc[k*gt*used:(k+1)*gt*used], pn[k*gt*t:(k+1)*gt*t]
 			if used > 0 {
-				vek32.MatMul_Into(kpc, qk, kt, hd)
+				mat.MulInto(kpc, qk, kt, gt, hd, used)
 			}
-			vek32.MatMul_Into(kpn, qk, knt, hd)
+			mat.MulInto(kpn, qk, knt, gt, hd, t)
 			kpos := pos[k*c : k*c+used]
 			mc := !sm.cacheVisible(kpos)
 			parallel(gt, func(i int) {
@@ -173,9 +174,9 @@ func (e *Engine) hostAttend(lc *layerCache, qkv []float32, p *hostPass, mask mod
 			})
 			clear(ok)
 			if used > 0 {
-				vek32.MatMul_Into(ok, kpc, vt, used)
+				mat.MulInto(ok, kpc, vt, gt, used, hd)
 			}
-			vek32.MatMul_Into(on, kpn, vnt, t)
+			mat.MulInto(on, kpn, vnt, gt, t, hd)
 			vek32.Add_Inplace(ok, on)
 			for g := range grp {
 				for tt := range t {

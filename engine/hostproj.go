@@ -8,9 +8,10 @@ import (
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/viterin/vek/vek32"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
+
+	"github.com/namm-dev/namm/internal/mat"
 )
 
 // Projections on the host. On the pure-Go backend simplego's matrix
@@ -91,7 +92,7 @@ func (e *Engine) project(x []float32, t, in int, w *tensors.Tensor, out int, y [
 	xt := make([]float32, in*t)
 	transpose(xt, x, t, in, in)
 	var yt []float32 // [out, T]
-	if err := flat32(w, func(wd []float32) { yt = vek32.MatMul(wd[:out*in], xt, in) }); err != nil {
+	if err := flat32(w, func(wd []float32) { yt = mat.Mul(wd[:out*in], xt, out, in, t) }); err != nil {
 		return err
 	}
 	if beta == 0 {

@@ -5,6 +5,8 @@ import (
 	"math"
 
 	"github.com/viterin/vek/vek32"
+
+	"github.com/namm-dev/namm/internal/mat"
 )
 
 // BAM sizes (namm-reference.md §2).
@@ -113,7 +115,7 @@ func Score(p *Params, x [][FeatDims]float32) []float32 {
 	for r := range FeatDims {
 		wqkv = append(wqkv, p.Wqkv[r][:]...)
 	}
-	qkv := vek32.MatMul(xf, wqkv, FeatDims)
+	qkv := mat.Mul(xf, wqkv, s, FeatDims, bamQKV)
 	scale := float32(1 / math.Sqrt(bamWidth))
 	qf := make([]float32, s*bamWidth) // scaled queries [S, 32]
 	kt := make([]float32, bamWidth*s) // keys, transposed per block below
@@ -145,7 +147,7 @@ func Score(p *Params, x [][FeatDims]float32) []float32 {
 			}
 		}
 		blk := sc[:rows*m]
-		vek32.MatMul_Into(blk, qf[i0*bamWidth:(i0+rows)*bamWidth], kt[:bamWidth*m], bamWidth)
+		mat.MulInto(blk, qf[i0*bamWidth:(i0+rows)*bamWidth], kt[:bamWidth*m], rows, bamWidth, m)
 		for r := range rows {
 			// The backward mask: token i0+r sees tokens i0+r and newer, the
 			// row's columns r and on; the ones before it get exactly 0.
@@ -157,8 +159,8 @@ func Score(p *Params, x [][FeatDims]float32) []float32 {
 			vek32.MulNumber_Inplace(seen, 1/vek32.Sum(seen))
 			clear(row[:r])
 		}
-		vek32.MatMul_Into(att[:rows*bamWidth], blk, vf[i0*bamWidth:], m)
-		vek32.MatMul_Into(o[:rows*bamOut], att[:rows*bamWidth], wo, bamWidth)
+		mat.MulInto(att[:rows*bamWidth], blk, vf[i0*bamWidth:], rows, m, bamWidth)
+		mat.MulInto(o[:rows*bamOut], att[:rows*bamWidth], wo, rows, bamWidth, bamOut)
 		for r := range rows {
 			i := i0 + r
 			or := o[r*bamOut : (r+1)*bamOut]

@@ -1,0 +1,46 @@
+// Package mat multiplies row-major float32 matrices on the host: with vek's
+// AVX2 kernels where the CPU has AVX2 and FMA (10-19 GFMA/s on the 2-core
+// development machine, gonum's BLAS 3.3-4.4), with gonum's BLAS elsewhere
+// (arm64, older x86). vek's own fallback there is a plain triple loop: with
+// it the engine prefilled 62 tokens/s at 4k instead of 775.
+package mat
+
+import (
+	"github.com/viterin/vek/vek32"
+	"golang.org/x/sys/cpu"
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas32"
+)
+
+// avx2 selects vek's kernels; tests switch it off to check the other path.
+var avx2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+// MulInto sets dst [m, p] to x [m, n] times y [n, p]. The slices hold
+// exactly m*p, m*n and n*p values.
+func MulInto(dst, x, y []float32, m, n, p int) {
+	if len(dst) != m*p || len(x) != m*n || len(y) != n*p {
+		panic("mat: MulInto: slice lengths do not match the dimensions")
+	}
+	if m == 0 || p == 0 {
+		return
+	}
+	if n == 0 {
+		clear(dst)
+		return
+	}
+	if avx2 {
+		vek32.MatMul_Into(dst, x, y, n)
+		return
+	}
+	blas32.Gemm(blas.NoTrans, blas.NoTrans, 1,
+		blas32.General{Rows: m, Cols: n, Stride: n, Data: x},
+		blas32.General{Rows: n, Cols: p, Stride: p, Data: y},
+		0, blas32.General{Rows: m, Cols: p, Stride: p, Data: dst})
+}
+
+// Mul returns x [m, n] times y [n, p], [m, p].
+func Mul(x, y []float32, m, n, p int) []float32 {
+	dst := make([]float32, m*p)
+	MulInto(dst, x, y, m, n, p)
+	return dst
+}
