@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"runtime"
-	"sync"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -12,14 +11,16 @@ import (
 	"gonum.org/v1/gonum/blas/blas32"
 
 	"github.com/namm-dev/namm/internal/mat"
+	"github.com/namm-dev/namm/internal/par"
 )
 
 // Projections on the host. On the pure-Go backend simplego's matrix
 // kernels run a layer's projections (q/k/v, output, gate/up, down) at
 // ~0.5-1.5 GFMA/s per core. With float32 weights the engine runs each layer
 // on the host instead: the RMSNorms, the projections and the SwiGLU in Go
-// with gonum's float32 BLAS over the host-shared weights, and the attention
-// the same way (hostattn.go); only a policy's state update stays a graph.
+// over the host-shared weights (project: matrix-vector products for one
+// row, internal/mat's AVX2 products for several), and the attention the
+// same way (hostattn.go); only a policy's state update stays a graph.
 // The final norm and the LM head, V x D
 // multiply-adds per token (8.2 M for a 32,000-token vocabulary at D = 256,
 // twice the six layers of the 15M shape), run the same way. The graph path
@@ -52,42 +53,30 @@ func rmsNormRows(x []float32, d int, w []float32, eps float64) []float32 {
 	return out
 }
 
-// matMulT is y = x W^T for x [T, in] and W [out, in] row-major (-> [T, out]),
-// with beta = 1 adding to y (a residual). One row runs as matrix-vector
-// products over row blocks of W on every core; several as one gonum GEMM.
-func matMulT(x []float32, t, in int, w []float32, out int, y []float32, beta float32) {
-	if t > 1 {
-		blas32.Gemm(blas.NoTrans, blas.Trans, 1,
-			blas32.General{Rows: t, Cols: in, Stride: in, Data: x},
-			blas32.General{Rows: out, Cols: in, Stride: in, Data: w},
-			beta, blas32.General{Rows: t, Cols: out, Stride: out, Data: y})
-		return
-	}
+// matVec is y = W x + beta y for x [in] and W [out, in] row-major (beta
+// 0, or 1 for a residual): matrix-vector products over row blocks of W on
+// every core, bound by memory bandwidth.
+func matVec(x []float32, in int, w []float32, out int, y []float32, beta float32) {
 	parts := min(runtime.GOMAXPROCS(0), 8, max(1, out/64))
 	per := (out + parts - 1) / parts
-	var wg sync.WaitGroup
-	for r0 := 0; r0 < out; r0 += per {
-		r1 := min(out, r0+per)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			blas32.Gemv(blas.NoTrans, 1, blas32.General{Rows: r1 - r0, Cols: in, Stride: in, Data: w[r0*in : r1*in]},
-				blas32.Vector{N: in, Inc: 1, Data: x}, beta, blas32.Vector{N: r1 - r0, Inc: 1, Data: y[r0:r1]})
-		}()
-	}
-	wg.Wait()
+	par.For(parts, parts, func(i int) {
+		r0, r1 := i*per, min(out, (i+1)*per)
+		if r0 >= r1 {
+			return
+		}
+		blas32.Gemv(blas.NoTrans, 1, blas32.General{Rows: r1 - r0, Cols: in, Stride: in, Data: w[r0*in : r1*in]},
+			blas32.Vector{N: in, Inc: 1, Data: x}, beta, blas32.Vector{N: r1 - r0, Inc: 1, Data: y[r0:r1]})
+	})
 }
 
 // project is y = x W^T + beta y for x [T, in] and a weight W [out, in]
-// (beta 0, or 1 for a residual). One row (decoding) reads W as it is
-// (matMulT's matrix-vector products, bound by memory bandwidth). Several
-// rows compute y^T = W x^T as a row-major product with vek's AVX2 kernels
-// (~11-19 GFMA/s on the 2-core machine against gonum's ~4), W as it is;
-// transposing x and the result costs T*(in+out) copies, under 1% of the
-// product's T*in*out multiply-adds, and no copy of W is kept.
-func (e *Engine) project(x []float32, t, in int, w *tensors.Tensor, out int, y []float32, beta float32) error {
+// (beta 0, or 1 for a residual). One row (decoding) is matVec over W as it
+// is. Several rows compute y^T = W x^T as one row-major product (mat.Mul),
+// W as it is: transposing x and the result costs T*(in+out) copies, under
+// 1% of the product's T*in*out multiply-adds, and no copy of W is kept.
+func project(x []float32, t, in int, w *tensors.Tensor, out int, y []float32, beta float32) error {
 	if t == 1 {
-		return flat32(w, func(wd []float32) { matMulT(x, t, in, wd, out, y, beta) })
+		return flat32(w, func(wd []float32) { matVec(x, in, wd, out, y, beta) })
 	}
 	xt := make([]float32, in*t)
 	transpose(xt, x, t, in, in)
@@ -120,7 +109,7 @@ func (e *Engine) hostLayerIn(l int, x []float32, t int) ([]float32, error) {
 	if err := flat32(lw.AttnNorm, func(w []float32) { h = rmsNormRows(x, d, w, cfg.RMSNormEps) }); err != nil {
 		return nil, err
 	}
-	if err := e.project(h, t, d, lw.Wqkv, out, qkv, 0); err != nil {
+	if err := project(h, t, d, lw.Wqkv, out, qkv, 0); err != nil {
 		return nil, err
 	}
 	if lw.Bq != nil {
@@ -148,7 +137,7 @@ func (e *Engine) hostLayerOut(l int, x []float32, t int, a []float32) error {
 	cfg := e.Config
 	lw := &e.Weights.Layers[l]
 	d, inter, nq := cfg.HiddenSize, cfg.IntermediateSize, cfg.NumHeads*cfg.HeadDim
-	if err := e.project(a, t, nq, lw.Wo, d, x, 1); err != nil {
+	if err := project(a, t, nq, lw.Wo, d, x, 1); err != nil {
 		return err
 	}
 	var h []float32
@@ -156,7 +145,7 @@ func (e *Engine) hostLayerOut(l int, x []float32, t int, a []float32) error {
 		return err
 	}
 	gu := make([]float32, t*2*inter)
-	if err := e.project(h, t, d, lw.Wgu, 2*inter, gu, 0); err != nil {
+	if err := project(h, t, d, lw.Wgu, 2*inter, gu, 0); err != nil {
 		return err
 	}
 	act := make([]float32, t*inter)
@@ -168,7 +157,7 @@ func (e *Engine) hostLayerOut(l int, x []float32, t int, a []float32) error {
 			act[r*inter+i] = (g[i] * sig) * u[i]
 		}
 	}
-	return e.project(act, t, inter, lw.Wdown, d, x, 1)
+	return project(act, t, inter, lw.Wdown, d, x, 1)
 }
 
 // hostLogits applies the final RMSNorm and the LM head to row `row` of the
@@ -187,7 +176,7 @@ func (e *Engine) hostLogits(x *tensors.Tensor, row int) ([]float32, error) {
 		return nil, fmt.Errorf("engine: reading the final norm: %w", err)
 	}
 	logits := make([]float32, v)
-	if err := flat32(e.Weights.Head, func(w []float32) { matMulT(h, 1, d, w[:v*d], v, logits, 0) }); err != nil {
+	if err := flat32(e.Weights.Head, func(w []float32) { matVec(h, d, w[:v*d], v, logits, 0) }); err != nil {
 		return nil, fmt.Errorf("engine: reading the LM head: %w", err)
 	}
 	return logits, nil

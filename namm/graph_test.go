@@ -9,6 +9,7 @@ import (
 
 	"github.com/gomlx/gomlx/backends"
 	_ "github.com/gomlx/gomlx/backends/simplego" // the pure-Go backend
+	"github.com/namm-dev/namm/internal/par"
 	"github.com/namm-dev/namm/policy"
 )
 
@@ -221,7 +222,7 @@ func BenchmarkScoreHostVsGraph(b *testing.B) {
 	x, _ := randInputs(r, []int{s, s})
 	b.Run(fmt.Sprintf("host/S=%d,K=%d", s, k), func(b *testing.B) {
 		for range b.N {
-			parallelHeads(k, func(h int) { Score(&p, x[h]) })
+			par.For(k, 0, func(h int) { Score(&p, x[h]) })
 		}
 	})
 	b.Run(fmt.Sprintf("graph-go/S=%d,K=%d", s, k), func(b *testing.B) { benchScorer(b, testBackend(b), &p, x) })

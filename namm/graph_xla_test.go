@@ -15,6 +15,8 @@ import (
 
 	"github.com/gomlx/gomlx/backends"
 	_ "github.com/gomlx/gomlx/backends/xla"
+
+	"github.com/namm-dev/namm/internal/par"
 )
 
 func xlaBackend(tb testing.TB) backends.Backend {
@@ -73,7 +75,7 @@ func BenchmarkScoreXLA(b *testing.B) {
 		x, _ := randInputs(r, lens)
 		b.Run(fmt.Sprintf("host/S=%d,K=%d", s, k), func(b *testing.B) {
 			for range b.N {
-				parallelHeads(k, func(h int) { Score(&p, x[h]) })
+				par.For(k, 0, func(h int) { Score(&p, x[h]) })
 			}
 		})
 		b.Run(fmt.Sprintf("xla/S=%d,K=%d", s, k), func(b *testing.B) { benchScorer(b, be, &p, x) })

@@ -18,17 +18,16 @@ package namm
 
 import (
 	"fmt"
-	"github.com/gomlx/gomlx/pkg/core/shapes"
-	"github.com/namm-dev/namm/internal/bucket"
-	"runtime"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 
+	"github.com/namm-dev/namm/internal/bucket"
+	"github.com/namm-dev/namm/internal/par"
 	"github.com/namm-dev/namm/policy"
 )
 
@@ -216,7 +215,7 @@ func (p *Policy) Update(v *policy.LayerView) ([][]int, error) {
 			}
 		}
 	}
-	parallelHeads(len(heads), func(k int) {
+	par.For(len(heads), 0, func(k int) {
 		h := &heads[k]
 		h.grow(pass.NewTokens)
 		for t, row := range v.Rows[k] {
@@ -245,7 +244,7 @@ func (p *Policy) step(v *policy.LayerView, heads []headFeatures, processed int) 
 	t0 := time.Now()
 	scores := make([][]float32, len(heads))
 	xs := make([][][FeatDims]float32, len(heads))
-	parallelHeads(len(heads), func(k int) {
+	par.For(len(heads), 0, func(k int) {
 		h := &heads[k]
 		xs[k] = make([][FeatDims]float32, h.n)
 		buildInputs(h.omega, v.Positions[k], &p.norm, xs[k])
@@ -383,7 +382,7 @@ func (p *Policy) deviceStep(v *policy.LayerView, processed int) ([][]int, error)
 			return nil, nil
 		}
 		scores = make([][]float32, len(omegas))
-		parallelHeads(len(omegas), func(k int) {
+		par.For(len(omegas), 0, func(k int) {
 			xs := make([][FeatDims]float32, len(v.Positions[k]))
 			buildInputs(omegas[k], v.Positions[k], &p.norm, xs)
 			scores[k] = Score(&p.params, xs)
@@ -427,31 +426,4 @@ func maxLen[T any](lists [][]T) int {
 		n = max(n, len(l))
 	}
 	return n
-}
-
-// parallelHeads runs f(0..n-1) on up to GOMAXPROCS goroutines.
-func parallelHeads(n int, f func(k int)) {
-	workers := min(n, runtime.GOMAXPROCS(0))
-	if workers <= 1 {
-		for k := range n {
-			f(k)
-		}
-		return
-	}
-	var wg sync.WaitGroup
-	next := make(chan int, n)
-	for k := range n {
-		next <- k
-	}
-	close(next)
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for k := range next {
-				f(k)
-			}
-		}()
-	}
-	wg.Wait()
 }

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"testing"
 
+	"github.com/namm-dev/namm/internal/par"
 	"github.com/namm-dev/namm/policy"
 )
 
@@ -691,7 +692,7 @@ func BenchmarkStep(b *testing.B) {
 			b.ResetTimer()
 			for range b.N {
 				// one step: 512 rows folded, then scoring (no eviction: keep state size)
-				parallelHeads(K, func(k int) {
+				par.For(K, 0, func(k int) {
 					for q := range StepEvery {
 						heads[k].addRow(q%Hop, row)
 						if q%Hop == Hop-1 {
