@@ -2,7 +2,6 @@ package engine
 
 import (
 	"runtime"
-	"sync"
 	"time"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -10,6 +9,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 
+	"github.com/namm-dev/namm/internal/par"
 	"github.com/namm-dev/namm/model"
 	"github.com/namm-dev/namm/policy"
 )
@@ -191,23 +191,9 @@ func (s *Session) precompile(n int) {
 		}
 		// A few at a time: XLA autotunes each graph's kernels by timing
 		// them on the GPU, and the compilations slow each other down.
-		workers := min(len(todo), 4, max(1, runtime.NumCPU()/2))
-		jobs := make(chan plannedPass)
-		var wg sync.WaitGroup
-		for range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for p := range jobs {
-					s.precompilePass(p, capa, holders)
-				}
-			}()
-		}
-		for _, p := range todo {
-			jobs <- p
-		}
-		close(jobs)
-		wg.Wait()
+		par.For(len(todo), min(4, max(1, runtime.NumCPU()/2)), func(i int) {
+			s.precompilePass(todo[i], capa, holders)
+		})
 	}()
 }
 
@@ -222,12 +208,7 @@ func (s *Session) precompilePass(p plannedPass, capa int, holders []*tensors.Ten
 	}
 	w, d, half := p.width, cfg.HiddenSize, len(e.invFreq)
 	zeros := func(dt dtypes.DType, dims ...int) *tensors.Tensor { return tensors.FromShape(shapes.Make(dt, dims...)) }
-	qpos := make([]int32, w)
-	qw := make([]float32, 2*w)
-	for t := range p.nReal {
-		qpos[t], qw[t] = int32(p.pass.Start+t), 1
-	}
-	qw[w+p.nReal-1] = 1
+	qpos, qw := passQueries(p.pass.Start, p.nReal, w)
 	dt := e.Weights.DType
 	pass := []any{zeros(dt, w, d), zeros(dt, w, half), zeros(dt, w, half),
 		tensors.FromFlatDataAndDimensions(qpos, w), tensors.FromFlatDataAndDimensions(qw, 2, w)}

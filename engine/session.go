@@ -244,16 +244,7 @@ func (s *Session) forward(ids []int, pass policy.Pass, width int, wantLogits boo
 		}
 		copy(x[t*d:(t+1)*d], e.Weights.Embed[id*d:(id+1)*d])
 	}
-	qpos := make([]int32, width)
-	qw := make([]float32, 2*width)
-	for t := range qpos {
-		qpos[t] = -1
-		if t < len(ids) {
-			qpos[t] = int32(pass.Start + t)
-			qw[t] = 1
-		}
-	}
-	qw[width+len(ids)-1] = 1
+	qpos, qw := passQueries(pass.Start, len(ids), width)
 	cosT, sinT := e.ropeTables(qpos)
 	qposT := tensors.FromFlatDataAndDimensions(qpos, width)
 	qwT := tensors.FromFlatDataAndDimensions(qw, 2, width)
@@ -330,6 +321,23 @@ func (s *Session) forward(ids []int, pass policy.Pass, width int, wantLogits boo
 	}
 	s.account()
 	return logits, nil
+}
+
+// passQueries lays out a pass of nReal tokens from position start padded to
+// width: the queries' positions (-1 for padding) and weights [2, width]
+// (row 0: 1 for real queries; row 1: one-hot on the last real one).
+func passQueries(start, nReal, width int) ([]int32, []float32) {
+	qpos := make([]int32, width)
+	qw := make([]float32, 2*width)
+	for t := range qpos {
+		qpos[t] = -1
+		if t < nReal {
+			qpos[t] = int32(start + t)
+			qw[t] = 1
+		}
+	}
+	qw[width+nReal-1] = 1
+	return qpos, qw
 }
 
 // view builds the policy's LayerView of layer l, with per head the list of
@@ -516,7 +524,7 @@ func (s *Session) applyPolicy(pass policy.Pass, mask model.StatMask, statsOut []
 				// The capacity stays: leave holes instead of moving the
 				// kept tokens (punchHoles); forward compacts when a pass
 				// finds no room.
-				if err := s.punchHoles(l, slots); err != nil {
+				if err := s.punchHoles(l, keep); err != nil {
 					return err
 				}
 				continue
@@ -528,25 +536,21 @@ func (s *Session) applyPolicy(pass policy.Pass, mask model.StatMask, statsOut []
 	return s.setCapacities(caps, plans)
 }
 
-// punchHoles evicts from layer l every token not in slots (per head, the
-// slots kept, ascending) by marking its slot empty, without moving the
-// others. A policy that evicts at every decoding step (H2O, TOVA,
+// punchHoles evicts from layer l every token not in keep (per head, the
+// indices of the tokens kept, ascending, as a policy's Update returns them)
+// by marking its slot empty, without moving the others. A policy that evicts at every decoding step (H2O, TOVA,
 // StreamingLLM at their budget) then costs no gather of the whole cache per
 // step, only a compaction when a pass finds no room (forward): on the
 // 2-core machine the per-step gathers were 90% of H2O's policy time in
 // decoding, on a GPU one gather graph per layer and token.
-func (s *Session) punchHoles(l int, slots [][]int) error {
+func (s *Session) punchHoles(l int, keep [][]int) error {
 	lc := &s.layers[l]
 	e := s.e
 	for k := range lc.heads {
 		h := &lc.heads[k]
-		pos, slot := h.pos[:0:0], h.slot[:0:0]
-		j := 0
-		for i, sl := range h.slot {
-			if j < len(slots[k]) && slots[k][j] == sl {
-				pos, slot = append(pos, h.pos[i]), append(slot, sl)
-				j++
-			}
+		pos, slot := make([]int32, len(keep[k])), make([]int, len(keep[k]))
+		for j, i := range keep[k] {
+			pos[j], slot[j] = h.pos[i], h.slot[i]
 		}
 		h.pos, h.slot = pos, slot
 	}
