@@ -3,8 +3,6 @@ package engine
 import (
 	"fmt"
 	"math"
-	"runtime"
-	"sync"
 
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -13,6 +11,7 @@ import (
 	"gonum.org/v1/gonum/blas/blas32"
 
 	"github.com/namm-dev/namm/internal/mat"
+	"github.com/namm-dev/namm/internal/par"
 	"github.com/namm-dev/namm/model"
 )
 
@@ -32,7 +31,10 @@ import (
 
 // hostPass is a pass's per-token inputs, on the host.
 type hostPass struct {
-	t        int       // width (real tokens, then padding)
+	t int // width (real tokens, then padding)
+	// probs is scratch for hostAttend's probabilities, reused by every
+	// layer of the pass (16 MB per layer in a 4k prefill's late chunks).
+	probs    []float32
 	qpos     []int32   // [T], -1 for padding
 	cos, sin []float32 // [T, H/2]
 	qw       []float32 // [2, T]: real queries, last real query
@@ -65,10 +67,10 @@ func ropeRow(x, cos, sin []float32) {
 // Per KV head the G query heads' T queries are G*T rows (g major). Their
 // probabilities are kept as pc [G*T, used] over the cache slots in use and
 // pn [G*T, T] over the pass's tokens. A pass of several tokens computes
-// q.K and P.V as row-major matrix products with vek's AVX2 kernels (10-16
-// GFMA/s on the 2-core machine against gonum's 3.3-3.9), on transposed
-// copies of the cache's K and V made per pass (used*H values, 1/(G*T) of
-// the products' work). One decoding token's products are matrix-vector
+// q.K and P.V as row-major matrix products (internal/mat: vek's AVX2
+// kernels, 11-15 GFMA/s for these shapes on the 2-core machine against
+// gonum's 3.1-3.8), on transposed copies of the cache's K and V made per
+// pass (used*H values, 1/(G*T) of the products' work). One decoding token's products are matrix-vector
 // shaped: there gonum's dot products over the cache as it is laid out
 // are faster than a transposed copy would be.
 func (e *Engine) hostAttend(lc *layerCache, qkv []float32, p *hostPass, mask model.StatMask, wantRows bool) (*hostAttention, error) {
@@ -118,13 +120,17 @@ func (e *Engine) hostAttend(lc *layerCache, qkv []float32, p *hostPass, mask mod
 	// The backend shares these buffers with Go; nothing writes them while
 	// the pass runs (appendKV comes after), so reading outside the callbacks
 	// is safe here.
-	pc := make([]float32, kh*gt*used) // [K, G*T, used]
-	pn := make([]float32, kh*gt*t)    // [K, G*T, T]
-	sm := &softmax{t: t, used: used, qpos: p.qpos, win: int32(cfg.SlidingWindow)}
+	// Every value of pc and pn is written before it is read: no clearing.
+	if need := kh * gt * (used + t); cap(p.probs) < need {
+		p.probs = make([]float32, need)
+	}
+	pc := p.probs[:kh*gt*used]                 // [K, G*T, used]
+	pn := p.probs[kh*gt*used : kh*gt*(used+t)] // [K, G*T, T]
+	sm := &softmax{qpos: p.qpos, win: int32(cfg.SlidingWindow)}
 	if t == 1 {
 		// One query per head: q.K is `used` dots of H values, P.V is H dots
 		// of `used` values along V's rows ([K, H, C]).
-		parallel(nh, func(h int) {
+		par.For(nh, 0, func(h int) {
 			k, g := h/grp, h%grp
 			qv := q[h*hd : (h+1)*hd]
 			cr, nr := pc[(k*grp+g)*used:(k*grp+g+1)*used], pn[k*grp+g:k*grp+g+1]
@@ -133,7 +139,7 @@ func (e *Engine) hostAttend(lc *layerCache, qkv []float32, p *hostPass, mask mod
 					blas32.Vector{N: hd, Inc: 1, Data: qv}, 0, blas32.Vector{N: used, Inc: 1, Data: cr})
 			}
 			nr[0] = vek32.Dot(qv, r.newK[k*hd:(k+1)*hd])
-			sm.row(pos[k*c:k*c+used], cr, nr, p.qpos[0])
+			sm.row(pos[k*c:k*c+used], cr, nr, p.qpos[0], true)
 			out := r.attn[h*hd : (h+1)*hd]
 			for i := range hd {
 				vrow := vc[(k*hd+i)*c:]
@@ -169,8 +175,8 @@ func (e *Engine) hostAttend(lc *layerCache, qkv []float32, p *hostPass, mask mod
 			mat.MulInto(kpn, qk, knt, gt, hd, t)
 			kpos := pos[k*c : k*c+used]
 			mc := !sm.cacheVisible(kpos)
-			parallel(gt, func(i int) {
-				sm.rowMasked(kpos, kpc[i*used:(i+1)*used], kpn[i*t:(i+1)*t], p.qpos[i%t], mc)
+			par.For(gt, 0, func(i int) {
+				sm.row(kpos, kpc[i*used:(i+1)*used], kpn[i*t:(i+1)*t], p.qpos[i%t], mc)
 			})
 			clear(ok)
 			if used > 0 {
@@ -255,9 +261,8 @@ func transpose(dst, src []float32, rows, cols, stride int) {
 // pass's tokens into probabilities, in place, hiding the keys the query
 // cannot see (empty or evicted slots, later tokens, outside the window).
 type softmax struct {
-	t, used int
-	qpos    []int32 // the pass's positions, -1 for padding
-	win     int32   // sliding window, 0 for none
+	qpos []int32 // the pass's positions, -1 for padding
+	win  int32   // sliding window, 0 for none
 }
 
 func (sm *softmax) visible(kp, qp int32) bool {
@@ -286,15 +291,10 @@ func (sm *softmax) cacheVisible(kpos []int32) bool {
 }
 
 // row normalises a query at position qp: cache scores cr (slots at
-// positions kpos) and pass scores nr. A padding query gets zeros: its
+// positions kpos) and pass scores nr. maskCache false skips the cache's
+// visibility checks (see cacheVisible). A padding query gets zeros: its
 // output is never read.
-func (sm *softmax) row(kpos []int32, cr, nr []float32, qp int32) {
-	sm.rowMasked(kpos, cr, nr, qp, true)
-}
-
-// rowMasked is row; maskCache false skips the cache's visibility checks
-// (see cacheVisible).
-func (sm *softmax) rowMasked(kpos []int32, cr, nr []float32, qp int32, maskCache bool) {
+func (sm *softmax) row(kpos []int32, cr, nr []float32, qp int32, maskCache bool) {
 	if qp < 0 {
 		clear(cr)
 		clear(nr)
@@ -349,37 +349,6 @@ func (sm *softmax) rowMasked(kpos []int32, cr, nr []float32, qp int32, maskCache
 		vek32.MulNumber_Inplace(cr, inv)
 	}
 	vek32.MulNumber_Inplace(nr, inv)
-}
-
-// parallel runs f(0..n-1) on up to GOMAXPROCS goroutines.
-func parallel(n int, f func(int)) {
-	workers := min(runtime.GOMAXPROCS(0), n)
-	if workers <= 1 {
-		for i := range n {
-			f(i)
-		}
-		return
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	next := 0
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				mu.Lock()
-				i := next
-				next++
-				mu.Unlock()
-				if i >= n {
-					return
-				}
-				f(i)
-			}
-		}()
-	}
-	wg.Wait()
 }
 
 // forwardHost runs a pass with every layer on the host (hostProjections):

@@ -11,8 +11,9 @@ import (
 // TestHostAttentionMatchesGraph: the host path (projections and attention
 // in Go) against model.Layer's graph on the same backend, with policies
 // that read every kind of statistic (column sums, last rows, the rows of
-// the last queries, key norms) and one with device state (a NAMM that
-// evicts, its features updated in its own graph from the host's rows):
+// the last queries, key norms) and a NAMM that evicts, with host features
+// and with device state (its features updated in stateExec's graph from
+// the host's rows):
 // prefill's and every decoding step's logits agree within 1e-4 relative,
 // and both keep exactly the same tokens. Mistral's sliding window and
 // Qwen2's biases are covered too (full cache).
@@ -23,7 +24,7 @@ func TestHostAttentionMatchesGraph(t *testing.T) {
 	runs := []run{
 		{"tiny-llama", "full"}, {"tiny-mistral", "full"}, {"tiny-qwen2", "full"},
 		{"tiny-llama", "h2o"}, {"tiny-llama", "tova"}, {"tiny-llama", "snapkv"},
-		{"tiny-llama", "l2"}, {"tiny-llama", "namm"},
+		{"tiny-llama", "l2"}, {"tiny-llama", "namm"}, {"tiny-llama", "namm-graph"},
 	}
 	engines := map[string]*Engine{}
 	for _, r := range runs {
@@ -40,8 +41,14 @@ func TestHostAttentionMatchesGraph(t *testing.T) {
 				t.Fatal("the fixture does not take the host path")
 			}
 			newPolicy := func() policy.Policy {
-				if r.policy == "namm" {
-					p, err := namm.New(randomNAMM(), namm.Config{})
+				if r.policy == "namm" || r.policy == "namm-graph" {
+					// namm-graph keeps its features as device state: the
+					// host path updates it in stateExec's graph.
+					cfg := namm.Config{}
+					if r.policy == "namm-graph" {
+						cfg.Features = namm.FeaturesGraph
+					}
+					p, err := namm.New(randomNAMM(), cfg)
 					if err != nil {
 						t.Fatal(err)
 					}
