@@ -1,11 +1,18 @@
 // Package mat multiplies row-major float32 matrices on the host: with vek's
-// AVX2 kernels where the CPU has AVX2 and FMA (10-19 GFMA/s on the 2-core
-// development machine, gonum's BLAS 3.3-4.4), with gonum's BLAS elsewhere
-// (arm64, older x86). vek's own fallback there is a plain triple loop: with
-// it the engine prefilled 62 tokens/s at 4k instead of 775.
+// AVX2 kernels where the CPU has AVX2 and FMA, with gonum's BLAS elsewhere
+// (arm64, older x86), because vek's own fallback is a plain triple loop.
+// BenchmarkMulInto measures the three on the engine's shapes (on the 2-core
+// development machine: vek 11-19 GFMA/s, gonum 3.1-3.8, vek's fallback 0.7).
+//
+// NAMM_NO_AVX2=1 in the environment takes the path of a CPU without AVX2
+// (gonum here, and vek's plain-Go vector operations everywhere), to measure
+// or debug it on a machine that has AVX2.
 package mat
 
 import (
+	"os"
+
+	"github.com/viterin/vek"
 	"github.com/viterin/vek/vek32"
 	"golang.org/x/sys/cpu"
 	"gonum.org/v1/gonum/blas"
@@ -14,6 +21,13 @@ import (
 
 // avx2 selects vek's kernels; tests switch it off to check the other path.
 var avx2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+func init() {
+	if os.Getenv("NAMM_NO_AVX2") != "" && avx2 {
+		avx2 = false
+		vek.SetAcceleration(false)
+	}
+}
 
 // MulInto sets dst [m, p] to x [m, n] times y [n, p]. The slices hold
 // exactly m*p, m*n and n*p values.
