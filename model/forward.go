@@ -226,23 +226,34 @@ func Attend(cfg *Config, q, k, v *Node, st LayerState, in PassInputs, stats Stat
 	sC = Add(sC, BroadcastToDims(InsertAxes(maskBias(visC), 1), kh, grp, t, slots))
 	sN = Add(sN, BroadcastToDims(InsertAxes(maskBias(visN), 0, 0), kh, grp, t, t))
 	// Softmax over the cache slots and the pass's tokens together, without
-	// concatenating them; for several tokens the 1/sum normalisation is
-	// applied after P.V, on H values per query instead of S+T.
+	// concatenating them.
 	m := Max(ReduceMax(sC, -1), ReduceMax(sN, -1)) // [K, G, T]
 	eC := Exp(Sub(sC, BroadcastToDims(InsertAxes(m, -1), kh, grp, t, slots)))
 	eN := Exp(Sub(sN, BroadcastToDims(InsertAxes(m, -1), kh, grp, t, t)))
 	den := Add(ReduceSum(eC, -1), ReduceSum(eN, -1)) // [K, G, T]
-	var attn *Node
-	if t == 1 {
-		// One token: normalise the probabilities first, as transformers does
-		// (S+T values, few). Then P.V's output feeds the output projection
-		// directly; normalising after P.V made XLA fuse the scaling into an
-		// elementwise product with the whole Wo weight, written to memory.
-		norm := func(e *Node, n int) *Node {
-			return ConvertDType(Div(e, BroadcastToDims(InsertAxes(den, -1), kh, grp, t, n)), dt)
-		}
-		attn = Add(Einsum("kgts,khs->tkgh", norm(eC, slots), st.V), Einsum("kgtu,khu->tkgh", norm(eN, t), vT))
+	// needRows: a policy reads the attention probabilities (averaged over
+	// each group's query heads).
+	needRows := stats&(StatColSums|StatLastRow|StatRows) != 0 || st.Feat != nil
+	// probs normalises e over the n keys of one part (cache or pass) and
+	// rounds it to the model's dtype, as transformers' eager attention does
+	// (and the reference NAMM and baselines read those rounded values,
+	// namm-reference.md §1).
+	probs := func(e *Node, n int) *Node {
+		return ConvertDType(Div(e, BroadcastToDims(InsertAxes(den, -1), kh, grp, t, n)), dt)
+	}
+	var attn, pC, pN *Node
+	if t == 1 || needRows {
+		// Normalised before P.V. For one token this is few values, and P.V's
+		// output then feeds the output projection directly (normalising after
+		// P.V made XLA fuse the scaling into an elementwise product with the
+		// whole Wo weight, written to memory). When rows are needed, P.V and
+		// the rows read the same rounded probabilities: one copy of them, not
+		// a second float32 one laid out for the group mean.
+		pC, pN = probs(eC, slots), probs(eN, t)
+		attn = Add(Einsum("kgts,khs->tkgh", pC, st.V), Einsum("kgtu,khu->tkgh", pN, vT))
 	} else {
+		// Several tokens, no rows: the 1/sum normalisation after P.V, on H
+		// values per query instead of S+T.
 		attn = Add(Einsum("kgts,khs->tkgh", ConvertDType(eC, dt), st.V), Einsum("kgtu,khu->tkgh", ConvertDType(eN, dt), vT))
 		inv := ConvertDType(TransposeAllAxes(Reciprocal(den), 2, 0, 1), dt) // [T, K, G]
 		attn = Mul(attn, BroadcastToDims(InsertAxes(inv, -1), t, kh, grp, hd))
@@ -251,20 +262,11 @@ func Attend(cfg *Config, q, k, v *Node, st LayerState, in PassInputs, stats Stat
 
 	out := LayerOutputs{NewK: kT, NewV: vT}
 	var rows *Node // [K, T, S+T], query heads of each group averaged
-	if stats&(StatColSums|StatLastRow|StatRows) != 0 || st.Feat != nil {
-		// Normalised and averaged per part (cache, pass), then joined: the
-		// joined [K, G, T, S+T] probabilities would be a full extra copy.
-		groupMean := func(e *Node, n int) *Node {
-			probs := Div(e, BroadcastToDims(InsertAxes(den, -1), kh, grp, t, n))
-			if dt != dtypes.Float32 {
-				// transformers' eager attention rounds the float32 softmax to the
-				// model's dtype, and the reference NAMM and baselines read that
-				// (namm-reference.md §1).
-				probs = ConvertDType(ConvertDType(probs, dt), dtypes.Float32)
-			}
-			return ReduceMean(probs, 1)
-		}
-		rows = Concatenate([]*Node{groupMean(eC, slots), groupMean(eN, t)}, -1)
+	if needRows {
+		// Averaged per part (cache, pass), then joined: the joined
+		// [K, G, T, S+T] probabilities would be a full extra copy.
+		groupMean := func(p *Node) *Node { return ReduceMean(ConvertDType(p, dtypes.Float32), 1) }
+		rows = Concatenate([]*Node{groupMean(pC), groupMean(pN)}, -1)
 	}
 	if st.Feat != nil {
 		out.Feat = updateFeat(st.Feat, rows, in)
@@ -272,11 +274,11 @@ func Attend(cfg *Config, q, k, v *Node, st LayerState, in PassInputs, stats Stat
 	if stats&(StatColSums|StatLastRow|StatRows) != 0 {
 		if stats&StatColSums != 0 {
 			valid := Reshape(Slice(in.QueryWeights, AxisElem(0)), t)
-			out.Stats = append(out.Stats, Einsum("kts,t->ks", rows, valid))
+			out.Stats = append(out.Stats, sumOverQueries(rows, valid))
 		}
 		if stats&StatLastRow != 0 {
 			last := Reshape(Slice(in.QueryWeights, AxisElem(1)), t)
-			out.Stats = append(out.Stats, Einsum("kts,t->ks", rows, last))
+			out.Stats = append(out.Stats, sumOverQueries(rows, last))
 		}
 		if stats&StatRows != 0 {
 			out.Stats = append(out.Stats, rows)
@@ -287,6 +289,14 @@ func Attend(cfg *Config, q, k, v *Node, st LayerState, in PassInputs, stats Stat
 		out.Stats = append(out.Stats, Sqrt(ReduceSum(Square(k32), -1))) // [K, T]
 	}
 	return attn, out
+}
+
+// sumOverQueries is sum_t w[t] rows[k, t, s] -> [K, S], in float32: as a
+// product with a vector it would run in TF32 on a GPU (10-bit mantissas),
+// where the baselines' references sum attention in float32.
+func sumOverQueries(rows, w *Node) *Node {
+	dims := rows.Shape().Dimensions
+	return ReduceSum(Mul(rows, BroadcastToDims(Reshape(w, 1, dims[1], 1), dims...)), 1)
 }
 
 // updateFeat runs the policy's state update (its pass's tokens land at

@@ -120,20 +120,16 @@ func updateState(rows, state, ctl *Node) *Node {
 		omega = Add(MulScalar(omega, float64(emaA)), MulScalar(spec, float64(emaB)))
 		return Concatenate([]*Node{omega, cur, ZerosLike(cur)}, -1)
 	}
-	// Frame b of the chunk is [block b-1 ++ block b] (block -1: the old tail),
-	// so its windowed DFT is lo(block b-1) + hi(block b) with the table's
-	// first and last 16 rows. Contracting the rows [K, nb, 16, N] as they are
-	// laid out, keys last, avoids transposing them or building the frames.
+	// Frame b of the chunk is [block b-1 ++ block b] (block -1: the old
+	// tail): the blocks [K, nb+1, 16, N] with the tail first, then each
+	// frame as two consecutive blocks, keys last as the rows are laid out.
 	nb := t / Hop
-	tlo, thi := dftHalves(rows.Graph())
-	rb := Reshape(rows, kh, nb, Hop, n)                     // [K, nb, 16, N]
-	hi := Einsum("kbjn,jf->kbfn", rb, thi)                  // [K, nb, 34, N]
-	lo := Einsum("kbjn,jf->kbfn", rb, tlo)                  // [K, nb, 34, N]
-	tail := InsertAxes(Einsum("knj,jf->kfn", prev, tlo), 1) // [K, 1, 34, N]
-	if nb > 1 {
-		tail = Concatenate([]*Node{tail, Slice(lo, AxisRange(), AxisRange(0, nb-1))}, 1) // [K, nb, 34, N]
-	}
-	ri := Add(hi, tail)
+	rb := Reshape(rows, kh, nb, Hop, n)                                         // [K, nb, 16, N]
+	tail := InsertAxes(TransposeAllAxes(prev, 0, 2, 1), 1)                      // [K, 1, 16, N]
+	blocks := Concatenate([]*Node{tail, rb}, 1)                                 // [K, nb+1, 16, N]
+	frames := Concatenate([]*Node{Slice(blocks, AxisRange(), AxisRange(0, nb)), // [K, nb, 32, N]
+		Slice(blocks, AxisRange(), AxisRange(1, nb+1))}, 2)
+	ri := windowedDFT(frames, 2) // [K, nb, 34, N]
 	re := Slice(ri, AxisRange(), AxisRange(), AxisRange(0, Bins))
 	im := Slice(ri, AxisRange(), AxisRange(), AxisRange(Bins, 2*Bins))
 	mag := Sqrt(Add(Square(re), Square(im))) // [K, nb, 17, N]
@@ -142,19 +138,46 @@ func updateState(rows, state, ctl *Node) *Node {
 	prevSel := Slice(ctl, AxisRange(nb+1, 2*nb+2)) // [old tail, block 0, ...]
 	curSel := Slice(ctl, AxisRange(2*nb+2, 3*nb+3))
 	pick := func(sel *Node) *Node { // [K, N, 16]: sel[0] x old tail + sum_b sel[b+1] x block b
-		blocks := TransposeAllAxes(Einsum("kbjn,b->kjn", rb, Slice(sel, AxisRange(1, nb+1))), 0, 2, 1)
+		blocks := TransposeAllAxes(weightedSum(rb, Slice(sel, AxisRange(1, nb+1)), 1), 0, 2, 1)
 		return Add(blocks, Mul(prev, Reshape(Slice(sel, AxisRange(0, 1)))))
 	}
-	fold := TransposeAllAxes(Einsum("kbfn,b->kfn", mag, foldW), 0, 2, 1) // [K, N, 17]
+	fold := TransposeAllAxes(weightedSum(mag, foldW, 1), 0, 2, 1) // [K, N, 17]
 	omega = Add(Mul(omega, decay), fold)
 	return Concatenate([]*Node{omega, pick(prevSel), pick(curSel)}, -1)
 }
 
-// dftHalves returns the Hann-windowed DFT table of spectrum split into its
-// first and last 16 rows, [16, 34] each (cosine bins, then sine bins).
-func dftHalves(g *Graph) (lo, hi *Node) {
-	table := dftTable()
-	return Const(g, table[:Hop]), Const(g, table[Hop:])
+// weightedSum is sum_b w[b] x[..., b, ...] over axis of x (w: [size of
+// that axis]), in float32: a product with a vector would run in TF32 on a
+// GPU (see windowedDFT), and the one-hot selections of the tail would then
+// round the attention values it keeps.
+func weightedSum(x, w *Node, axis int) *Node {
+	shape := make([]int, x.Rank())
+	for i := range shape {
+		shape[i] = 1
+	}
+	shape[axis] = w.Shape().Size()
+	return ReduceSum(Mul(x, BroadcastToDims(Reshape(w, shape...), x.Shape().Dimensions...)), axis)
+}
+
+// windowedDFT contracts the frame axis (32 values) of frames with the
+// Hann-windowed DFT table: the 17 bins' real parts, then their imaginary
+// parts, in place of that axis. It multiplies and sums in float32, not as a
+// matrix product: XLA runs float32 products on GPUs in TF32 (10-bit
+// mantissas), which would put the features ~1e-3 away from the reference's
+// float32 STFT; the contraction is only 32 long, so the sum costs memory
+// traffic, not arithmetic, either way.
+func windowedDFT(frames *Node, axis int) *Node {
+	g := frames.Graph()
+	dims := frames.Shape().Dimensions
+	out := append(append(append([]int(nil), dims[:axis+1]...), 2*Bins), dims[axis+1:]...)
+	x := BroadcastToDims(InsertAxes(frames, axis+1), out...)
+	tshape := make([]int, len(out))
+	for i := range tshape {
+		tshape[i] = 1
+	}
+	tshape[axis], tshape[axis+1] = NFFT, 2*Bins
+	table := BroadcastToDims(Reshape(Const(g, dftTable()), tshape...), out...)
+	return ReduceSum(Mul(x, table), axis)
 }
 
 // dftTable is the [32, 34] Hann-windowed DFT table: frame . table gives the
@@ -172,18 +195,13 @@ func dftTable() [][]float32 {
 	return table
 }
 
-// spectrum is frameSpectrum on the last axis of frames [..., 32] -> [..., 17]:
-// one matmul by the Hann-windowed cosine and sine tables.
+// spectrum is frameSpectrum on the last axis of frames [..., 32] -> [..., 17].
 func spectrum(frames *Node) *Node {
-	g := frames.Graph()
-	dims := frames.Shape().Dimensions
-	m := frames.Shape().Size() / NFFT
-	ri := Einsum("mj,jf->mf", Reshape(frames, m, NFFT), Const(g, dftTable())) // [M, 34]
-	re := Slice(ri, AxisRange(), AxisRange(0, Bins))
-	im := Slice(ri, AxisRange(), AxisRange(Bins, 2*Bins))
-	mag := Sqrt(Add(Square(re), Square(im)))
-	out := append(append([]int(nil), dims[:len(dims)-1]...), Bins)
-	return Reshape(mag, out...)
+	last := frames.Rank() - 1
+	ri := windowedDFT(frames, last) // [..., 34]
+	re := Slice(ri, AxisRange().Spacer(), AxisRange(0, Bins))
+	im := Slice(ri, AxisRange().Spacer(), AxisRange(Bins, 2*Bins))
+	return Sqrt(Add(Square(re), Square(im)))
 }
 
 // stateOmegas reads, per head, the omega of each token listed in slots from
