@@ -51,3 +51,7 @@ require (
 	google.golang.org/protobuf v1.36.10 // indirect
 	k8s.io/klog/v2 v2.130.1 // indirect
 )
+
+// go-xla v0.1.4 with one change: executions return once enqueued instead of
+// waiting for the device (third_party/go-xla/NAMM_PATCH.md).
+replace github.com/gomlx/go-xla => ./third_party/go-xla

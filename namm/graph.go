@@ -406,7 +406,19 @@ func (s *Scorer) ScoreLayers(p *Params, norm *Norm, states, pos []*tensors.Tenso
 	if err != nil {
 		return nil, err
 	}
-	out := make([][]float32, len(states))
+	// Every execution is launched before any score is read: with
+	// asynchronous dispatch the GPU then runs them back to back instead of
+	// idling through each read and the next launch.
+	type launched struct {
+		l0, first int
+		res       []*tensors.Tensor
+	}
+	var runs []launched
+	defer func() {
+		for _, r := range runs {
+			_ = r.res[0].FinalizeAll()
+		}
+	}()
 	for l0 := 0; l0 < len(states); l0 += per {
 		first := min(l0, len(states)-per) // the last group may overlap the previous one
 		args := []any{pt, nt}
@@ -417,8 +429,12 @@ func (s *Scorer) ScoreLayers(p *Params, norm *Norm, states, pos []*tensors.Tenso
 		if err != nil {
 			return nil, fmt.Errorf("namm: BAM layers graph (%d layers x %d heads x %d slots): %w", per, kh, c, err)
 		}
-		sc, err := tensors.CopyFlatData[float32](res[0])
-		_ = res[0].FinalizeAll()
+		runs = append(runs, launched{l0, first, res})
+	}
+	out := make([][]float32, len(states))
+	for _, r := range runs {
+		l0, first := r.l0, r.first
+		sc, err := tensors.CopyFlatData[float32](r.res[0])
 		if err != nil {
 			return nil, fmt.Errorf("namm: reading BAM scores: %w", err)
 		}
