@@ -238,8 +238,20 @@ func Attend(cfg *Config, q, k, v *Node, st LayerState, in PassInputs, stats Stat
 	// rounds it to the model's dtype, as transformers' eager attention does
 	// (and the reference NAMM and baselines read those rounded values,
 	// namm-reference.md §1).
-	probs := func(e *Node, n int) *Node {
-		return ConvertDType(Div(e, BroadcastToDims(InsertAxes(den, -1), kh, grp, t, n)), dt)
+	//
+	// In a narrower dtype than float32 they are computed from the scores as
+	// exp(s - m - log(den)) instead of e/den: a different expression from
+	// the e of den's sum, so XLA recomputes the exponential from the scores
+	// (which it reads anyway) instead of writing e in float32 and reading it
+	// twice more (for the rounded probabilities and for the rows). The two
+	// differ by ~1e-7 relative, far below the rounding to the model's dtype.
+	// In float32 it stays e/den, exactly what the host path computes.
+	logDen := Add(m, Log(den)) // [K, G, T]
+	probs := func(e, s *Node, n int) *Node {
+		if dt == dtypes.Float32 || !probsFromScores {
+			return ConvertDType(Div(e, BroadcastToDims(InsertAxes(den, -1), kh, grp, t, n)), dt)
+		}
+		return ConvertDType(Exp(Sub(s, BroadcastToDims(InsertAxes(logDen, -1), kh, grp, t, n))), dt)
 	}
 	var attn, pC, pN *Node
 	if t == 1 || needRows {
@@ -249,7 +261,7 @@ func Attend(cfg *Config, q, k, v *Node, st LayerState, in PassInputs, stats Stat
 		// whole Wo weight, written to memory). When rows are needed, P.V and
 		// the rows read the same rounded probabilities: one copy of them, not
 		// a second float32 one laid out for the group mean.
-		pC, pN = probs(eC, slots), probs(eN, t)
+		pC, pN = probs(eC, sC, slots), probs(eN, sN, t)
 		attn = Add(Einsum("kgts,khs->tkgh", pC, st.V), Einsum("kgtu,khu->tkgh", pN, vT))
 	} else {
 		// Several tokens, no rows: the 1/sum normalisation after P.V, on H
@@ -290,6 +302,11 @@ func Attend(cfg *Config, q, k, v *Node, st LayerState, in PassInputs, stats Stat
 	}
 	return attn, out
 }
+
+// probsFromScores selects exp(s - m - log(den)) for the rounded
+// probabilities in dtypes narrower than float32 (see Attend); tests turn it
+// off to compare with e/den.
+var probsFromScores = true
 
 // sumOverQueries is sum_t w[t] rows[k, t, s] -> [K, S], in float32: as a
 // product with a vector it would run in TF32 on a GPU (10-bit mantissas),
