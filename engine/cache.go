@@ -82,6 +82,7 @@ func (s *Session) gatherFeat(lc *layerCache, slots [][]int, capacity int) error 
 		if err != nil {
 			return err
 		}
+		release(lc.feat)
 		lc.feat = out[0]
 		return nil
 	}
@@ -177,6 +178,7 @@ func (s *Session) gatherKV(lc *layerCache, slots [][]int, capacity int) error {
 		if err != nil {
 			return err
 		}
+		release(lc.k, lc.v, lc.pos)
 		lc.k, lc.v, lc.pos = out[0], out[1], out[2]
 		lc.capacity = capacity
 		return nil
@@ -197,6 +199,21 @@ func (s *Session) gatherKV(lc *layerCache, slots [][]int, capacity int) error {
 	})
 	lc.k, lc.v, lc.pos, lc.capacity = k, v, pos, capacity
 	return nil
+}
+
+// release frees the device buffers of tensors the cache no longer holds.
+// Go's garbage collector sees only their small Go headers, not the device
+// memory behind them, so it may not run their finalizers before a GPU
+// fills up: an 8k prefill of the Llama-3-8B shape with H2O, whose chunks
+// each gather every layer, ran out of an H200's 139 GB. Freeing a buffer
+// that a queued execution still reads is safe: PJRT keeps it until that
+// execution is done.
+func release(ts ...*tensors.Tensor) {
+	for _, t := range ts {
+		if t != nil {
+			_ = t.FinalizeAll()
+		}
+	}
 }
 
 // gatherRows copies, for each head h, the rows slots[h] of src [K, oldCap, w]

@@ -561,6 +561,7 @@ func (s *Session) punchHoles(l int, keep [][]int) error {
 	}
 	p := make([]int32, kh*c)
 	fillPositions(p, lc.heads, c)
+	release(lc.pos)
 	lc.pos = tensors.FromFlatDataAndDimensions(p, kh, c)
 	return nil
 }
