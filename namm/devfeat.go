@@ -195,7 +195,7 @@ func dftTable() [][]float32 {
 	return table
 }
 
-// spectrum is frameSpectrum on the last axis of frames [..., 32] -> [..., 17].
+// spectrum is frameMagnitudes on the last axis of frames [..., 32] -> [..., 17].
 func spectrum(frames *Node) *Node {
 	last := frames.Rank() - 1
 	ri := windowedDFT(frames, last) // [..., 34]

@@ -2,6 +2,8 @@ package namm
 
 import (
 	"math"
+
+	"github.com/namm-dev/namm/internal/mat"
 )
 
 // Settings of the reference NAMM (namm-reference.md §1). A NAMM file records
@@ -25,67 +27,38 @@ var (
 	emaB = float32(1 - math.Pow(EMAGamma, Hop))
 	// hann is the periodic Hann window w[k] = 0.5 - 0.5 cos(2 pi k / NFFT).
 	hann [NFFT]float32
-	// cosT, sinT hold cos and sin(2 pi f k / NFFT) for f = 0..8, k = 0..15:
-	// the spectrum below folds k and NFFT-k, and f and 16-f, together.
-	cosT, sinT [9][16]float32
 	// recFreq are the recency frequencies f_k = 50000^(-k/4), k = 0..3.
 	recFreq [RecDims / 2]float64
+	// dftFlat is dftTable row-major, [NFFT][2*Bins]: frame . table gives the
+	// 17 bins' real parts, then their imaginary parts.
+	dftFlat [NFFT * 2 * Bins]float32
 )
 
 func init() {
 	for k := range NFFT {
 		hann[k] = float32(0.5 - 0.5*math.Cos(2*math.Pi*float64(k)/NFFT))
 	}
-	for f := range 9 {
-		for k := range 16 {
-			a := 2 * math.Pi * float64(f*k) / NFFT
-			cosT[f][k] = float32(math.Cos(a))
-			sinT[f][k] = float32(math.Sin(a))
-		}
-	}
 	for k := range recFreq {
 		recFreq[k] = 1 / math.Pow(RecMaxFrq, float64(k)/float64(RecDims/2))
 	}
+	for k, row := range dftTable() {
+		copy(dftFlat[k*2*Bins:], row)
+	}
 }
 
-// frameSpectrum writes the onesided STFT magnitudes of one frame:
-// out[f] = | sum_k hann[k] x[k] e^{-2 pi i f k / 32} |, f = 0..16.
-//
-// The real input makes the DFT symmetric: samples k and 32-k share a cosine
-// and have opposite sines, and bins f and 16-f differ only in the sign of the
-// odd-k terms. That cuts the work to ~270 multiply-adds instead of 1,088.
-func frameSpectrum(x *[NFFT]float32, out *[Bins]float32) {
-	var xw [NFFT]float32
-	for k := range NFFT {
-		xw[k] = hann[k] * x[k]
-	}
-	var e, o [16]float32 // e_k = xw[k] + xw[32-k], o_k = xw[k] - xw[32-k], k = 1..15
-	for k := 1; k < 16; k++ {
-		e[k] = xw[k] + xw[NFFT-k]
-		o[k] = xw[k] - xw[NFFT-k]
-	}
-	for f := 0; f <= 8; f++ {
-		c, s := &cosT[f], &sinT[f]
-		var ce, co, se, so float32
-		for k := 2; k < 16; k += 2 {
-			ce += e[k] * c[k]
-			se += o[k] * s[k]
-		}
-		for k := 1; k < 16; k += 2 {
-			co += e[k] * c[k]
-			so += o[k] * s[k]
-		}
-		base := xw[0]
-		if f%2 == 0 {
-			base += xw[16]
-		} else {
-			base -= xw[16]
-		}
-		re, im := base+ce+co, se+so // im is -Im X[f]; the sign does not matter for |X|
-		out[f] = sqrt32(re*re + im*im)
-		if f < 8 {
-			re, im = base+ce-co, se-so
-			out[16-f] = sqrt32(re*re + im*im)
+// frameMagnitudes writes the onesided STFT magnitudes of n frames
+// (frames [n][32]) into out [n][17]:
+// out[i][f] = | sum_k hann[k] frames[i][k] e^{-2 pi i f k / 32} |, as one
+// product with the windowed DFT table (internal/mat: AVX2 where the CPU has
+// it). ri is scratch of at least n*34 values.
+func frameMagnitudes(frames []float32, n int, ri, out []float32) {
+	ri = ri[:n*2*Bins]
+	mat.MulInto(ri, frames[:n*NFFT], dftFlat[:], n, NFFT, 2*Bins)
+	for i := range n {
+		row, o := ri[i*2*Bins:(i+1)*2*Bins], out[i*Bins:(i+1)*Bins]
+		for f := range Bins {
+			re, im := row[f], row[Bins+f]
+			o[f] = sqrt32(re*re + im*im)
 		}
 	}
 }
@@ -114,6 +87,8 @@ type headFeatures struct {
 	omega []float32 // [n][Bins]
 	prev  []float32 // [n][Hop]: values of the previous complete block (the "tail")
 	cur   []float32 // [n][Hop]: values of the block being filled
+
+	frames, ri, mag []float32 // foldBlock's scratch: frames, their DFT, magnitudes
 }
 
 // grow appends zero state for m new tokens.
@@ -137,22 +112,34 @@ func (h *headFeatures) addRow(slot int, row []float32) {
 }
 
 // foldBlock folds the frame [prev ++ cur] of every token into its EMA and
-// shifts cur into prev.
+// shifts cur into prev. All the tokens' frames go through frameMagnitudes
+// at once: one product, ~2x faster than a hand-folded DFT frame by frame.
 func (h *headFeatures) foldBlock() {
-	var x [NFFT]float32
-	var spec [Bins]float32
-	for i := range h.n {
-		p, c := h.prev[i*Hop:(i+1)*Hop], h.cur[i*Hop:(i+1)*Hop]
-		copy(x[:Hop], p)
-		copy(x[Hop:], c)
-		frameSpectrum(&x, &spec)
-		om := h.omega[i*Bins : (i+1)*Bins]
-		for f := range Bins {
-			om[f] = emaA*om[f] + emaB*spec[f]
-		}
-		copy(p, c)
-		clear(c)
+	n := h.n
+	if n == 0 {
+		return
 	}
+	h.frames = grown(h.frames, n*NFFT)
+	h.ri = grown(h.ri, n*2*Bins)
+	h.mag = grown(h.mag, n*Bins)
+	for i := range n {
+		copy(h.frames[i*NFFT:i*NFFT+Hop], h.prev[i*Hop:(i+1)*Hop])
+		copy(h.frames[i*NFFT+Hop:(i+1)*NFFT], h.cur[i*Hop:(i+1)*Hop])
+	}
+	frameMagnitudes(h.frames, n, h.ri, h.mag)
+	for i, m := range h.mag {
+		h.omega[i] = emaA*h.omega[i] + emaB*m
+	}
+	copy(h.prev, h.cur)
+	clear(h.cur)
+}
+
+// grown returns buf with length n, reallocated only when too short.
+func grown(buf []float32, n int) []float32 {
+	if cap(buf) < n {
+		return make([]float32, n)
+	}
+	return buf[:n]
 }
 
 // gather keeps the tokens at the ascending indices keep.

@@ -17,23 +17,26 @@ func relClose(got, want, tol float64) bool {
 
 func TestFrameSpectrumMatchesDFT(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	for trial := range 200 {
-		var x [NFFT]float32
-		x64 := make([]float64, NFFT)
-		for k := range x {
-			v := r.Float64()
-			if trial%3 == 0 {
-				v = r.NormFloat64() * 10
-			}
-			x[k] = float32(v)
-			x64[k] = float64(x[k])
+	const n = 200
+	frames := make([]float32, n*NFFT)
+	for i := range frames {
+		v := r.Float64()
+		if (i/NFFT)%3 == 0 {
+			v = r.NormFloat64() * 10
 		}
-		var got [Bins]float32
-		frameSpectrum(&x, &got)
+		frames[i] = float32(v)
+	}
+	got := make([]float32, n*Bins)
+	frameMagnitudes(frames, n, make([]float32, n*2*Bins), got)
+	for trial := range n {
+		x64 := make([]float64, NFFT)
+		for k := range x64 {
+			x64[k] = float64(frames[trial*NFFT+k])
+		}
 		want := refSpectrum(x64)
 		for f := range Bins {
-			if !relClose(float64(got[f]), want[f], 2e-5) {
-				t.Fatalf("trial %d bin %d: got %v want %v", trial, f, got[f], want[f])
+			if g := got[trial*Bins+f]; !relClose(float64(g), want[f], 2e-5) {
+				t.Fatalf("frame %d bin %d: got %v want %v", trial, f, g, want[f])
 			}
 		}
 	}
@@ -705,5 +708,24 @@ func BenchmarkStep(b *testing.B) {
 				})
 			}
 		})
+	}
+}
+
+// BenchmarkFoldBlock: one 16-query block folded into the spectrogram EMA of
+// 2,048 tokens (one head), the host features' inner step.
+func BenchmarkFoldBlock(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 1))
+	var h headFeatures
+	h.grow(2048)
+	row := make([]float32, 2048)
+	for i := range row {
+		row[i] = float32(r.Float64())
+	}
+	b.ResetTimer()
+	for range b.N {
+		for q := range Hop {
+			h.addRow(q, row)
+		}
+		h.foldBlock()
 	}
 }
