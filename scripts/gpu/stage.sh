@@ -23,7 +23,11 @@ pack)
 out)
   mkdir -p $aside
   for p in "${big[@]}"; do
-    if [ -e "$p" ]; then mkdir -p "$aside/$(dirname "$p")"; mv "$p" "$aside/$p"; fi
+    [ -e "$p" ] || continue
+    # mv onto an existing directory would nest it (aside/testdata/testdata), and a later
+    # `in` would bring back the nested copy: refuse instead.
+    if [ -e "$aside/$p" ]; then echo "stage.sh: $aside/$p exists (staged out before?); leaving $p in place"; continue; fi
+    mkdir -p "$aside/$(dirname "$p")"; mv "$p" "$aside/$p"
   done ;;
 in)
   for p in "${big[@]}"; do
