@@ -246,10 +246,13 @@ func Attend(cfg *Config, q, k, v *Node, st LayerState, in PassInputs, stats Stat
 	// twice more (for the rounded probabilities and for the rows). The two
 	// differ by ~1e-7 relative, far below the rounding to the model's dtype.
 	// In float32 it stays e/den, exactly what the host path computes.
-	logDen := Add(m, Log(den)) // [K, G, T]
+	var logDen *Node // m + log(den) [K, G, T], built when first needed
 	probs := func(e, s *Node, n int) *Node {
 		if dt == dtypes.Float32 || !probsFromScores {
 			return ConvertDType(Div(e, BroadcastToDims(InsertAxes(den, -1), kh, grp, t, n)), dt)
+		}
+		if logDen == nil {
+			logDen = Add(m, Log(den))
 		}
 		return ConvertDType(Exp(Sub(s, BroadcastToDims(InsertAxes(logDen, -1), kh, grp, t, n))), dt)
 	}
