@@ -6,6 +6,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
 
 	"github.com/namm-dev/namm/policy"
 )
@@ -126,6 +127,42 @@ func TestPlanPasses(t *testing.T) {
 		}
 		if last := plans[len(plans)-1]; !last.pass.LastPrefill || last.nReal != 1000-7*128 {
 			t.Errorf("prefix graphs %v: the last chunk is planned as %+v", c.prefix, last.pass)
+		}
+	}
+}
+
+// TestUnstackStats: a statistic stacked over the layers ([L, K, N]) comes
+// back as each layer's [K, N] tensor, in order, for every statistic asked.
+func TestUnstackStats(t *testing.T) {
+	const layers, kh, n = 3, 2, 5
+	var stacked []*tensors.Tensor
+	for s := range 2 {
+		flat := make([]float32, layers*kh*n)
+		for i := range flat {
+			flat[i] = float32(100*s + i)
+		}
+		stacked = append(stacked, tensors.FromFlatDataAndDimensions(flat, layers, kh, n))
+	}
+	got, err := unstackStats(stacked, layers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != layers {
+		t.Fatalf("%d layers, want %d", len(got), layers)
+	}
+	for l := range layers {
+		if len(got[l]) != 2 {
+			t.Fatalf("layer %d: %d statistics, want 2", l, len(got[l]))
+		}
+		for s, st := range got[l] {
+			if d := st.Shape().Dimensions; len(d) != 2 || d[0] != kh || d[1] != n {
+				t.Fatalf("layer %d stat %d: shape %v", l, s, d)
+			}
+			for i, v := range tensors.MustCopyFlatData[float32](st) {
+				if want := float32(100*s + l*kh*n + i); v != want {
+					t.Fatalf("layer %d stat %d value %d: %v, want %v", l, s, i, v, want)
+				}
+			}
 		}
 	}
 }
