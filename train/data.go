@@ -12,8 +12,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 
+	"github.com/namm-dev/namm/internal/par"
 	"github.com/namm-dev/namm/task/gen"
 	"github.com/namm-dev/namm/task/gen/haystack"
 	"github.com/namm-dev/namm/tokenizer"
@@ -431,49 +431,34 @@ func ReadTextDir(dir string) ([]Document, error) {
 	return docs, nil
 }
 
-// parallel runs fn(0..n-1) on workers goroutines, returning the first error.
+// parallel runs fn(0..n-1) on workers goroutines (internal/par), returning
+// the first error; after an error the remaining items are skipped.
 func parallel(n, workers int, progress func(done, total int), fn func(i int) error) error {
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
 	var (
-		next, done atomic.Int64
-		mu         sync.Mutex
-		firstErr   error
-		wg         sync.WaitGroup
+		done     int
+		mu       sync.Mutex
+		firstErr error
 	)
-	for range min(workers, n) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				mu.Lock()
-				stop := firstErr != nil
-				mu.Unlock()
-				if stop {
-					return
-				}
-				if err := fn(i); err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-					return
-				}
-				d := int(done.Add(1))
-				if progress != nil {
-					mu.Lock()
-					progress(d, n)
-					mu.Unlock()
-				}
+	par.For(n, workers, func(i int) {
+		mu.Lock()
+		stop := firstErr != nil
+		mu.Unlock()
+		if stop {
+			return
+		}
+		err := fn(i)
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
 			}
-		}()
-	}
-	wg.Wait()
+			return
+		}
+		done++
+		if progress != nil {
+			progress(done, n)
+		}
+	})
 	return firstErr
 }
