@@ -261,4 +261,3 @@ func PipPackageLinuxAMD64() *regexp.Regexp {
 func PipPackageLinuxAMD64Glibc231() *regexp.Regexp {
 	return pipPackageLinuxAMD64Glibc231
 }
-
