@@ -289,11 +289,11 @@ func Attend(cfg *Config, q, k, v *Node, st LayerState, in PassInputs, stats Stat
 	if stats&(StatColSums|StatLastRow|StatRows) != 0 {
 		if stats&StatColSums != 0 {
 			valid := Reshape(Slice(in.QueryWeights, AxisElem(0)), t)
-			out.Stats = append(out.Stats, sumOverQueries(rows, valid))
+			out.Stats = append(out.Stats, WeightedSum(rows, valid, 1))
 		}
 		if stats&StatLastRow != 0 {
 			last := Reshape(Slice(in.QueryWeights, AxisElem(1)), t)
-			out.Stats = append(out.Stats, sumOverQueries(rows, last))
+			out.Stats = append(out.Stats, WeightedSum(rows, last, 1))
 		}
 		if stats&StatRows != 0 {
 			out.Stats = append(out.Stats, rows)
@@ -311,12 +311,18 @@ func Attend(cfg *Config, q, k, v *Node, st LayerState, in PassInputs, stats Stat
 // off to compare with e/den.
 var probsFromScores = true
 
-// sumOverQueries is sum_t w[t] rows[k, t, s] -> [K, S], in float32: as a
-// product with a vector it would run in TF32 on a GPU (10-bit mantissas),
-// where the baselines' references sum attention in float32.
-func sumOverQueries(rows, w *Node) *Node {
-	dims := rows.Shape().Dimensions
-	return ReduceSum(Mul(rows, BroadcastToDims(Reshape(w, 1, dims[1], 1), dims...)), 1)
+// WeightedSum is sum_b w[b] x[..., b, ...] over axis of x (w: [the size of
+// that axis]), as a multiply and a sum in x's dtype. As a product with a
+// vector it would run in TF32 on a GPU (XLA's default for float32 products:
+// 10-bit mantissas), where the baselines' and the NAMM's references sum
+// attention values in float32.
+func WeightedSum(x, w *Node, axis int) *Node {
+	shape := make([]int, x.Rank())
+	for i := range shape {
+		shape[i] = 1
+	}
+	shape[axis] = w.Shape().Size()
+	return ReduceSum(Mul(x, BroadcastToDims(Reshape(w, shape...), x.Shape().Dimensions...)), axis)
 }
 
 // updateFeat runs the policy's state update (its pass's tokens land at

@@ -138,31 +138,18 @@ func updateState(rows, state, ctl *Node) *Node {
 	prevSel := Slice(ctl, AxisRange(nb+1, 2*nb+2)) // [old tail, block 0, ...]
 	curSel := Slice(ctl, AxisRange(2*nb+2, 3*nb+3))
 	pick := func(sel *Node) *Node { // [K, N, 16]: sel[0] x old tail + sum_b sel[b+1] x block b
-		blocks := TransposeAllAxes(weightedSum(rb, Slice(sel, AxisRange(1, nb+1)), 1), 0, 2, 1)
+		blocks := TransposeAllAxes(model.WeightedSum(rb, Slice(sel, AxisRange(1, nb+1)), 1), 0, 2, 1)
 		return Add(blocks, Mul(prev, Reshape(Slice(sel, AxisRange(0, 1)))))
 	}
-	fold := TransposeAllAxes(weightedSum(mag, foldW, 1), 0, 2, 1) // [K, N, 17]
+	fold := TransposeAllAxes(model.WeightedSum(mag, foldW, 1), 0, 2, 1) // [K, N, 17]
 	omega = Add(Mul(omega, decay), fold)
 	return Concatenate([]*Node{omega, pick(prevSel), pick(curSel)}, -1)
-}
-
-// weightedSum is sum_b w[b] x[..., b, ...] over axis of x (w: [size of
-// that axis]), in float32: a product with a vector would run in TF32 on a
-// GPU (see windowedDFT), and the one-hot selections of the tail would then
-// round the attention values it keeps.
-func weightedSum(x, w *Node, axis int) *Node {
-	shape := make([]int, x.Rank())
-	for i := range shape {
-		shape[i] = 1
-	}
-	shape[axis] = w.Shape().Size()
-	return ReduceSum(Mul(x, BroadcastToDims(Reshape(w, shape...), x.Shape().Dimensions...)), axis)
 }
 
 // windowedDFT contracts the frame axis (32 values) of frames with the
 // Hann-windowed DFT table: the 17 bins' real parts, then their imaginary
 // parts, in place of that axis. It multiplies and sums in float32, not as a
-// matrix product: XLA runs float32 products on GPUs in TF32 (10-bit
+// matrix product (as model.WeightedSum does): XLA runs float32 products on GPUs in TF32 (10-bit
 // mantissas), which would put the features ~1e-3 away from the reference's
 // float32 STFT; the contraction is only 32 long, so the sum costs memory
 // traffic, not arithmetic, either way.
