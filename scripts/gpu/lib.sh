@@ -29,3 +29,17 @@ unpack_xz() {
       && chmod +x /tmp/$n || return 1
   done
 }
+
+# xla_plugin: the path of the PJRT CUDA plugin that jax installed on the device.
+xla_plugin() {
+  echo "$(python3 -c 'import jax_plugins.xla_cuda13 as p, os; print(os.path.dirname(p.__file__))')/xla_cuda_plugin.so"
+}
+
+# build_ktrace: scripts/gpu/ktrace.c -> /tmp/ktrace.so, against the device's CUPTI (CUDA 13),
+# with the newest kernel record type its headers define.
+build_ktrace() {
+  local cupti=/usr/local/cuda-13.0/targets/x86_64-linux lib rec
+  lib=$(ls $cupti/lib/libcupti.so* | head -1)
+  rec=$(grep -oh 'CUpti_ActivityKernel[0-9]*;' $cupti/include/cupti_activity*.h | tr -d ';' | sort -V | tail -1)
+  gcc -O2 -shared -fPIC -o /tmp/ktrace.so scripts/gpu/ktrace.c -I$cupti/include -DKREC=$rec "$lib" -lpthread -Wl,-rpath,"$(dirname "$lib")"
+}

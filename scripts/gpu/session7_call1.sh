@@ -5,7 +5,7 @@
 set -uo pipefail
 source scripts/gpu/lib.sh
 unpack_xz namm
-plugin=$(python3 -c 'import jax_plugins.xla_cuda13 as p, os; print(os.path.dirname(p.__file__))')/xla_cuda_plugin.so
+plugin=$(xla_plugin)
 export GOMLX_NO_AUTO_INSTALL=1 GOPJRT_CUDA_CHECKS=0
 nvidia-smi --query-gpu=name --format=csv,noheader | tee $OUT/gpu.txt
 nsys=$(command -v nsys || ls /usr/local/cuda*/bin/nsys /opt/nvidia/nsight-systems/*/bin/nsys /usr/lib/nsight-systems/bin/nsys 2>/dev/null | head -1)

@@ -6,7 +6,7 @@
 set -uo pipefail
 source scripts/gpu/lib.sh
 unpack_xz namm engine_xla.test
-plugin=$(python3 -c 'import jax_plugins.xla_cuda13 as p, os; print(os.path.dirname(p.__file__))')/xla_cuda_plugin.so
+plugin=$(xla_plugin)
 export GOMLX_NO_AUTO_INSTALL=1 GOPJRT_CUDA_CHECKS=0
 timeout 170 /tmp/namm bench --shape llama3-8b --backend "xla:$plugin" --context 8192 --prefix-graphs --json --decode 32 --profile --memory h2o --budget 1024 > /tmp/r.json 2>/tmp/e
 echo "== h2o prefix rc=$? $(grep -v -E 'cuda_executor|Source Location|^external|^$' /tmp/e | tail -1 | cut -c1-300)"

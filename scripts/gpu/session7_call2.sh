@@ -4,7 +4,7 @@
 set -uo pipefail
 source scripts/gpu/lib.sh
 unpack_xz namm engine_xla.test
-plugin=$(python3 -c 'import jax_plugins.xla_cuda13 as p, os; print(os.path.dirname(p.__file__))')/xla_cuda_plugin.so
+plugin=$(xla_plugin)
 (cd engine && GOMLX_NO_AUTO_INSTALL=1 GOPJRT_CUDA_CHECKS=0 NAMM_XLA_PLUGIN=$plugin timeout 150 \
   /tmp/engine_xla.test -test.run '^TestFusedPassMatchesLayersXLA$' -test.v > $OUT/FusedPassMatchesLayersXLA.txt 2>&1)
 echo "exit $?"

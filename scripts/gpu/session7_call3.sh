@@ -6,14 +6,9 @@
 set -uo pipefail
 source scripts/gpu/lib.sh
 unpack_xz namm
-plugin=$(python3 -c 'import jax_plugins.xla_cuda13 as p, os; print(os.path.dirname(p.__file__))')/xla_cuda_plugin.so
+plugin=$(xla_plugin)
 export GOMLX_NO_AUTO_INSTALL=1 GOPJRT_CUDA_CHECKS=0
-cupti=$(dirname $(dirname $(find / -name cupti.h -path '*include*' 2>/dev/null | head -1)))
-lib=$(find / \( -name 'libcupti.so' -o -name 'libcupti.so.*' \) 2>/dev/null | head -1)
-echo "cupti: $cupti lib: $lib gcc: $(command -v gcc cc | head -1)"
-krec=$(grep -o 'CUpti_ActivityKernel[0-9]*;' $cupti/include/cupti_activity*.h 2>/dev/null | grep -o 'CUpti_ActivityKernel[0-9]*' | sort -V | tail -1)
-echo "record: $krec"
-gcc -O2 -shared -fPIC -o /tmp/ktrace.so scripts/gpu/ktrace.c -I$cupti/include -DKREC=$krec $lib -lpthread -Wl,-rpath,$(dirname $lib) || exit 1
+build_ktrace || exit 1
 (cd /tmp && /tmp/namm namm-file init --zero --out /tmp/zero.namm >/dev/null)
 XLA_FLAGS="--xla_dump_to=/tmp/dump --xla_dump_hlo_as_text --xla_dump_hlo_module_re=.*" CUDA_INJECTION64_PATH=/tmp/ktrace.so KTRACE_OUT=/tmp/k_namm.tsv \
   timeout 330 /tmp/namm bench --shape llama3-8b --backend "xla:$plugin" --context 8192 --decode 0 --profile --prefix-graphs \

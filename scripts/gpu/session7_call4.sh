@@ -6,12 +6,11 @@
 set -uo pipefail
 source scripts/gpu/lib.sh
 unpack_xz namm engine_xla.test
-plugin=$(python3 -c 'import jax_plugins.xla_cuda13 as p, os; print(os.path.dirname(p.__file__))')/xla_cuda_plugin.so
+plugin=$(xla_plugin)
 export GOMLX_NO_AUTO_INSTALL=1 GOPJRT_CUDA_CHECKS=0
 (cd engine && NAMM_XLA_PLUGIN=$plugin timeout 150 /tmp/engine_xla.test -test.run '^TestNAMMGraphFeaturesMatchHostXLA$' -test.v > $OUT/NAMMGraphFeaturesMatchHostXLA.txt 2>&1)
 echo "test exit $?"; grep -E '^(---|ok|FAIL|PASS)|    --- |_test.go|^panic' $OUT/NAMMGraphFeaturesMatchHostXLA.txt | cut -c1-300 | head -20
-cupti=/usr/local/cuda-13.0/targets/x86_64-linux; lib=$(ls $cupti/lib/libcupti.so* | head -1)
-gcc -O2 -shared -fPIC -o /tmp/ktrace.so scripts/gpu/ktrace.c -I$cupti/include -DKREC=CUpti_ActivityKernel10 $lib -lpthread -Wl,-rpath,$(dirname $lib)
+build_ktrace
 (cd /tmp && /tmp/namm namm-file init --zero --out /tmp/zero.namm >/dev/null)
 args=(bench --shape llama3-8b --backend "xla:$plugin" --context 8192 --decode 0 --prefix-graphs --memory namm:/tmp/zero.namm --json)
 timeout 240 /tmp/namm "${args[@]}" --profile > $OUT/bench_profile.json 2>/tmp/err1; tail -2 /tmp/err1; cat $OUT/bench_profile.json

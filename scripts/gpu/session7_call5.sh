@@ -8,7 +8,7 @@
 set -uo pipefail
 source scripts/gpu/lib.sh
 unpack_xz namm namm-async engine_xla_async.test
-plugin=$(python3 -c 'import jax_plugins.xla_cuda13 as p, os; print(os.path.dirname(p.__file__))')/xla_cuda_plugin.so
+plugin=$(xla_plugin)
 export GOMLX_NO_AUTO_INSTALL=1 GOPJRT_CUDA_CHECKS=0
 (cd /tmp && /tmp/namm namm-file init --zero --out /tmp/zero.namm >/dev/null)
 args=(bench --shape llama3-8b --backend "xla:$plugin" --context 8192 --decode 32 --prefix-graphs --memory namm:/tmp/zero.namm --json)

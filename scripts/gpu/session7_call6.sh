@@ -7,10 +7,9 @@
 set -uo pipefail
 source scripts/gpu/lib.sh
 unpack_xz namm
-plugin=$(python3 -c 'import jax_plugins.xla_cuda13 as p, os; print(os.path.dirname(p.__file__))')/xla_cuda_plugin.so
+plugin=$(xla_plugin)
 export GOMLX_NO_AUTO_INSTALL=1 GOPJRT_CUDA_CHECKS=0
-cupti=/usr/local/cuda-13.0/targets/x86_64-linux; lib=$(ls $cupti/lib/libcupti.so* | head -1)
-gcc -O2 -shared -fPIC -o /tmp/ktrace.so scripts/gpu/ktrace.c -I$cupti/include -DKREC=CUpti_ActivityKernel10 $lib -lpthread -Wl,-rpath,$(dirname $lib)
+build_ktrace
 (cd /tmp && /tmp/namm namm-file init --zero --out /tmp/zero.namm >/dev/null)
 b=(bench --shape llama3-8b --backend "xla:$plugin" --context 8192 --prefix-graphs --json)
 CUDA_INJECTION64_PATH=/tmp/ktrace.so KTRACE_OUT=/tmp/k.tsv timeout 250 /tmp/namm "${b[@]}" --decode 32 --memory namm:/tmp/zero.namm > $OUT/bench_namm.json 2>/tmp/e1; tail -2 /tmp/e1; cat $OUT/bench_namm.json

@@ -6,7 +6,7 @@
 set -uo pipefail
 source scripts/gpu/lib.sh
 unpack_xz namm namm-s6
-plugin=$(python3 -c 'import jax_plugins.xla_cuda13 as p, os; print(os.path.dirname(p.__file__))')/xla_cuda_plugin.so
+plugin=$(xla_plugin)
 export GOMLX_NO_AUTO_INSTALL=1 GOPJRT_CUDA_CHECKS=0
 b=(bench --shape llama3-8b --backend "xla:$plugin" --context 8192 --decode 32 --profile --memory h2o --budget 1024 --json)
 for run in "namm-s6" "namm" "namm --no-fuse"; do
