@@ -43,6 +43,9 @@ type DataOptions struct {
 	Extra []Document
 	// Tasks are the task generators to draw examples from; nil means all of gen.Tasks().
 	Tasks []string
+	// TaskTexts, when set, is the generators' "texts" option (haystack texts joined by "+",
+	// e.g. a corpus registered with haystack.Register); it overrides Texts for examples.
+	TaskTexts string
 	// MinExample is the shortest example prompt in tokens (default 640: some generators
 	// cannot make shorter prompts).
 	MinExample int
@@ -65,6 +68,9 @@ type DataStats struct {
 	FailedExamples     int            `json:"failed_examples"`   // generator errors or too long (replaced by text)
 	SourceTokens       map[string]int `json:"source_tokens"`     // document -> tokens of its train text
 	SourceTokensTotal  int            `json:"source_tokens_all"` // sum of SourceTokens
+	// TextPasses is how many times the text sequences go through the documents (each token is
+	// seen that many times, rounded up, plus the few windows that top up synthetic sequences).
+	TextPasses float64 `json:"text_passes"`
 }
 
 // docTokens is one tokenized document.
@@ -81,6 +87,14 @@ type builder struct {
 	cum      []float64 // cumulative token counts of docs, for length-weighted choice
 	tasks    []gen.TaskInfo
 	texts    string // the "texts" task option when Texts is restricted
+
+	// The pure text sequences walk through the documents in order, epoch after epoch (each
+	// epoch a new shuffle), so that no text token is seen more often than the passes say.
+	textSeq   []int   // textSeq[i]: index of sequence i among the text sequences, -1 if synthetic
+	epochs    [][]int // epochs[e]: document order of epoch e (made on demand)
+	epochCum  [][]int // epochCum[e][k]: stream offset where the k-th document of epoch e starts
+	epochMu   sync.Mutex
+	streamLen int // tokens of one epoch: every document with its BOS and EOS
 }
 
 // BuildTrainData makes the training token file: SyntheticFrac of the
@@ -104,6 +118,16 @@ func BuildTrainData(tok *tokenizer.Tokenizer, opt DataOptions) (*TokenFile, Data
 		stats.SourceTokensTotal += len(d.ids)
 	}
 	count := (opt.Tokens + opt.SeqLen - 1) / opt.SeqLen
+	b.textSeq = make([]int, count)
+	texts := 0
+	for i := range count {
+		b.textSeq[i] = -1
+		if !b.synthetic(i) {
+			b.textSeq[i] = texts
+			texts++
+		}
+	}
+	stats.TextPasses = float64(texts*(opt.SeqLen-1)) / float64(b.streamLen)
 	f := NewTokenFile(TokenHeader{VocabSize: tok.VocabSize(), SeqLen: opt.SeqLen, Count: count, BOS: b.bos, EOS: b.eos})
 	per := make([]seqStats, count)
 	f.Roles = make([]byte, count*opt.SeqLen)
@@ -206,6 +230,18 @@ func newBuilder(tok *tokenizer.Tokenizer, opt DataOptions) (*builder, error) {
 	if opt.SyntheticFrac > 0 && len(b.tasks) == 0 {
 		return nil, errors.New("train data: synthetic-frac > 0 but no tasks")
 	}
+	if opt.TaskTexts != "" {
+		b.texts = opt.TaskTexts
+	}
+	for _, d := range b.docs {
+		b.streamLen += len(d.ids)
+		if b.bos >= 0 {
+			b.streamLen++
+		}
+		if b.eos >= 0 {
+			b.streamLen++
+		}
+	}
 	return b, nil
 }
 
@@ -232,35 +268,50 @@ type seqStats struct {
 	roles         []byte // [SeqLen] Role* of each token
 }
 
+// synthetic reports whether sequence i is packed with task examples: the first draw of its
+// random stream decides.
+func (b *builder) synthetic(i int) bool {
+	r := rand.New(rand.NewPCG(uint64(b.opt.Seed), uint64(i)))
+	return r.Float64() < b.opt.SyntheticFrac
+}
+
 // sequence builds sequence i from its own random stream.
 func (b *builder) sequence(i int) ([]int, seqStats) {
 	r := rand.New(rand.NewPCG(uint64(b.opt.Seed), uint64(i)))
 	L := b.opt.SeqLen
 	seq := make([]int, 0, L)
 	var st seqStats
-	if r.Float64() < b.opt.SyntheticFrac {
-		st.synthetic = true
-		// Some generators need more room than MinExample; a failure is retried with another
-		// draw, three times in a row at most.
-		for k, fails := 0, 0; L-len(seq) >= b.opt.MinExample+answerMargin && k < 64 && fails < 3; k++ {
-			ids, promptLen, task, ok := b.example(r, i, k, L-len(seq))
-			if !ok {
-				st.failed++
-				fails++
-				continue
-			}
-			fails = 0
-			for j := range ids {
-				role := RolePrompt
-				if j >= promptLen {
-					role = RoleAnswer
-				}
-				st.roles = append(st.roles, role)
-			}
-			seq = append(seq, ids...)
-			st.tasks = append(st.tasks, task)
-			st.exampleTokens += len(ids)
+	if r.Float64() >= b.opt.SyntheticFrac {
+		for len(st.roles) < L {
+			st.roles = append(st.roles, RoleText)
 		}
+		// BOS first, as at inference, where position 0 always holds it.
+		if b.bos < 0 {
+			return b.streamWindow(b.textSeq[i]*L, L), st
+		}
+		return append([]int{b.bos}, b.streamWindow(b.textSeq[i]*(L-1), L-1)...), st
+	}
+	st.synthetic = true
+	// Some generators need more room than MinExample; a failure is retried with another
+	// draw, three times in a row at most.
+	for k, fails := 0, 0; L-len(seq) >= b.opt.MinExample+answerMargin && k < 64 && fails < 3; k++ {
+		ids, promptLen, task, ok := b.example(r, i, k, L-len(seq))
+		if !ok {
+			st.failed++
+			fails++
+			continue
+		}
+		fails = 0
+		for j := range ids {
+			role := RolePrompt
+			if j >= promptLen {
+				role = RoleAnswer
+			}
+			st.roles = append(st.roles, role)
+		}
+		seq = append(seq, ids...)
+		st.tasks = append(st.tasks, task)
+		st.exampleTokens += len(ids)
 	}
 	for len(st.roles) < L {
 		st.roles = append(st.roles, RoleText)
@@ -287,7 +338,7 @@ func (b *builder) example(r *rand.Rand, i, k, room int) ([]int, int, string, boo
 		lo := float64(b.opt.MinExample)
 		length = int(math.Exp(math.Log(lo) + r.Float64()*(math.Log(float64(hi))-math.Log(lo))))
 	}
-	spec := gen.Spec{Task: task.Name, Length: length, N: 1, Seed: GenSeedBase + b.opt.Seed*1_000_000_000 + int64(i)*64 + int64(k)}
+	spec := gen.Spec{Task: task.Name, Length: length, N: 1, Slack: 0.08, Seed: GenSeedBase + b.opt.Seed*1_000_000_000 + int64(i)*64 + int64(k)}
 	for _, o := range task.Options {
 		switch {
 		case o.Key == "split":
@@ -357,6 +408,59 @@ func (b *builder) fillText(r *rand.Rand, seq []int, n int) []int {
 	return seq
 }
 
+// streamWindow returns n tokens of the document stream from offset p: epoch after epoch, each
+// epoch every document once (BOS, its tokens, EOS) in an order shuffled by the seed and epoch.
+func (b *builder) streamWindow(p, n int) []int {
+	out := make([]int, 0, n)
+	for len(out) < n {
+		e, o := p/b.streamLen, p%b.streamLen
+		order, cum := b.epoch(e)
+		k := sort.SearchInts(cum, o+1) - 1 // the document whose span holds o
+		d := b.docs[order[k]]
+		var span []int
+		if b.bos >= 0 {
+			span = append(span, b.bos)
+		}
+		for _, id := range d.ids {
+			span = append(span, int(id))
+		}
+		if b.eos >= 0 {
+			span = append(span, b.eos)
+		}
+		take := span[o-cum[k]:]
+		take = take[:min(len(take), n-len(out))]
+		out = append(out, take...)
+		p += len(take)
+	}
+	return out
+}
+
+// epoch returns epoch e's document order and the stream offset of each of its documents.
+func (b *builder) epoch(e int) ([]int, []int) {
+	b.epochMu.Lock()
+	defer b.epochMu.Unlock()
+	for len(b.epochs) <= e {
+		k := len(b.epochs)
+		r := rand.New(rand.NewPCG(uint64(b.opt.Seed)^0x9e3779b97f4a7c15, uint64(k)))
+		order := r.Perm(len(b.docs))
+		cum := make([]int, len(order))
+		off := 0
+		for j, d := range order {
+			cum[j] = off
+			off += len(b.docs[d].ids)
+			if b.bos >= 0 {
+				off++
+			}
+			if b.eos >= 0 {
+				off++
+			}
+		}
+		b.epochs = append(b.epochs, order)
+		b.epochCum = append(b.epochCum, cum)
+	}
+	return b.epochs[e], b.epochCum[e]
+}
+
 func (b *builder) pickDoc(r *rand.Rand) docTokens {
 	x := r.Float64() * b.cum[len(b.cum)-1]
 	i := sort.SearchFloat64s(b.cum, x)
@@ -365,8 +469,8 @@ func (b *builder) pickDoc(r *rand.Rand) docTokens {
 
 // BuildValData makes the held-out validation file: the eval split of each haystack text (all
 // when names is nil), as one stream of BOS document EOS, cut into sequences of seqLen tokens
-// (the incomplete last one dropped).
-func BuildValData(tok *tokenizer.Tokenizer, seqLen int, names []string) (*TokenFile, error) {
+// (the incomplete last one dropped); extra documents (e.g. a corpus's eval split) are appended after them.
+func BuildValData(tok *tokenizer.Tokenizer, seqLen int, names []string, extra ...Document) (*TokenFile, error) {
 	if names == nil {
 		names = haystack.Names()
 	}
@@ -378,6 +482,7 @@ func BuildValData(tok *tokenizer.Tokenizer, seqLen int, names []string) (*TokenF
 		}
 		docs = append(docs, Document{Name: n, Text: text})
 	}
+	docs = append(docs, extra...)
 	bos, eos := -1, -1
 	if id, ok := tok.BOS(); ok {
 		bos = id

@@ -3,6 +3,7 @@ package train
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -249,5 +250,41 @@ func TestDataOptionErrors(t *testing.T) {
 		if _, _, err := BuildTrainData(tok, o); err == nil {
 			t.Errorf("%+v accepted", o)
 		}
+	}
+}
+
+// The text sequences walk the documents in order: at less than one pass, every document's
+// tokens appear at most once, and in full where a window holds a whole document.
+func TestTextSequencesWalkTheStream(t *testing.T) {
+	tok := loadTok(t, "mistral-7b")
+	var docs []Document
+	for k := range 40 {
+		docs = append(docs, Document{Name: fmt.Sprint("d", k), Text: strings.Repeat(fmt.Sprintf("document %d says hello number %d. ", k, k*7), 3+k%5)})
+	}
+	f, stats, err := BuildTrainData(tok, DataOptions{Tokens: 1500, SeqLen: 64, Seed: 3, SyntheticFrac: 0, Texts: []string{"carroll-alice"}, Extra: docs, Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.TextPasses <= 0 || stats.TextPasses >= 1 {
+		t.Fatalf("text passes %.3f, want in (0, 1) for this size", stats.TextPasses)
+	}
+	var stream []int
+	for i := range f.Count {
+		seq := f.Seq(i)
+		if seq[0] != 1 {
+			t.Fatalf("seq %d does not start with BOS", i)
+		}
+		stream = append(stream, seq[1:]...)
+	}
+	seen := map[string]int{}
+	for _, piece := range splitAt(stream, 2)[1 : len(splitAt(stream, 2))-1] { // whole documents between EOS marks
+		text := tok.Decode(piece, true)
+		seen[text]++
+		if seen[text] > 1 {
+			t.Fatalf("a document appears twice at %.2f passes: %q", stats.TextPasses, text[:min(60, len(text))])
+		}
+	}
+	if len(seen) < 5 {
+		t.Fatalf("only %d whole documents in %d tokens", len(seen), len(stream))
 	}
 }

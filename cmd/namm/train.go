@@ -12,16 +12,18 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
+	"github.com/namm-dev/namm/task/gen/haystack"
 	"github.com/namm-dev/namm/tokenizer"
 	"github.com/namm-dev/namm/train"
+	"github.com/namm-dev/namm/train/corpus"
 )
 
 func init() { extraCommands = append(extraCommands, trainDataCmd, trainBaseCmd) }
 
 func trainDataCmd() *cobra.Command {
 	var (
-		tokDir, out, valOut, textDirs, texts, tasks string
-		opt                                         train.DataOptions
+		tokDir, out, valOut, textDirs, texts, tasks, corpusPath string
+		opt                                                     train.DataOptions
 	)
 	cmd := &cobra.Command{
 		Use:   "train-data",
@@ -56,6 +58,30 @@ a JSON description next to each file. The same seed gives the same bytes.`,
 					opt.Extra = append(opt.Extra, docs...)
 				}
 			}
+			var valExtra []train.Document
+			if corpusPath != "" {
+				docs, err := corpus.ReadDocs(corpusPath, "")
+				if err != nil {
+					return err
+				}
+				var all strings.Builder
+				for _, d := range docs {
+					if d.Split == corpus.Eval {
+						valExtra = append(valExtra, train.Document{Name: d.ID, Text: d.Text})
+						continue
+					}
+					opt.Extra = append(opt.Extra, train.Document{Name: d.ID, Text: d.Text})
+					all.WriteString(d.Text)
+					all.WriteString("\n\n")
+				}
+				// The corpus's train documents are also the haystack of the task examples.
+				if err := haystack.Register("corpus", all.String()); err != nil {
+					return err
+				}
+				if opt.TaskTexts == "" {
+					opt.TaskTexts = "corpus"
+				}
+			}
 			if valOut == "" {
 				ext := filepath.Ext(out)
 				valOut = strings.TrimSuffix(out, ext) + ".val" + ext
@@ -75,7 +101,7 @@ a JSON description next to each file. The same seed gives the same bytes.`,
 			if err := f.Write(out); err != nil {
 				return err
 			}
-			val, err := train.BuildValData(tok, opt.SeqLen, opt.Texts)
+			val, err := train.BuildValData(tok, opt.SeqLen, opt.Texts, valExtra...)
 			if err != nil {
 				return err
 			}
@@ -91,6 +117,9 @@ a JSON description next to each file. The same seed gives the same bytes.`,
 				"tokens":         f.Count * f.SeqLen,
 				"seed":           opt.Seed,
 				"synthetic_frac": opt.SyntheticFrac,
+				"corpus":         corpusPath,
+				"tasks":          tasks,
+				"task_texts":     opt.TaskTexts,
 				"gen_seed_base":  train.GenSeedBase,
 				"bos":            f.BOS,
 				"eos":            f.EOS,
@@ -119,6 +148,8 @@ a JSON description next to each file. The same seed gives the same bytes.`,
 	fl.StringVar(&texts, "texts", "", "comma-separated haystack texts to use (default: all)")
 	fl.StringVar(&tasks, "tasks", "", "comma-separated tasks to draw examples from (default: all)")
 	fl.StringVar(&textDirs, "text-dir", "", "comma-separated directories of extra *.txt training documents")
+	fl.StringVar(&corpusPath, "corpus", "", "a namm corpus file (JSON lines): its train documents are trained on and hide the task examples, its eval documents join the validation file")
+	fl.StringVar(&opt.TaskTexts, "task-texts", "", "haystack texts of the task examples, joined by + (default: --texts, or the corpus with --corpus)")
 	fl.IntVar(&opt.MinExample, "min-example", 640, "shortest example prompt in tokens")
 	fl.IntVar(&opt.Workers, "workers", 0, "goroutines (default: all cores)")
 	return cmd

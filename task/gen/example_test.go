@@ -25,6 +25,7 @@ func ExampleTasks() {
 	}
 	// Output:
 	// cwe contains 120
+	// facts contains 32
 	// fwe contains 50
 	// niah_multikey contains 128
 	// niah_multiquery contains 128
@@ -33,5 +34,6 @@ func ExampleTasks() {
 	// passage_count count 32
 	// passage_retrieval retrieval 32
 	// qa qa_f1 32
+	// records contains 32
 	// vartrack contains 30
 }

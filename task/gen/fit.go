@@ -13,16 +13,20 @@ type fitHint struct {
 }
 
 // fit finds the largest haystack size it can whose prompt has at most target tokens, stopping
-// once the prompt is within 1% of target (or when one more unit would exceed it). It
+// once the prompt is within slack (default 1%) of target (or when one more unit would exceed it). It
 // interpolates on the measured token counts (regula falsi, then bisection) so that each
 // sample costs a few tokenizations of the whole prompt.
-func fit(in *instance, tok Counter, target int, hint fitHint) (string, int, fitHint, error) {
+func fit(in *instance, tok Counter, target int, hint fitHint, slack float64) (string, int, fitHint, error) {
 	count := func(n int) (string, int) {
 		p := in.build(n)
 		return p, len(tok.Encode(p, true))
 	}
-	accept := target - target/100
-	aim := float64(target - max(1, target/200))
+	if slack <= 0 {
+		slack = 0.01
+	}
+	slack = min(slack, 0.1)
+	accept := target - int(float64(target)*slack)
+	aim := float64(target) - max(1, float64(target)*slack/2)
 
 	lo := in.minN
 	loPrompt, cLo := count(lo)

@@ -116,7 +116,7 @@ func Generate(spec Spec, tok Counter) ([]Sample, error) {
 		if err != nil {
 			return nil, fmt.Errorf("gen %s sample %d: %w", spec, i, err)
 		}
-		prompt, length, h, err := fit(in, tok, spec.Length, hint)
+		prompt, length, h, err := fit(in, tok, spec.Length, hint, spec.Slack)
 		if err != nil {
 			return nil, fmt.Errorf("gen %s sample %d: %w", spec, i, err)
 		}

@@ -32,7 +32,7 @@ var allTaskSpecs = []string{
 	"niah_multikey:n=4", "niah_multikey:n=4:haystack=needle:key=uuid:needle=uuid",
 	"niah_multivalue:n=4", "niah_multiquery:n=4:haystack=noise", "vartrack:n=4",
 	"vartrack:n=4:haystack=essay:chains=3:hops=2", "cwe:n=4", "fwe:n=4", "qa:n=4",
-	"passage_retrieval:n=4", "passage_count:n=4",
+	"passage_retrieval:n=4", "passage_count:n=4", "facts:n=4", "facts:n=4:kind=list:distractors=20", "records:n=4",
 }
 
 func TestEveryTaskHasASpec(t *testing.T) {
@@ -45,8 +45,8 @@ func TestEveryTaskHasASpec(t *testing.T) {
 			t.Errorf("task %s is not in allTaskSpecs", info.Name)
 		}
 	}
-	if len(Tasks()) != 10 {
-		t.Errorf("%d tasks, want 10", len(Tasks()))
+	if len(Tasks()) != 12 {
+		t.Errorf("%d tasks, want 12", len(Tasks()))
 	}
 }
 

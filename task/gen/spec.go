@@ -17,6 +17,10 @@ type Spec struct {
 	N       int   // number of samples
 	Seed    int64 // different seeds give different samples
 	Options map[string]string
+	// Slack is the shortfall from Length accepted as a fraction of it, in [0, 0.1] (0 means
+	// the default 1%). Training data, which needs no exact lengths, uses more to save
+	// tokenizations. It is not part of the spec's string.
+	Slack float64
 }
 
 // Defaults of ParseSpec.

@@ -85,13 +85,41 @@ func Texts() map[string]string {
 	return out
 }
 
+var (
+	registeredMu sync.RWMutex
+	registered   = map[string]string{}
+)
+
+// Register adds a text for the rest of the process under a name that no embedded text has,
+// e.g. a training corpus that namm train-data hides its task examples in. Registered texts
+// are not listed by Names, so the default haystacks (and evaluation) never include them.
+func Register(name, text string) error {
+	load()
+	if _, ok := texts[name]; ok {
+		return fmt.Errorf("haystack: %q is an embedded text", name)
+	}
+	if strings.TrimSpace(text) == "" {
+		return fmt.Errorf("haystack: registered text %q is empty", name)
+	}
+	registeredMu.Lock()
+	defer registeredMu.Unlock()
+	registered[name] = text
+	return nil
+}
+
 // Get returns one whole text by name.
 func Get(name string) (string, error) {
 	load()
 	if loadErr != nil {
 		return "", loadErr
 	}
-	t, ok := texts[name]
+	registeredMu.RLock()
+	t, ok := registered[name]
+	registeredMu.RUnlock()
+	if ok {
+		return t, nil
+	}
+	t, ok = texts[name]
 	if !ok {
 		return "", fmt.Errorf("haystack: unknown text %q (have %s)", name, strings.Join(names, ", "))
 	}

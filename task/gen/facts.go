@@ -1,0 +1,323 @@
+package gen
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// The fact tasks compose their statements and questions from a small grammar instead of a
+// fixed template: facts about random entities are stated in one of many forms (with optional
+// openers), hidden in haystack text, and asked for in one of many forms, after one of several
+// instructions and before one of several answer prefixes. Five kinds:
+//   - retrieve: one fact among distractor facts about other entities or other attributes;
+//   - update: a fact stated, then changed later in the text; the answer is the last value;
+//   - chain: two facts that must be joined (X's partner is Y; Y's code is V; X's partner's code?);
+//   - count: several events, some about the asked entity; the answer is how many;
+//   - list: the entities that share an asked value; the answer is all of them.
+// "facts" is the training family of the base models. "records" is a family with its own
+// statement and question forms and instructions that no training example uses: it measures
+// whether a model reads, or has learned the training phrasings.
+
+func init() {
+	register(&task{
+		info: TaskInfo{Name: "facts", Metric: "contains", MaxNewTokens: 32,
+			Description: "facts about random entities, stated and asked in varied phrasings (retrieve, update, chain, count, list); the base models' training family"},
+		opts: append([]opt{
+			enumOpt("kind", "any", "what is asked", "any", "retrieve", "update", "chain", "count", "list"),
+			intOpt("distractors", "6", "distractor facts", 0, 200),
+		}, textOpts()...),
+		newInstance: func(g *genContext, i int) (*instance, error) { return newFacts(g, i, trainGrammar) },
+	})
+	register(&task{
+		info: TaskInfo{Name: "records", Metric: "contains", MaxNewTokens: 32,
+			Description: "registry facts in phrasings that no training example uses (a held-out family for the base models: retrieve among distractors)"},
+		opts: append([]opt{
+			intOpt("distractors", "6", "distractor facts", 0, 200),
+		}, textOpts()...),
+		newInstance: func(g *genContext, i int) (*instance, error) { return newFacts(g, i, heldOutGrammar) },
+	})
+}
+
+// attribute is something an entity has, with the kind of value it takes.
+type attribute struct{ name, value string }
+
+var attributes = []attribute{
+	{"favorite color", "color"}, {"access code", "code"}, {"locker number", "number"},
+	{"home town", "town"}, {"pet's name", "name"}, {"password", "word"}, {"badge number", "number"},
+	{"secret word", "word"}, {"lucky number", "number"}, {"phone extension", "number"},
+	{"license plate", "code"}, {"favorite fruit", "fruit"}, {"room number", "number"},
+	{"account number", "number"}, {"birth year", "year"}, {"ticket code", "code"},
+	{"favorite city", "town"}, {"nickname", "name"}, {"project name", "word"}, {"desk number", "number"},
+	{"boat's name", "name"}, {"favorite instrument", "instrument"}, {"hometown", "town"},
+	{"shipping code", "code"}, {"best friend", "person"}, {"manager", "person"}, {"doctor", "person"},
+	{"gate number", "number"}, {"serial number", "code"}, {"favorite flower", "flower"},
+}
+
+var (
+	firstNames = strings.Fields(`Ada Bruno Clara Dmitri Elena Farid Greta Hugo Ines Jonas Kiri Lena
+Marco Nadia Oskar Priya Quentin Rosa Stefan Tamsin Ulla Viktor Wanda Xavier Yara Zoltan Amara
+Basil Celine Darius Esme Felix Gideon Hana Ivo Juno Kasimir Leila Milo Noor Otto Petra Rafael
+Selma Tobias Uma Vera Wilhelm Yusuf Zelda Anselm Beatrix Cosmo Delphine Emil Fiona Gustav Helga`)
+	lastNames = strings.Fields(`Abernathy Blackwood Castellano Dunmore Eriksen Fairweather Galloway
+Hartigan Ibarra Jablonski Kowalczyk Lindqvist Marchetti Nakamura Okonkwo Pemberton Quillfeather
+Rasmussen Sandoval Thistlewood Underhill Vasquez Whitcombe Yilmaz Zimmerman Ashdown Brightwater
+Calloway Delacroix Everly Fenwick Greaves Holloway Ingram Jardine Kettering Larkspur Montague
+Northcott Ormsby Penhaligon Ravenscroft Stanhope Tremaine Vandermeer Wexford Yardley`)
+	colors      = strings.Fields(`crimson teal amber violet ochre indigo scarlet turquoise maroon olive cobalt magenta saffron lavender emerald silver`)
+	fruits      = strings.Fields(`apricot mango quince lychee papaya guava plum fig persimmon kumquat pomegranate tangerine`)
+	instruments = strings.Fields(`cello oboe harp bassoon clarinet viola trombone mandolin accordion flute xylophone banjo`)
+	flowers     = strings.Fields(`tulip orchid peony lilac marigold dahlia iris camellia hyacinth jasmine zinnia aster`)
+	syllables   = strings.Fields(`bar dun vel mor ka ri sten hol wick ford gan tor lis mar quen bel ash thorn ley brook dal mere`)
+)
+
+// factValue draws a value of the given kind.
+func factValue(r *rng, kind string) string {
+	pick := func(xs []string) string { return xs[r.intn(len(xs))] }
+	switch kind {
+	case "color":
+		return pick(colors)
+	case "fruit":
+		return pick(fruits)
+	case "instrument":
+		return pick(instruments)
+	case "flower":
+		return pick(flowers)
+	case "number":
+		return strconv.Itoa(100 + r.intn(99900))
+	case "year":
+		return strconv.Itoa(1900 + r.intn(120))
+	case "code":
+		return fmt.Sprintf("%c%c-%d", 'A'+rune(r.intn(26)), 'A'+rune(r.intn(26)), 1000+r.intn(9000))
+	case "town":
+		n := 2 + r.intn(2)
+		var b strings.Builder
+		for k := 0; k < n; k++ {
+			b.WriteString(pick(syllables))
+		}
+		s := b.String()
+		return strings.ToUpper(s[:1]) + s[1:]
+	case "name":
+		return pick(firstNames)
+	case "person":
+		return pick(firstNames) + " " + pick(lastNames)
+	default: // word
+		return adjectives[r.intn(len(adjectives))] + "-" + nouns[r.intn(len(nouns))]
+	}
+}
+
+// grammar is one family's set of phrasings. Placeholders: {E} entity, {A} attribute, {V} value.
+type grammar struct {
+	state    []string // statements of a fact
+	openers  []string // optional sentence openers of a statement
+	ask      []string // questions
+	update   []string // statements that change a fact (update kind)
+	intro    []string // optional instructions before the text ({Q} repeats the question)
+	prefixes []string // answer prefixes
+	kinds    []string // the kinds this family asks
+}
+
+var trainGrammar = grammar{
+	state: []string{
+		"{E}'s {A} is {V}.", "The {A} of {E} is {V}.", "{V} is the {A} of {E}.", "For {E}, the {A} is {V}.",
+		"The {A} for {E} is {V}.", "{E} has {V} as their {A}.", "{E}'s {A} happens to be {V}.",
+		"Remember that the {A} belonging to {E} is {V}.", "{E} mentioned that their {A} is {V}.",
+		"As for {E}, their {A} is {V}.", "Note: the {A} of {E} is {V}.", "{E} keeps {V} as the {A}.",
+		"It is known that {E}'s {A} is {V}.", "The {A} that {E} uses is {V}.", "{E} — {A}: {V}.",
+	},
+	openers: []string{"", "", "", "By the way, ", "Incidentally, ", "For the record, ", "Also, ", "Interestingly, "},
+	ask: []string{
+		"What is {E}'s {A}?", "What is the {A} of {E}?", "What is the {A} for {E}?", "Tell me the {A} of {E}.",
+		"Which {A} does {E} have?", "{E}'s {A} is what?", "Can you recall {E}'s {A}?", "What {A} does {E} use?",
+		"Do you know the {A} of {E}?", "Please state the {A} belonging to {E}.",
+	},
+	update: []string{
+		"Later, {E}'s {A} was changed to {V}.", "{E} has since changed their {A} to {V}.",
+		"Update: the {A} of {E} is now {V}.", "After that, {E} switched their {A} to {V}.",
+		"The {A} of {E} was later replaced by {V}.",
+	},
+	intro: []string{
+		"", "Read the following text and answer the question at the end.\n",
+		"Some facts are hidden in the text below. Pay attention to them.\n",
+		"Question: {Q}\nRead the text and answer.\n", "Below is a long document.\n",
+		"Answer the question using the document.\n",
+	},
+	prefixes: []string{"Answer:", "The answer is", "A:", "Response:", "Answer: The answer is"},
+	kinds:    []string{"retrieve", "update", "chain", "count", "list"},
+}
+
+var heldOutGrammar = grammar{
+	state: []string{
+		"{E} registered {V} as the {A} in the official registry.",
+		"The registry lists {V} as the {A} registered by {E}.",
+		"According to the registry, {E} filed {V} under {A}.",
+	},
+	openers: []string{""},
+	ask: []string{
+		"Which {A} did {E} register?", "According to the registry, what {A} was filed by {E}?",
+		"Look up the registry: under {A}, what did {E} file?",
+	},
+	intro:    []string{"The registry entries below are scattered through an unrelated text.\n"},
+	prefixes: []string{"Answer:"},
+	kinds:    []string{"retrieve"},
+}
+
+func pickOne(r *rng, xs []string) string { return xs[r.intn(len(xs))] }
+
+// say fills a phrasing with an entity, attribute and value, with an opener that lower-cases
+// the phrase's first letter when the phrase does not start with a name.
+func (gr grammar) say(r *rng, forms []string, e, a, v string) string {
+	form := pickOne(r, forms)
+	s := fill(form, "{E}", e, "{A}", a, "{V}", v)
+	if strings.HasPrefix(form, "{V}") {
+		return s // values keep their case
+	}
+	if op := pickOne(r, gr.openers); op != "" {
+		if strings.HasPrefix(s, "The ") || strings.HasPrefix(s, "Note") || strings.HasPrefix(s, "Remember") ||
+			strings.HasPrefix(s, "It ") || strings.HasPrefix(s, "As ") || strings.HasPrefix(s, "For ") {
+			s = strings.ToLower(s[:1]) + s[1:]
+		}
+		s = op + s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+func newFacts(g *genContext, i int, gr grammar) (*instance, error) {
+	s := g.spec
+	r := g.rng(i)
+	kind := s.option("kind")
+	if kind == "" || kind == "any" {
+		kind = pickOne(r, gr.kinds)
+	}
+	nDistract := s.intOption("distractors", 6)
+	used := map[string]bool{}
+	person := func() string {
+		for {
+			p := factValue(r, "person")
+			if !used[p] {
+				used[p] = true
+				return p
+			}
+		}
+	}
+	attr := attributes[r.intn(len(attributes))]
+	// value draws a value not drawn before; small value sets (colors, fruits) may run out with
+	// many distractors, and then a distractor may repeat a value, but never an answer's.
+	reserved := map[string]bool{}
+	value := func(a attribute) string {
+		for k := 0; ; k++ {
+			v := factValue(r, a.value)
+			if !used[v] || (k > 64 && !reserved[v]) {
+				used[v] = true
+				return v
+			}
+		}
+	}
+	answer := func(a attribute) string {
+		v := value(a)
+		reserved[v] = true
+		return v
+	}
+	target := person()
+	var facts []string // inserted in order of their depths
+	var answers []string
+	var question string
+	ordered := false // facts must appear in the given order (update, chain)
+	switch kind {
+	case "retrieve":
+		v := answer(attr)
+		facts = append(facts, gr.say(r, gr.state, target, attr.name, v))
+		answers = []string{v}
+		question = fill(pickOne(r, gr.ask), "{E}", target, "{A}", attr.name)
+	case "update":
+		v1, v2 := answer(attr), answer(attr)
+		facts = append(facts, gr.say(r, gr.state, target, attr.name, v1), gr.say(r, gr.update, target, attr.name, v2))
+		answers = []string{v2}
+		ordered = true
+		question = fill(pickOne(r, []string{
+			"What is {E}'s {A} now?", "What is the current {A} of {E}?", "After all changes, what is {E}'s {A}?",
+			"What is {E}'s latest {A}?"}), "{E}", target, "{A}", attr.name)
+	case "chain":
+		link := pickOne(r, []string{"best friend", "manager", "doctor"})
+		mid := person()
+		v := answer(attr)
+		facts = append(facts, gr.say(r, gr.state, target, link, mid), gr.say(r, gr.state, mid, attr.name, v))
+		answers = []string{v}
+		question = fill(pickOne(r, []string{
+			"What is the {A} of {E}'s {L}?", "{E}'s {L} has which {A}?", "Which {A} does the {L} of {E} have?"}),
+			"{E}", target, "{A}", attr.name, "{L}", link)
+	case "count":
+		thing := pickOne(r, fruits)
+		n := 1 + r.intn(5)
+		verbs := []string{"{E} bought a {T}.", "{E} picked up one {T} at the market.", "Once again, {E} got a {T}.", "{E} took a {T} home."}
+		for k := 0; k < n; k++ {
+			facts = append(facts, fill(pickOne(r, verbs), "{E}", target, "{T}", thing))
+		}
+		for k := 0; k < 1+r.intn(4); k++ { // the same thing bought by others
+			facts = append(facts, fill(pickOne(r, verbs), "{E}", person(), "{T}", thing))
+		}
+		answers = []string{strconv.Itoa(n)}
+		question = fill(pickOne(r, []string{
+			"How many times did {E} get a {T}?", "How many {T}s did {E} buy in total?", "Count how often {E} got a {T}."}),
+			"{E}", target, "{T}", thing)
+	case "list":
+		v := answer(attr)
+		n := 2 + r.intn(3)
+		names := []string{target}
+		for len(names) < n {
+			names = append(names, person())
+		}
+		for _, e := range names {
+			facts = append(facts, gr.say(r, gr.state, e, attr.name, v))
+		}
+		answers = names
+		question = fill(pickOne(r, []string{
+			"Who has {V} as their {A}? Name everyone.", "Which people have the {A} {V}?", "List everyone whose {A} is {V}."}),
+			"{V}", v, "{A}", attr.name)
+	default:
+		return nil, fmt.Errorf("facts: unknown kind %q", kind)
+	}
+	// Distractors: other people with the asked attribute, and the target with other attributes.
+	for k := 0; k < nDistract; k++ {
+		a := attr
+		e := target
+		if k%2 == 0 || kind == "list" || kind == "count" {
+			e = person()
+		} else {
+			for a.name == attr.name || a.name == "best friend" || a.name == "manager" || a.name == "doctor" {
+				a = attributes[r.intn(len(attributes))]
+			}
+		}
+		facts = append(facts, gr.say(r, gr.state, e, a.name, value(a)))
+	}
+	depths := make([]float64, len(facts))
+	for k := range depths {
+		depths[k] = r.float()
+	}
+	depth := g.stratifiedDepth(i, r)
+	depths[0] = depth
+	if ordered && depths[1] < depths[0] { // an update or a chain's second fact comes after the first
+		depths[1] = depths[0] + (1-depths[0])*r.float()
+	}
+	intro := fill(pickOne(r, gr.intro), "{Q}", question)
+	prefix := " " + pickOne(r, gr.prefixes)
+	c, err := g.corpus()
+	if err != nil {
+		return nil, err
+	}
+	start := c.sentenceStart(r.intn(c.len()))
+	in := &instance{answers: answers, answerPrefix: prefix, depth: depth}
+	in.minN, in.maxN, in.unitTokens = 0, 64*c.len(), 1.3
+	in.build = func(n int) string {
+		return intro + c.insertAtSentences(start, n, depths, facts) + "\n" + question + prefix
+	}
+	in.check = func(prompt string) error {
+		for _, f := range facts {
+			if !strings.Contains(prompt, f) {
+				return fmt.Errorf("facts: statement %q missing from the prompt", f)
+			}
+		}
+		return nil
+	}
+	return in, nil
+}
