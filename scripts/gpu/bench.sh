@@ -10,9 +10,10 @@
 #   namm-cost  an all-zero NAMM (evicts nothing), Llama-3-8B shape; namm bench times the full cache
 #              in the same process right after, so the difference is the NAMM's own cost; once
 #              plain, once with --profile (passes against policy steps, BAM scoring)
-#   namm-a     the shipped NAMM on model A ($MODEL), 8,000 random tokens, --profile
+#   namm-a     model A ($MODEL), 8,000 random tokens, --profile: the shipped NAMM, and H2O and
+#              TOVA at budget 1,024 over 64 decoded tokens
 #   baselines  H2O and TOVA at budget 1,024, Llama-3-8B shape, --profile
-#   cmdbuf     full cache with XLA's command buffers (CUDA graphs) off (the default) and on
+#   cmdbuf     full cache, prefix graphs, XLA's command buffers (CUDA graphs) off (the default) and on
 #   fuse       one graph per pass (the default) against one graph per layer (--no-fuse)
 #   chunks     full cache at prefill chunks of 128, 512 and 2,048 tokens
 # Settings: CONTEXT (8192), DECODE (32 decoded tokens), MODEL (.gpu/model-a), RUN_TIMEOUT (240 s
@@ -45,11 +46,14 @@ preset() {
   namm-cost) echo "8b-zero-namm;;$b8 --prefix-graphs --memory namm:zero.namm
 8b-zero-namm-profile;;$b8 --prefix-graphs --profile --memory namm:zero.namm" ;;
   namm-a) unpack_model "$MODEL" >&2 || return 1
-    echo "a-namm;;--model $MODEL --context 8000 --decode $DECODE --prefix-graphs --profile --memory namm" ;;
+    local a="--model $MODEL --context 8000 --prefix-graphs --profile"
+    echo "a-namm;;$a --decode $DECODE --memory namm
+a-h2o-1024;;$a --decode 64 --memory h2o --budget 1024
+a-tova-1024;;$a --decode 64 --memory tova --budget 1024" ;;
   baselines) echo "8b-h2o-1024;;$b8 --prefix-graphs --profile --memory h2o --budget 1024
 8b-tova-1024;;$b8 --prefix-graphs --profile --memory tova --budget 1024" ;;
-  cmdbuf) echo "8b-full;;$b8
-8b-full-cmdbuf;$cb;$b8" ;;
+  cmdbuf) echo "8b-full;;$b8 --prefix-graphs
+8b-full-cmdbuf;$cb;$b8 --prefix-graphs" ;;
   fuse) echo "8b-fused;;$b8
 8b-per-layer;;$b8 --no-fuse" ;;
   chunks) for c in 128 512 2048; do echo "8b-full-chunk$c;;$b8 --chunk $c"; done ;;
