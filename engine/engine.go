@@ -51,11 +51,10 @@ type Options struct {
 	Profile bool
 	// Precompile compiles a prefill's pass graphs ahead, in the background,
 	// several at once, and lets a policy with graphs of its own (the NAMM's
-	// scorer) do the same (precompile.go). On an H200 it cut the cold run
-	// of an all-zero NAMM on Llama-3-8B over 8k tokens from 139.6 to 112.1 s
-	// and of the shipped NAMM on model A from 57.2 to 49.2 s
-	// (docs/performance.md, session 6). The command line turns it on by
-	// default; no effect on the pure-Go backend.
+	// scorer) do the same (precompile.go): XLA compiles on one thread,
+	// so a first prompt that meets its graphs one by one waits for each
+	// (docs/performance.md, "Time to the first token"). The command line
+	// turns it on by default; no effect on the pure-Go backend.
 	Precompile bool
 }
 
@@ -110,9 +109,9 @@ func OpenBackend(spec string) (b backends.Backend, err error) {
 		}
 		os.Setenv("GOMLX_NO_AUTO_INSTALL", "1")
 		os.Setenv("GOPJRT_CUDA_CHECKS", "0")
-		// XLA's command buffers (CUDA graphs) made every pass slower on an
-		// H200 (Llama-3-8B, 8k: prefill 1.24 -> 1.62 s, decode 10.4 -> 13.1
-		// ms/token; docs/performance.md): off unless XLA_FLAGS says otherwise.
+		// XLA's command buffers (CUDA graphs) made every pass slower on the
+		// GPUs measured (docs/performance.md): off unless XLA_FLAGS says
+		// otherwise.
 		if f := os.Getenv("XLA_FLAGS"); !strings.Contains(f, "xla_gpu_enable_command_buffer") {
 			os.Setenv("XLA_FLAGS", strings.TrimSpace(f+" --xla_gpu_enable_command_buffer="))
 		}

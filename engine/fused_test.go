@@ -14,8 +14,8 @@ import (
 // TestAliasOutputOnlyOnXLA: on the pure-Go backend aliasOutput finds no
 // StableHLO value, leaves the graph alone and reports false (the XLA side,
 // input_output_alias in the compiled program and unchanged results, is
-// checked on the GPU: TestFusedPassMatchesLayersXLA and
-// docs/data/gpu-h200-2026-11-26-s4/call3_copies.txt).
+// checked on the GPU: TestFusedPassMatchesLayersXLA, and the copy counts of
+// scripts/gpu/hlo.sh).
 func TestAliasOutputOnlyOnXLA(t *testing.T) {
 	b, err := OpenBackend("go")
 	if err != nil {

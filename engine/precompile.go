@@ -17,8 +17,7 @@ import (
 // Compiling ahead. On a GPU a session's first prompt meets its pass graphs
 // one after another, and XLA compiles each as it is met, 5-20 s for a
 // 32-layer model, on one thread: with an all-zero NAMM and prefix graphs
-// the first 8k prompt of Llama-3-8B spent ~100 s in 15 first calls on an
-// H200. A prefill knows which graphs it will meet if nothing is evicted: its
+// the first 8k prompt of Llama-3-8B meets about 15 of them. A prefill knows which graphs it will meet if nothing is evicted: its
 // chunks' widths, the quarters of the reserved capacity they attend to
 // (Options.PrefixGraphs), the policy's statistics and state control for
 // each, and the last chunk's logits. Evictions during a prefill compact the
@@ -70,11 +69,10 @@ func (s *Session) statMask(pass policy.Pass) model.StatMask {
 // once.
 //
 // The decoded tokens' graph is left to compile when met, after the
-// prefill, as before: compiled ahead alongside the others (XLA autotunes
-// each graph's kernels by timing them on the GPU, while other compilations
-// and the prefill run), an all-zero NAMM's decode on Llama-3-8B took 15.3
-// ms/token instead of 10.0 on an H200; the prefill graphs' times did not
-// change.
+// prefill: XLA autotunes each graph's kernels by timing them on the GPU,
+// and compiled ahead, while other compilations and the prefill ran, the
+// decode graph got slower kernels (an all-zero NAMM's decode on
+// Llama-3-8B was about 50% slower); the prefill graphs' did not.
 func (s *Session) planPasses(n, capa int) ([]plannedPass, error) {
 	cs := s.e.opts.ChunkSize
 	start := len(s.tokens)

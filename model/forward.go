@@ -121,10 +121,9 @@ const directOutputs = 16384
 // each has at most directOutputs outputs; the reshape of the cache is one
 // contiguous copy.
 //
-// The same layout is kept on XLA: on an H200 the plain einsum there made
-// the 8B decode graph launch 772 kernels instead of 643 (XLA no longer
-// used its Triton softmax) and decode no faster (7.39-7.48 against 7.26
-// ms/token, docs/performance.md, session 5).
+// The same layout is kept on XLA: there the plain einsum made XLA drop its
+// Triton softmax for separate reductions (more kernels per decoded token)
+// and decode was no faster (docs/performance.md, "Tried and reverted").
 func cacheScores(qg, k *Node) *Node {
 	dims := qg.Shape().Dimensions
 	t, kh, grp, hd := dims[0], dims[1], dims[2], dims[3]

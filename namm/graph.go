@@ -350,8 +350,8 @@ var layerScoreElems = 1 << 30
 
 // maxLayersPerScore caps the layers of one ScoreLayers graph: compilation
 // time grows with the graph, and every scored size compiles its own (with
-// all 32 layers of Llama-3-8B in one graph, the first 8k prompt spent ~70 s
-// more compiling on an H200).
+// all 32 layers of Llama-3-8B in one graph, the first 8k prompt spent
+// about a minute more compiling).
 var maxLayersPerScore = 8
 
 // layersPerScoreOnGo is the layers per execution on the pure-Go backend

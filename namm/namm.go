@@ -319,8 +319,8 @@ func (p *Policy) Prepare(views []*policy.LayerView) error {
 // prefill's first step (each later step's is compiled ahead when the step
 // before it ends, precompileNext). Compiling every size a step may score
 // ahead made the shipped NAMM's first 8k prompt on model A slower, not
-// faster (H200: 88.8 s to the first token against 62.5 s): most sizes went
-// unused and the compilations slowed each other down.
+// faster: most sizes went unused and the compilations slowed each other
+// down.
 func (p *Policy) Precompile(state, pos shapes.Shape, numLayers, promptLen int) {
 	if p.hostFeatures() || p.scorer == nil || !p.scorer.compiled() || p.stats != nil || state.Rank() != 3 {
 		return

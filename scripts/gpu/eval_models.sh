@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Full-cache accuracy of our base models on every built-in task generator at several lengths
-# (issue 6's table), on the GPU.
+# Full-cache accuracy of our base models on every built-in task generator at several lengths,
+# on the GPU.
 #
 # Usage (repository root, device machine):
 #   bash scripts/gpu/eval_models.sh [A B]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The result tables of an evolved NAMM (issue 8) on the GPU:
+# The result tables of an evolved NAMM on the GPU:
 #   a) model A, the training tasks and held-out tasks at each length: full cache, the NAMM, and
 #      every budgeted baseline at the NAMM's own mean cache size (first the NAMM runs; its mean
 #      KV tokens per layer at each length, read from its journal, is the baselines' --budget);

@@ -21,7 +21,7 @@ unpack_binary() {
   else gunzip -c .gpu/namm.gz > "$b"; fi && chmod +x "$b"
 }
 
-# unpack_xz NAME...: .gpu/NAME.xz (a binary packed by stage.sh or by hand) to the executable /tmp/NAME.
+# unpack_xz NAME...: .gpu/NAME.xz (packed by stage.sh) to the executable /tmp/NAME.
 unpack_xz() {
   local n
   for n in "$@"; do
@@ -43,3 +43,29 @@ build_ktrace() {
   rec=$(grep -oh 'CUpti_ActivityKernel[0-9]*;' $cupti/include/cupti_activity*.h | tr -d ';' | sort -V | tail -1)
   gcc -O2 -shared -fPIC -o /tmp/ktrace.so scripts/gpu/ktrace.c -I$cupti/include -DKREC=$rec "$lib" -lpthread -Wl,-rpath,"$(dirname "$lib")"
 }
+
+# device_env: the settings every namm command on the device needs (never auto-install a plugin;
+# go-xla's CUDA check writes a wrong path into XLA_FLAGS); sets PLUGIN to the XLA plugin's path.
+device_env() {
+  export GOMLX_NO_AUTO_INSTALL=1 GOPJRT_CUDA_CHECKS=0
+  PLUGIN=$(xla_plugin)
+}
+
+# binaries NAME...: the namm builds to run, /tmp/NAME each, unpacked from .gpu/NAME.xz where
+# /tmp/NAME is missing (stage.sh pack writes .gpu/namm.xz; stage.sh pack-rev REV NAME others).
+binaries() {
+  local n
+  for n in "$@"; do
+    [ -x /tmp/$n ] && continue
+    [ -f .gpu/$n.xz ] || { echo "no /tmp/$n nor .gpu/$n.xz (scripts/gpu/stage.sh pack)" >&2; return 1; }
+    unpack_xz $n || return 1
+  done
+}
+
+# zero_namm: /tmp/zero.namm, an all-zero NAMM (evicts nothing; its cost is the NAMM's own).
+zero_namm() {
+  [ -f /tmp/zero.namm ] || (cd /tmp && "${1:-/tmp/namm}" namm-file init --zero --out /tmp/zero.namm >/dev/null)
+}
+
+# quiet_errors: XLA's stderr without the CUDA executor's chatter, for a command's last lines.
+quiet_errors() { grep -v -E 'cuda_executor|Source Location|^external|^$' "$@"; }

@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
-# Keeps what travels to the device machine under its 64 MiB: `stage.sh out`
-# moves the big tracked files the device does not need (the models' weights,
-# which travel as .gpu/model-*.tgz, and testdata/) to /tmp/aside; `stage.sh in`
-# puts them back. Then it packs the binary and the models for carrying:
-#   .gpu/namm.xz (go build -tags "nojapanese noembedmodel"), .gpu/model-a.tgz, .gpu/model-b.tgz
-# On the device: python3 -c "import lzma,shutil;shutil.copyfileobj(lzma.open('.gpu/namm.xz'),open('/tmp/namm','wb'))"
+# Packs what the GPU machine needs (it has no Go toolchain; at most 64 MiB travel with the tree).
+#
+# Usage (repository root, here): bash scripts/gpu/stage.sh pack|pack-rev REV NAME|out|in
+#   pack          .gpu/namm.xz (go build -tags "nojapanese noembedmodel"), the XLA test binaries
+#                 .gpu/engine_xla.test.xz and .gpu/namm_xla.test.xz (scripts/gpu/xla_test.sh),
+#                 and the models .gpu/model-a.tgz, .gpu/model-b.tgz
+#   pack-rev      .gpu/NAME.xz, namm built from commit REV (git archive into a temporary
+#                 directory), to compare two builds in one command: BINS="namm NAME" bench.sh ...
+#   out / in      move the big tracked files the device does not need (the models' weights,
+#                 which travel as .gpu/model-*.tgz, and testdata/) to /tmp/aside and back
+# .gpu/ is not tracked: name what a device command needs in its carry list. The device scripts
+# unpack .gpu/NAME.xz to /tmp/NAME (scripts/gpu/lib.sh).
 set -euo pipefail
 cd "$(git rev-parse --show-toplevel)"
 aside=/tmp/aside
@@ -14,12 +20,22 @@ pack)
   mkdir -p .gpu
   go build -tags "nojapanese noembedmodel" -ldflags="-s -w" -o .gpu/namm ./cmd/namm
   xz -T2 -6 -f .gpu/namm
+  go test -tags "namm_xla nojapanese noembedmodel" -c -o .gpu/engine_xla.test ./engine
+  go test -tags "namm_xla nojapanese noembedmodel" -c -o .gpu/namm_xla.test ./namm
+  xz -T2 -6 -f .gpu/engine_xla.test .gpu/namm_xla.test
   for m in defaultmodel/model-a models/model-b; do
     n=$(basename $m)
     [ -f $m/model.safetensors ] || { echo "$m/model.safetensors missing (staged out?)"; exit 1; }
     tar cf - -C "$(dirname $m)" --exclude golden_logits.safetensors --exclude golden.json --exclude train_log.jsonl "$n" | gzip -6 > .gpu/$n.tgz
   done
   ls -la .gpu ;;
+pack-rev)
+  rev=${2:?usage: stage.sh pack-rev REV NAME}; name=${3:?usage: stage.sh pack-rev REV NAME}
+  src=$(mktemp -d); trap 'rm -rf "$src"' EXIT
+  git archive "$rev" | tar xf - -C "$src"
+  mkdir -p .gpu
+  (cd "$src" && go build -tags "nojapanese noembedmodel" -ldflags="-s -w" -o "$OLDPWD/.gpu/$name" ./cmd/namm)
+  xz -T2 -6 -f ".gpu/$name"; ls -la ".gpu/$name.xz" ;;
 out)
   mkdir -p $aside
   for p in "${big[@]}"; do
@@ -37,5 +53,5 @@ in)
     mkdir -p "$(dirname "$p")"; mv "$aside/$p" "$p"
   done
   git status --short | grep -v '^??' || true ;;
-*) echo "usage: stage.sh pack|out|in"; exit 2 ;;
+*) echo "usage: stage.sh pack|pack-rev REV NAME|out|in"; exit 2 ;;
 esac
