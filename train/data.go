@@ -352,7 +352,7 @@ func (b *builder) example(r *rand.Rand, i, k, room int) ([]int, int, string, boo
 		return nil, 0, "", false
 	}
 	ids := b.tok.Encode(xs[0].Prompt+" "+strings.Join(xs[0].Answers, ", ")+".", true)
-	promptLen := len(b.tok.Encode(xs[0].Prompt, true))
+	promptLen := xs[0].Length // tokens of the prompt with BOS, as gen counted them
 	if b.bos >= 0 && (len(ids) == 0 || ids[0] != b.bos) {
 		ids = append([]int{b.bos}, ids...)
 		promptLen++

@@ -22,8 +22,8 @@ func init() { extraCommands = append(extraCommands, trainDataCmd, trainBaseCmd) 
 
 func trainDataCmd() *cobra.Command {
 	var (
-		tokDir, out, valOut, textDirs, texts, tasks, corpusPath string
-		opt                                                     train.DataOptions
+		tokDir, out, valOut, textDirs, texts, tasks, corpusPath, cfgPath string
+		opt                                                              train.DataOptions
 	)
 	cmd := &cobra.Command{
 		Use:   "train-data",
@@ -42,6 +42,11 @@ a JSON description next to each file. The same seed gives the same bytes.`,
 			tok, err := tokenizer.LoadDir(tokDir)
 			if err != nil {
 				return err
+			}
+			if cfgPath != "" {
+				if err := checkTokenizerFits(cfgPath, tokDir, tok, opt.SeqLen); err != nil {
+					return err
+				}
 			}
 			if texts != "" {
 				opt.Texts = strings.Split(texts, ",")
@@ -148,11 +153,54 @@ a JSON description next to each file. The same seed gives the same bytes.`,
 	fl.StringVar(&texts, "texts", "", "comma-separated haystack texts to use (default: all)")
 	fl.StringVar(&tasks, "tasks", "", "comma-separated tasks to draw examples from (default: all)")
 	fl.StringVar(&textDirs, "text-dir", "", "comma-separated directories of extra *.txt training documents")
+	fl.StringVar(&cfgPath, "config", "", "the model's config (configs/model-*.json or a config.json): refuse a tokenizer or --seq-len that does not fit it")
 	fl.StringVar(&corpusPath, "corpus", "", "a namm corpus file (JSON lines): its train documents are trained on and hide the task examples, its eval documents join the validation file")
 	fl.StringVar(&opt.TaskTexts, "task-texts", "", "haystack texts of the task examples, joined by + (default: --texts, or the corpus with --corpus)")
 	fl.IntVar(&opt.MinExample, "min-example", 640, "shortest example prompt in tokens")
 	fl.IntVar(&opt.Workers, "workers", 0, "goroutines (default: all cores)")
 	return cmd
+}
+
+// checkTokenizerFits refuses a tokenizer whose ids or special tokens the model cannot take,
+// or sequences longer than its positions, before any data is made.
+func checkTokenizerFits(cfgPath, tokDir string, tok *tokenizer.Tokenizer, seqLen int) error {
+	data, err := os.ReadFile(cfgPath)
+	if err != nil {
+		return fmt.Errorf("--config: %w", err)
+	}
+	var wrapped struct {
+		Model *json.RawMessage `json:"model"`
+	}
+	if err := json.Unmarshal(data, &wrapped); err != nil {
+		return fmt.Errorf("--config %s: %w", cfgPath, err)
+	}
+	if wrapped.Model != nil { // configs/model-*.json keep the Hugging Face config under "model"
+		data = *wrapped.Model
+	}
+	var c struct {
+		VocabSize int  `json:"vocab_size"`
+		MaxPos    int  `json:"max_position_embeddings"`
+		BOS       *int `json:"bos_token_id"`
+		EOS       *int `json:"eos_token_id"`
+	}
+	if err := json.Unmarshal(data, &c); err != nil {
+		return fmt.Errorf("--config %s: %w", cfgPath, err)
+	}
+	switch {
+	case c.VocabSize <= 0:
+		return fmt.Errorf("--config %s: no vocab_size", cfgPath)
+	case tok.VocabSize() > c.VocabSize:
+		return fmt.Errorf("tokenizer %s has %d ids but %s's vocab_size is %d: the tokenizer does not fit the model", tokDir, tok.VocabSize(), cfgPath, c.VocabSize)
+	case c.MaxPos > 0 && seqLen > c.MaxPos:
+		return fmt.Errorf("--seq-len %d exceeds %s's max_position_embeddings %d", seqLen, cfgPath, c.MaxPos)
+	}
+	if id, ok := tok.BOS(); ok && c.BOS != nil && *c.BOS != id {
+		return fmt.Errorf("tokenizer %s's BOS is %d but %s says bos_token_id %d", tokDir, id, cfgPath, *c.BOS)
+	}
+	if id, ok := tok.EOS(); ok && c.EOS != nil && *c.EOS != id {
+		return fmt.Errorf("tokenizer %s's EOS is %d but %s says eos_token_id %d", tokDir, id, cfgPath, *c.EOS)
+	}
+	return nil
 }
 
 func sumCounts(m map[string]int) int {

@@ -3,9 +3,10 @@
 # on the GPU.
 #
 # Usage (repository root, device machine):
-#   bash scripts/gpu/eval_models.sh [A B]
+#   bash scripts/gpu/eval_models.sh [A B | NAME=DIR ...]
 #
-# Models: A is $MODEL_A (.gpu/model-a), B is $MODEL_B (.gpu/model-b). Both have 8,192 positions:
+# Models: A is $MODEL_A (.gpu/model-a), B is $MODEL_B (.gpu/model-b); NAME=DIR names any other
+# model directory (e.g. C=/tmp/models/model-c). Both have 8,192 positions:
 # the 16k prompts are cut in the middle to 8,192 tokens minus the task's new tokens (namm eval's
 # LongBench truncation; the tables say "cut to"), unless MAX_LENGTH is set (e.g. 16384, to run
 # past the trained positions).
@@ -54,7 +55,7 @@ echo "tasks: $TASKS; lengths: $LENGTHS; $SAMPLES samples each"
 
 stopped=0
 for m in $WHICH; do
-  case $m in A) model=$MODEL_A ;; B) model=$MODEL_B ;; *) echo "unknown model $m (A or B)"; exit 2 ;; esac
+  case $m in A) model=$MODEL_A ;; B) model=$MODEL_B ;; *=*) model=${m#*=}; m=${m%%=*} ;; *) echo "unknown model $m (A, B or NAME=DIR)"; exit 2 ;; esac
   unpack_model "$model" || continue
   specs=""
   for L in $LENGTHS; do for t in $TASKS; do specs+="${specs:+,}$t:len=$L"; done; done
@@ -74,7 +75,8 @@ done
 
 {
   echo "# Full-cache accuracy of the base models ($(date -u +%F), $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1))"
-  for m in A B; do
+  for m in $WHICH; do
+    m=${m%%=*}
     [ -d "$WORK/models-$m" ] || continue
     echo; echo "## model $m"
     python3 scripts/results_table.py --by-length "$WORK/models-$m"
@@ -82,7 +84,8 @@ done
   done
 } > "$OUT/tables.md" 2>&1
 cat "$OUT/tables.md"
-for m in A B; do
+for m in $WHICH; do
+  m=${m%%=*}
   [ -f "$WORK/models-$m/score_vs_cache.png" ] && cp "$WORK/models-$m/score_vs_cache.png" "$OUT/$m-score_vs_cache.png"
 done
 tar czf "$OUT/eval-models.tgz" -C "$WORK" . && ls -l "$OUT"

@@ -1,23 +1,48 @@
 #!/usr/bin/env bash
-# Train one base model on the device machine and pack it for the trip back.
-# Usage: bash scripts/gpu/train_model.sh a|b MINUTES OUTDIR
-# Expects .gpu/namm.gz (go build -tags nojapanese -ldflags="-s -w" ./cmd/namm, gzipped)
-# and .gpu/extra-texts.tgz (public-domain training-only texts, see docs/models.md).
+# Trains one base model on the device machine: the token file (namm train-data on the corpus),
+# scripts/gpu/train_base.py, the parity goldens (check_trained.py), then packs the model for
+# the trip back into RESULT (parts of at most 15 MiB, as the device's file limits require).
+#
+# Usage (repository root, device machine):
+#   bash scripts/gpu/train_model.sh NAME CONFIG TOKENIZER MINUTES [RESULT]
+# e.g.  bash scripts/gpu/bg.sh start c bash scripts/gpu/train_model.sh model-c configs/model-c.json .gpu/mistral-7b 9
+#
+# Inputs: .gpu/namm.xz (scripts/gpu/stage.sh pack), TOKENIZER (a directory with tokenizer.json),
+# CORPUS (default .gpu/corpus.jsonl.xz, from namm corpus; xz-compressed to travel).
+# Settings (environment): TOKENS (training tokens, default 120M), SYNTH (share of sequences
+# packed with task examples, 0.4), TASKS (generators, facts), SEED (0), RESUME=1 (continue the
+# checkpoint in /tmp/models/NAME.ckpt: the token file is rebuilt identically from the seed).
+# RESULT (default /tmp/result/NAME): NAME.tgz.part-*, train_log.jsonl, train_summary.json,
+# loss_curve.png, data.json (what train-data made), check.log.
 set -euo pipefail
-which=$1; minutes=$2; out=$3
-mkdir -p /tmp/data /tmp/models "$out"
-gunzip -c .gpu/namm.gz > /tmp/namm && chmod +x /tmp/namm
-tar xzf .gpu/extra-texts.tgz -C /tmp
-case $which in
-  a) tok=testdata/tokenizers/mistral-7b; seed=0 ;;
-  b) tok=testdata/tokenizers/gpt2; seed=1 ;;
-esac
-/tmp/namm train-data --tokenizer "$tok" --out /tmp/data/$which.bin --tokens 150000000 --seq-len 4096 \
-  --seed $seed --text-dir /tmp/extra --synthetic-frac ${SYNTH:-0.7} 2>&1 | tail -3
-python3 scripts/gpu/train_base.py --config configs/model-$which.json --data /tmp/data/$which.bin \
-  --out /tmp/models/model-$which --max-minutes "$minutes" 2>&1 | tail -25
-python3 scripts/gpu/check_trained.py /tmp/models/model-$which 2>&1 | tail -5
-cp /tmp/models/model-$which/train_log.jsonl /tmp/models/model-$which/train_summary.json "$out"/ 2>/dev/null || true
-cp /tmp/models/model-$which/loss_curve.png "$out"/ 2>/dev/null || true
-(cd /tmp/models && tar czf - model-$which) | split -b 15m - "$out/model-$which.tgz.part-"
-ls -la "$out"
+name=${1:?usage: train_model.sh NAME CONFIG TOKENIZER MINUTES [RESULT]}; config=${2:?}; tok=${3:?}; minutes=${4:?}
+result=${5:-/tmp/result/$name}
+TOKENS=${TOKENS:-120000000}; SYNTH=${SYNTH:-0.4}; TASKS=${TASKS:-facts}; SEED=${SEED:-0}
+CORPUS=${CORPUS:-.gpu/corpus.jsonl.xz}
+source scripts/gpu/lib.sh
+mkdir -p /tmp/data /tmp/models "$result"
+unpack_binary /tmp/namm
+if [ ! -f /tmp/data/corpus.jsonl ]; then
+  python3 -c "import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2]+'.tmp','wb'))" "$CORPUS" /tmp/data/corpus.jsonl
+  mv /tmp/data/corpus.jsonl.tmp /tmp/data/corpus.jsonl
+fi
+seq_len=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['train']['seq_len'])" "$config")
+data=/tmp/data/$name.bin
+if [ ! -f "$data" ]; then
+  echo "== train-data $(date -u +%T)"
+  /tmp/namm train-data --tokenizer "$tok" --corpus /tmp/data/corpus.jsonl --tasks "$TASKS" \
+    --tokens "$TOKENS" --seq-len "$seq_len" --seed "$SEED" --synthetic-frac "$SYNTH" --out "$data" 2>&1 | tail -4
+fi
+python3 -c "
+import json,sys; d=json.load(open(sys.argv[1])); s=d['stats']; s.pop('source_tokens',None); json.dump(d,open(sys.argv[2],'w'),indent=1)" "$data.json" "$result/data.json"
+echo "== train $(date -u +%T)"
+resume=; [ "${RESUME:-0}" = 1 ] && resume=--resume
+PYTHONUNBUFFERED=1 python3 scripts/gpu/train_base.py --config "$config" --data "$data" \
+  --out /tmp/models/$name --max-minutes "$minutes" $resume 2>&1 | grep -v -E '^\s*$' | tail -40
+echo "== check $(date -u +%T)"
+python3 scripts/gpu/check_trained.py /tmp/models/$name > "$result/check.log" 2>&1 || { tail -20 "$result/check.log"; exit 1; }
+tail -5 "$result/check.log"
+for f in train_log.jsonl train_summary.json loss_curve.png; do cp /tmp/models/$name/$f "$result/" 2>/dev/null || true; done
+(cd /tmp/models && tar czf - "$name") | split -b 15m - "$result/$name.tgz.part-"
+ls -la "$result"
+echo "== done $(date -u +%T)"

@@ -146,7 +146,10 @@ func collapseSpace(s string) string {
 
 func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\f' }
 
-var podFormatting = regexp.MustCompile(`[BICFLSXEZ]<+\s*([^<>]*?)\s*>+`)
+var (
+	podFormatting       = regexp.MustCompile(`[BICFLSXEZ]<([^<>]*)>`)
+	podSpacedFormatting = regexp.MustCompile(`[BICFLSXEZ]<<+\s+(.*?)\s+>>+`) // C<< $a <=> $b >>
+)
 
 // podText returns a Perl POD document's text: command paragraphs lose their "=cmd", "=head"
 // titles stay as lines, formatting codes (B<...>, C<...>, L<...>) keep their inner text.
@@ -161,7 +164,8 @@ func podText(s string) string {
 			}
 			p = rest
 		}
-		for i := 0; i < 3; i++ { // nested codes: B<C<x>>
+		p = podSpacedFormatting.ReplaceAllString(p, "$1")
+		for i := 0; i < 3; i++ { // nested codes: B<C<x>>, innermost first
 			p = podFormatting.ReplaceAllString(p, "$1")
 		}
 		if strings.TrimSpace(p) != "" {
