@@ -334,6 +334,7 @@ def main():
     ap.add_argument("--no-compile", action="store_true")
     ap.add_argument("--answer-weight", type=float, default=30.0, help="loss weight of task answer tokens (needs DATA.roles)")
     ap.add_argument("--prompt-weight", type=float, default=0.5, help="loss weight of task prompt tokens (needs DATA.roles)")
+    ap.add_argument("--tokenizer", help="tokenizer directory written into the model (default: the config's \"tokenizer\")")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args()
 
@@ -545,7 +546,7 @@ def main():
         log(f"final validation loss {val_loss:.4f} perplexity {math.exp(val_loss):.2f} ({len(val_rows)} sequences)")
     logf.close()
 
-    n_saved = write_hf_dir(model, cj, args.out, cj["tokenizer"], tied)
+    n_saved = write_hf_dir(model, cj, args.out, args.tokenizer or cj["tokenizer"], tied)
     size = os.path.getsize(os.path.join(args.out, "model.safetensors"))
     log(f"wrote {args.out}: model.safetensors {size / 1e6:.1f} MB ({n_saved} values, bfloat16)")
 

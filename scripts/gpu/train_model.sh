@@ -31,14 +31,14 @@ data=/tmp/data/$name.bin
 if [ ! -f "$data" ]; then
   echo "== train-data $(date -u +%T)"
   /tmp/namm train-data --tokenizer "$tok" --corpus /tmp/data/corpus.jsonl --tasks "$TASKS" \
-    --tokens "$TOKENS" --seq-len "$seq_len" --seed "$SEED" --synthetic-frac "$SYNTH" --out "$data" 2>&1 | tail -4
+    --tokens "$TOKENS" --seq-len "$seq_len" --seed "$SEED" --synthetic-frac "$SYNTH" --out "$data" 2>&1 | tr "\r" "\n" | grep --line-buffered -v "^ *$" | tail -n 4
 fi
 python3 -c "
 import json,sys; d=json.load(open(sys.argv[1])); s=d['stats']; s.pop('source_tokens',None); json.dump(d,open(sys.argv[2],'w'),indent=1)" "$data.json" "$result/data.json"
 echo "== train $(date -u +%T)"
 resume=; [ "${RESUME:-0}" = 1 ] && resume=--resume
 PYTHONUNBUFFERED=1 python3 scripts/gpu/train_base.py --config "$config" --data "$data" \
-  --out /tmp/models/$name --max-minutes "$minutes" $resume 2>&1 | grep -v -E '^\s*$' | tail -40
+  --out /tmp/models/$name --tokenizer "$tok" --max-minutes "$minutes" $resume 2>&1 | grep --line-buffered -v -E "^\s*$"
 echo "== check $(date -u +%T)"
 python3 scripts/gpu/check_trained.py /tmp/models/$name > "$result/check.log" 2>&1 || { tail -20 "$result/check.log"; exit 1; }
 tail -5 "$result/check.log"
