@@ -7,7 +7,6 @@ package engine
 
 import (
 	"fmt"
-	"math"
 	"os"
 	"strings"
 	"sync"
@@ -310,25 +309,6 @@ func (e *Engine) featGatherExec() (*graph.Exec, error) {
 	return e.exec(execName("gather-state"), 256, func(in []*graph.Node) []*graph.Node {
 		return []*graph.Node{model.GatherFeat(in[0], in[1], in[2])}
 	})
-}
-
-// ropeTables returns cos and sin [T, H/2] for the positions (padding: 0).
-func (e *Engine) ropeTables(positions []int32) (*tensors.Tensor, *tensors.Tensor) {
-	half := len(e.invFreq)
-	c := make([]float32, len(positions)*half)
-	s := make([]float32, len(positions)*half)
-	for t, p := range positions {
-		if p < 0 {
-			p = 0
-		}
-		for i, f := range e.invFreq {
-			// transformers computes the angle in float32.
-			a := float64(float32(f) * float32(p))
-			c[t*half+i] = float32(math.Cos(a))
-			s[t*half+i] = float32(math.Sin(a))
-		}
-	}
-	return e.toDType(c, len(positions), half), e.toDType(s, len(positions), half)
 }
 
 func (e *Engine) toDType(data []float32, dims ...int) *tensors.Tensor {

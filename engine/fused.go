@@ -62,8 +62,8 @@ func (s *Session) fusable() bool {
 	if !s.fuseMode() {
 		return false
 	}
-	for i := range s.layers {
-		if s.layers[i].capacity != s.layers[0].capacity {
+	for i := range s.cache.Layers {
+		if s.cache.Layers[i].Capacity != s.cache.Layers[0].Capacity {
 			return false
 		}
 	}
@@ -166,10 +166,10 @@ func (s *Session) passQuarters(width int) int {
 		return 4
 	}
 	maxUsed := 0
-	for _, lc := range s.layers {
-		maxUsed = max(maxUsed, lc.used)
+	for _, lc := range s.cache.Layers {
+		maxUsed = max(maxUsed, lc.Used)
 	}
-	return prefixQuarters(s.layers[0].capacity, maxUsed, width)
+	return prefixQuarters(s.cache.Layers[0].Capacity, maxUsed, width)
 }
 
 // attendedPrefix is the layer's cache as the pass attends to it: the first
@@ -226,30 +226,32 @@ func (s *Session) fusedPassKey(mask model.StatMask, width, capa, quarters int, w
 }
 
 // forwardFused is forwardLayers as one execution (see fusable).
-func (s *Session) forwardFused(mask model.StatMask, nReal, width int, xt, cosT, sinT, qposT, qwT, ctlT *tensors.Tensor, qpos []int32, wantLogits bool) ([][]*tensors.Tensor, []float32, error) {
+func (s *Session) forwardFused(in *passInput) (passOutput, error) {
 	e := s.e
+	g := in.graphInputs(e)
+	mask, nReal, width, wantLogits := in.mask, in.nReal, in.width, in.wantLogits
 	cfg := e.Config
 	writeAt := make([]int32, cfg.NumLayers)
-	for l := range s.layers {
-		writeAt[l] = int32(s.layers[l].used)
+	for l := range s.cache.Layers {
+		writeAt[l] = int32(s.cache.Layers[l].Used)
 	}
-	capa := s.layers[0].capacity
+	capa := s.cache.Layers[0].Capacity
 	quarters := s.passQuarters(width)
 	exec, err := e.fusedExec(mask, s.dev, wantLogits, quarters)
 	if err != nil {
-		return nil, nil, err
+		return passOutput{}, err
 	}
-	args, key := s.fusedPassArgs(mask, width, nReal, capa, quarters, wantLogits, []any{xt, cosT, sinT, qposT, qwT}, ctlT, writeAt)
-	for l := range s.layers {
-		lc := &s.layers[l]
-		bufs := []*tensors.Tensor{lc.k, lc.v, lc.pos}
+	args, key := s.fusedPassArgs(mask, width, nReal, capa, quarters, wantLogits, []any{g.x, g.cos, g.sin, g.qpos, g.qw}, g.ctl, writeAt)
+	for l := range s.cache.Layers {
+		lc := &s.cache.Layers[l]
+		bufs := []*tensors.Tensor{lc.K, lc.V, lc.Pos}
 		if s.dev != nil {
-			bufs = append(bufs, lc.feat)
+			bufs = append(bufs, lc.Feat)
 		}
 		for _, t := range bufs {
 			d, err := graph.DonateTensorBuffer(t, e.Backend, 0)
 			if err != nil {
-				return nil, nil, fmt.Errorf("engine: donating layer %d's cache: %w", l, err)
+				return passOutput{}, fmt.Errorf("engine: donating layer %d's cache: %w", l, err)
 			}
 			args = append(args, d)
 		}
@@ -259,7 +261,7 @@ func (s *Session) forwardFused(mask model.StatMask, nReal, width int, xt, cosT, 
 	}
 	out, err := e.timed(key, exec, args...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("engine: fused pass: %w", err)
+		return passOutput{}, fmt.Errorf("engine: fused pass: %w", err)
 	}
 	s.x = out[0]
 	out = out[1:]
@@ -268,21 +270,21 @@ func (s *Session) forwardFused(mask model.StatMask, nReal, width int, xt, cosT, 
 		logits = tensors.MustCopyFlatData[float32](out[0])
 		out = out[1:]
 	}
-	for l := range s.layers {
-		lc := &s.layers[l]
-		lc.k, lc.v, lc.pos = out[0], out[1], out[2]
+	for l := range s.cache.Layers {
+		lc := &s.cache.Layers[l]
+		lc.K, lc.V, lc.Pos = out[0], out[1], out[2]
 		out = out[3:]
 		if s.dev != nil {
-			lc.feat = out[0]
+			lc.Feat = out[0]
 			out = out[1:]
 		}
-		lc.appendIndex(qpos[:nReal])
+		lc.AppendIndex(in.qpos[:nReal])
 	}
 	stats, err := unstackStats(out, cfg.NumLayers)
 	if err != nil {
-		return nil, nil, err
+		return passOutput{}, err
 	}
-	return stats, logits, nil
+	return passOutput{stats: stats, logits: logits}, nil
 }
 
 // unstackStats reads each statistic stacked over the layers ([L, ...]) with

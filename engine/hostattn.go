@@ -10,6 +10,7 @@ import (
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
 
+	"github.com/namm-dev/namm/engine/kvcache"
 	"github.com/namm-dev/namm/internal/mat"
 	"github.com/namm-dev/namm/internal/par"
 	"github.com/namm-dev/namm/model"
@@ -73,10 +74,10 @@ func ropeRow(x, cos, sin []float32) {
 // pass (used*H values, 1/(G*T) of the products' work). One decoding token's products are matrix-vector
 // shaped: there gonum's dot products over the cache as it is laid out
 // are faster than a transposed copy would be.
-func (e *Engine) hostAttend(lc *layerCache, qkv []float32, p *hostPass, mask model.StatMask, wantRows bool) (*hostAttention, error) {
+func (e *Engine) hostAttend(lc *kvcache.Layer, qkv []float32, p *hostPass, mask model.StatMask, wantRows bool) (*hostAttention, error) {
 	cfg := e.Config
 	nh, kh, hd, grp := cfg.NumHeads, cfg.NumKVHeads, cfg.HeadDim, cfg.GroupSize()
-	t, c, used := p.t, lc.capacity, lc.used
+	t, c, used := p.t, lc.Capacity, lc.Used
 	gt := grp * t
 	width := (nh + 2*kh) * hd
 	half := hd / 2
@@ -107,12 +108,12 @@ func (e *Engine) hostAttend(lc *layerCache, qkv []float32, p *hostPass, mask mod
 
 	var kc, vc []float32
 	var pos []int32
-	err := flat32(lc.k, func(d []float32) { kc = d })
+	err := flat32(lc.K, func(d []float32) { kc = d })
 	if err == nil {
-		err = flat32(lc.v, func(d []float32) { vc = d })
+		err = flat32(lc.V, func(d []float32) { vc = d })
 	}
 	if err == nil {
-		err = tensors.ConstFlatData(lc.pos, func(d []int32) { pos = d })
+		err = tensors.ConstFlatData(lc.Pos, func(d []int32) { pos = d })
 	}
 	if err != nil {
 		return nil, err
@@ -351,65 +352,115 @@ func (sm *softmax) row(kpos []int32, cr, nr []float32, qp int32, maskCache bool)
 	vek32.MulNumber_Inplace(nr, inv)
 }
 
-// forwardHost runs a pass with every layer on the host (hostProjections):
-// forwardLayers' contract, with a graph only for a policy's state update.
-func (s *Session) forwardHost(mask model.StatMask, nReal, width int, xt, cosT, sinT, qposT, qwT, ctlT *tensors.Tensor, qpos []int32, wantLogits bool) ([][]*tensors.Tensor, []float32, error) {
-	e := s.e
-	xh, err := tensors.CopyFlatData[float32](xt)
-	if err != nil {
-		return nil, nil, err
-	}
-	p := &hostPass{t: width, qpos: qpos}
-	for _, f := range []struct {
-		dst *[]float32
-		src *tensors.Tensor
-	}{{&p.cos, cosT}, {&p.sin, sinT}, {&p.qw, qwT}} {
-		if *f.dst, err = tensors.CopyFlatData[float32](f.src); err != nil {
-			return nil, nil, err
+// forwardHost runs one pass of each sequence with every layer on the host
+// (hostProjections). The sequences' rows are stacked so that each weight is
+// read once for all of them: the projections, the SwiGLU and the LM head
+// run as one product per weight (rows), the attention per sequence over
+// its own cache, with its own statistics and policy state. Rows of
+// decoding passes (width 1) come first and run as matrix-vector products
+// (matVecs), the prefill chunks' rows after them as one matrix product:
+// each row gets the same arithmetic in any batch, so a sequence's results
+// do not depend on what it is batched with (TestBatchMatchesAlone).
+func (e *Engine) forwardHost(seqs []*Session, ins []*passInput) ([]passOutput, error) {
+	cfg := e.Config
+	d, kh, hd := cfg.HiddenSize, cfg.NumKVHeads, cfg.HeadDim
+	order := make([]int, 0, len(seqs)) // narrow passes first
+	for i, in := range ins {
+		if in.width == 1 {
+			order = append(order, i)
 		}
 	}
-	var stateEx *graph.Exec
-	if s.dev != nil {
-		if stateEx, err = e.stateExec(s.dev); err != nil {
-			return nil, nil, err
+	narrow := len(order)
+	for i, in := range ins {
+		if in.width != 1 {
+			order = append(order, i)
 		}
 	}
-	statsOut := make([][]*tensors.Tensor, len(s.layers))
-	kh, hd := e.Config.NumKVHeads, e.Config.HeadDim
-	for l := range s.layers {
-		lc := &s.layers[l]
-		qkv, err := e.hostLayerIn(l, xh, width)
-		if err != nil {
-			return nil, nil, fmt.Errorf("engine: layer %d: %w", l, err)
-		}
-		a, err := e.hostAttend(lc, qkv, p, mask, s.dev != nil)
-		if err != nil {
-			return nil, nil, fmt.Errorf("engine: layer %d: %w", l, err)
-		}
+	off := make([]int, len(seqs)) // first row of each sequence
+	rows := 0
+	for _, i := range order {
+		off[i] = rows
+		rows += ins[i].width
+	}
+	x := make([]float32, rows*d)
+	hp := make([]*hostPass, len(seqs))
+	for i, in := range ins {
+		copy(x[off[i]*d:], in.x)
+		hp[i] = &hostPass{t: in.width, qpos: in.qpos, cos: in.cos, sin: in.sin, qw: in.qw}
+	}
+	seg := rowSplit{narrow: narrow, rows: rows}
+	outs := make([]passOutput, len(seqs))
+	for i := range outs {
+		outs[i].stats = make([][]*tensors.Tensor, cfg.NumLayers)
+	}
+	stateEx := make([]*graph.Exec, len(seqs))
+	for i, s := range seqs {
 		if s.dev != nil {
-			key := fmt.Sprintf("state/%s/t%d/c%d/w%d", s.dev.StateKind(), width, lc.capacity, ctlT.Shape().Size())
-			rows := tensors.FromFlatDataAndDimensions(a.rows, kh, width, lc.capacity+width)
-			out, err := e.timed(key, stateEx, rows, lc.feat, ctlT, int32(lc.used))
-			if err != nil {
-				return nil, nil, fmt.Errorf("engine: layer %d: policy state: %w", l, err)
+			var err error
+			if stateEx[i], err = e.stateExec(s.dev); err != nil {
+				return nil, err
 			}
-			lc.feat = out[0]
 		}
-		if err := e.hostLayerOut(l, xh, width, a.attn); err != nil {
-			return nil, nil, fmt.Errorf("engine: layer %d: %w", l, err)
-		}
-		statsOut[l] = a.stats
-		newK := tensors.FromFlatDataAndDimensions(a.newK, kh, width, hd)
-		newV := tensors.FromFlatDataAndDimensions(a.newV, kh, hd, width)
-		if err := s.appendKV(lc, newK, newV, qpos, qposT); err != nil {
-			return nil, nil, fmt.Errorf("engine: layer %d: appending to the cache: %w", l, err)
-		}
-		lc.appendIndex(qpos[:nReal])
 	}
-	s.x = tensors.FromFlatDataAndDimensions(xh, width, e.Config.HiddenSize)
-	if !wantLogits {
-		return statsOut, nil, nil
+	qkvWidth := (cfg.NumHeads + 2*kh) * hd
+	nq := cfg.NumHeads * hd
+	attn := make([]float32, rows*nq)
+	for l := range cfg.NumLayers {
+		qkv, err := e.hostLayerIn(l, x, seg)
+		if err != nil {
+			return nil, fmt.Errorf("engine: layer %d: %w", l, err)
+		}
+		attended := make([]*hostAttention, len(seqs))
+		for i, s := range seqs {
+			in := ins[i]
+			a, err := e.hostAttend(&s.cache.Layers[l], qkv[off[i]*qkvWidth:(off[i]+in.width)*qkvWidth], hp[i], in.mask, s.dev != nil)
+			if err != nil {
+				return nil, fmt.Errorf("engine: layer %d: %w", l, err)
+			}
+			copy(attn[off[i]*nq:], a.attn)
+			attended[i] = a
+		}
+		for i, s := range seqs {
+			in, a, lc := ins[i], attended[i], &s.cache.Layers[l]
+			if s.dev != nil {
+				key := fmt.Sprintf("state/%s/t%d/c%d/w%d", s.dev.StateKind(), in.width, lc.Capacity, len(in.ctl))
+				rowsT := tensors.FromFlatDataAndDimensions(a.rows, kh, in.width, lc.Capacity+in.width)
+				ctlT := tensors.FromFlatDataAndDimensions(in.ctl, len(in.ctl))
+				out, err := e.timed(key, stateEx[i], rowsT, lc.Feat, ctlT, int32(lc.Used))
+				if err != nil {
+					return nil, fmt.Errorf("engine: layer %d: policy state: %w", l, err)
+				}
+				lc.Feat = out[0]
+			}
+			outs[i].stats[l] = a.stats
+			newK := tensors.FromFlatDataAndDimensions(a.newK, kh, in.width, hd)
+			newV := tensors.FromFlatDataAndDimensions(a.newV, kh, hd, in.width)
+			if err := s.appendKV(lc, newK, newV, in.qpos, nil); err != nil {
+				return nil, fmt.Errorf("engine: layer %d: appending to the cache: %w", l, err)
+			}
+			lc.AppendIndex(in.qpos[:in.nReal])
+		}
+		if err := e.hostLayerOut(l, x, seg, attn); err != nil {
+			return nil, fmt.Errorf("engine: layer %d: %w", l, err)
+		}
 	}
-	logits, err := e.hostLogits(s.x, nReal-1)
-	return statsOut, logits, err
+	var last []int // rows whose logits are wanted, and their sequences
+	var who []int
+	for i, in := range ins {
+		seqs[i].x = tensors.FromFlatDataAndDimensions(append([]float32(nil), x[off[i]*d:(off[i]+in.width)*d]...), in.width, d)
+		if in.wantLogits {
+			last = append(last, off[i]+in.nReal-1)
+			who = append(who, i)
+		}
+	}
+	if len(last) > 0 {
+		logits, err := e.hostLogits(x, last)
+		if err != nil {
+			return nil, err
+		}
+		for j, i := range who {
+			outs[i].logits = logits[j]
+		}
+	}
+	return outs, nil
 }

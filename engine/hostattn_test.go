@@ -125,20 +125,20 @@ func testHolesMatchGather(t *testing.T, e *Engine, tol float64, exact bool) {
 			logits := step(func(s *Session) ([]float32, error) { return s.Prefill(prompt) }, "prefill")
 			sawHoles, compacted := false, false
 			for range 360 { // past the capacity's spare room (512 slots): compactions too
-				used := holes.layers[0].used
+				used := holes.cache.Layers[0].Used
 				id := Argmax(logits)
 				logits = step(func(s *Session) ([]float32, error) { return s.Decode(id) }, "decode")
-				for l := range holes.layers {
-					sawHoles = sawHoles || holes.layers[l].tokens() < holes.layers[l].used
+				for l := range holes.cache.Layers {
+					sawHoles = sawHoles || holes.cache.Layers[l].Tokens() < holes.cache.Layers[l].Used
 				}
-				compacted = compacted || holes.layers[0].used < used
+				compacted = compacted || holes.cache.Layers[0].Used < used
 				if d := keptDifference(holes, ref); d != "" {
 					if exact {
 						t.Fatalf("holes against gathering: %s", d)
 					}
-					for l := range ref.layers {
-						for k := range ref.layers[l].heads {
-							if n := symDiff(holes.layers[l].heads[k].pos, ref.layers[l].heads[k].pos); n > 2 {
+					for l := range ref.cache.Layers {
+						for k := range ref.cache.Layers[l].Heads {
+							if n := symDiff(holes.cache.Layers[l].Heads[k].Pos, ref.cache.Layers[l].Heads[k].Pos); n > 2 {
 								t.Fatalf("layer %d head %d: %d kept tokens differ between holes and gathering", l, k, n)
 							}
 						}

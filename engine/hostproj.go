@@ -7,8 +7,7 @@ import (
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/blas32"
+	"github.com/viterin/vek/vek32"
 
 	"github.com/namm-dev/namm/internal/mat"
 	"github.com/namm-dev/namm/internal/par"
@@ -53,55 +52,70 @@ func rmsNormRows(x []float32, d int, w []float32, eps float64) []float32 {
 	return out
 }
 
-// matVec is y = W x + beta y for x [in] and W [out, in] row-major (beta
-// 0, or 1 for a residual): matrix-vector products over row blocks of W on
-// every core, bound by memory bandwidth.
-func matVec(x []float32, in int, w []float32, out int, y []float32, beta float32) {
+// matVecs is y = x W^T + beta y for a few rows x [B, in] and W [out, in]
+// row-major (beta 0, or 1 for a residual): on every core a block of W's
+// rows, each read once for all B rows (dot products), so a decoding batch
+// streams the weights once, as one token does. Bound by memory bandwidth.
+func matVecs(x []float32, b, in int, w []float32, out int, y []float32, beta float32) {
 	parts := min(runtime.GOMAXPROCS(0), 8, max(1, out/64))
 	per := (out + parts - 1) / parts
 	par.For(parts, parts, func(i int) {
-		r0, r1 := i*per, min(out, (i+1)*per)
-		if r0 >= r1 {
-			return
+		for o := i * per; o < min(out, (i+1)*per); o++ {
+			row := w[o*in : (o+1)*in]
+			for r := range b {
+				v := vek32.Dot(row, x[r*in:(r+1)*in])
+				if beta != 0 {
+					v += beta * y[r*out+o]
+				}
+				y[r*out+o] = v
+			}
 		}
-		blas32.Gemv(blas.NoTrans, 1, blas32.General{Rows: r1 - r0, Cols: in, Stride: in, Data: w[r0*in : r1*in]},
-			blas32.Vector{N: in, Inc: 1, Data: x}, beta, blas32.Vector{N: r1 - r0, Inc: 1, Data: y[r0:r1]})
 	})
 }
 
-// project is y = x W^T + beta y for x [T, in] and a weight W [out, in]
-// (beta 0, or 1 for a residual). One row (decoding) is matVec over W as it
-// is. Several rows compute y^T = W x^T as one row-major product (mat.Mul),
-// W as it is: transposing x and the result costs T*(in+out) copies, under
+// rowSplit says how a pass's stacked rows are multiplied: the first narrow
+// rows (decoding tokens) as matrix-vector products, the others (prefill
+// chunks) as one matrix product. Each row's arithmetic depends only on its
+// group, not on how many rows the batch holds.
+type rowSplit struct{ narrow, rows int }
+
+// project is y = x W^T + beta y for x [rows, in] and a weight W [out, in]
+// (beta 0, or 1 for a residual). The narrow rows are matVecs over W as it
+// is. The others compute y^T = W x^T as one row-major product (mat.Mul), W
+// as it is: transposing x and the result costs T*(in+out) copies, under
 // 1% of the product's T*in*out multiply-adds, and no copy of W is kept.
-func project(x []float32, t, in int, w *tensors.Tensor, out int, y []float32, beta float32) error {
-	if t == 1 {
-		return flat32(w, func(wd []float32) { matVec(x, in, wd, out, y, beta) })
-	}
-	xt := make([]float32, in*t)
-	transpose(xt, x, t, in, in)
-	var yt []float32 // [out, T]
-	if err := flat32(w, func(wd []float32) { yt = mat.Mul(wd[:out*in], xt, out, in, t) }); err != nil {
-		return err
-	}
-	if beta == 0 {
-		transpose(y, yt, out, t, t)
-		return nil
-	}
-	for o := range out {
-		for r, v := range yt[o*t : (o+1)*t] {
-			y[r*out+o] += v
+func project(x []float32, seg rowSplit, in int, w *tensors.Tensor, out int, y []float32, beta float32) error {
+	return flat32(w, func(wd []float32) {
+		wd = wd[:out*in]
+		if seg.narrow > 0 {
+			matVecs(x[:seg.narrow*in], seg.narrow, in, wd, out, y[:seg.narrow*out], beta)
 		}
-	}
-	return nil
+		t := seg.rows - seg.narrow
+		if t == 0 {
+			return
+		}
+		xw, yw := x[seg.narrow*in:seg.rows*in], y[seg.narrow*out:seg.rows*out]
+		xt := make([]float32, in*t)
+		transpose(xt, xw, t, in, in)
+		yt := mat.Mul(wd, xt, out, in, t) // [out, T]
+		if beta == 0 {
+			transpose(yw, yt, out, t, t)
+			return
+		}
+		for o := range out {
+			for r, v := range yt[o*t : (o+1)*t] {
+				yw[r*out+o] += v
+			}
+		}
+	})
 }
 
 // hostLayerIn computes layer l's q/k/v projection [T, (N+2K)*H] of the
 // hidden states x [T, D] on the host (RMSNorm, matrix product, biases).
-func (e *Engine) hostLayerIn(l int, x []float32, t int) ([]float32, error) {
+func (e *Engine) hostLayerIn(l int, x []float32, seg rowSplit) ([]float32, error) {
 	cfg := e.Config
 	lw := &e.Weights.Layers[l]
-	d := cfg.HiddenSize
+	d, t := cfg.HiddenSize, seg.rows
 	nq, nkv := cfg.NumHeads*cfg.HeadDim, cfg.NumKVHeads*cfg.HeadDim
 	out := nq + 2*nkv
 	qkv := make([]float32, t*out)
@@ -109,7 +123,7 @@ func (e *Engine) hostLayerIn(l int, x []float32, t int) ([]float32, error) {
 	if err := flat32(lw.AttnNorm, func(w []float32) { h = rmsNormRows(x, d, w, cfg.RMSNormEps) }); err != nil {
 		return nil, err
 	}
-	if err := project(h, t, d, lw.Wqkv, out, qkv, 0); err != nil {
+	if err := project(h, seg, d, lw.Wqkv, out, qkv, 0); err != nil {
 		return nil, err
 	}
 	if lw.Bq != nil {
@@ -133,11 +147,11 @@ func (e *Engine) hostLayerIn(l int, x []float32, t int) ([]float32, error) {
 // hostLayerOut finishes layer l on the host from its attention attn
 // [T, N*H]: x += attn Wo^T, then x += down(silu(gate) * up) of the
 // RMSNormed x, in place.
-func (e *Engine) hostLayerOut(l int, x []float32, t int, a []float32) error {
+func (e *Engine) hostLayerOut(l int, x []float32, seg rowSplit, a []float32) error {
 	cfg := e.Config
 	lw := &e.Weights.Layers[l]
-	d, inter, nq := cfg.HiddenSize, cfg.IntermediateSize, cfg.NumHeads*cfg.HeadDim
-	if err := project(a, t, nq, lw.Wo, d, x, 1); err != nil {
+	d, inter, nq, t := cfg.HiddenSize, cfg.IntermediateSize, cfg.NumHeads*cfg.HeadDim, seg.rows
+	if err := project(a, seg, nq, lw.Wo, d, x, 1); err != nil {
 		return err
 	}
 	var h []float32
@@ -145,7 +159,7 @@ func (e *Engine) hostLayerOut(l int, x []float32, t int, a []float32) error {
 		return err
 	}
 	gu := make([]float32, t*2*inter)
-	if err := project(h, t, d, lw.Wgu, 2*inter, gu, 0); err != nil {
+	if err := project(h, seg, d, lw.Wgu, 2*inter, gu, 0); err != nil {
 		return err
 	}
 	act := make([]float32, t*inter)
@@ -157,27 +171,31 @@ func (e *Engine) hostLayerOut(l int, x []float32, t int, a []float32) error {
 			act[r*inter+i] = (g[i] * sig) * u[i]
 		}
 	}
-	return project(act, t, inter, lw.Wdown, d, x, 1)
+	return project(act, seg, inter, lw.Wdown, d, x, 1)
 }
 
-// hostLogits applies the final RMSNorm and the LM head to row `row` of the
-// hidden states x [T, D] -> [V], as model.Logits computes them. The head's
-// rows are vocabulary entries in order (model.HeadGroups pads after the
-// last), so its first V rows are the [V, D] matrix.
-func (e *Engine) hostLogits(x *tensors.Tensor, row int) ([]float32, error) {
+// hostLogits applies the final RMSNorm and the LM head to the listed rows
+// of the hidden states x [T, D] -> [len(rows)][V], as model.Logits computes
+// them, reading the head once for all rows. The head's rows are vocabulary
+// entries in order (model.HeadGroups pads after the last), so its first V
+// rows are the [V, D] matrix.
+func (e *Engine) hostLogits(x []float32, rows []int) ([][]float32, error) {
 	cfg := e.Config
 	d, v := cfg.HiddenSize, cfg.VocabSize
-	xs, err := tensors.CopyFlatData[float32](x)
-	if err != nil {
-		return nil, fmt.Errorf("engine: reading the hidden states: %w", err)
+	h := make([]float32, len(rows)*d)
+	for i, r := range rows {
+		copy(h[i*d:(i+1)*d], x[r*d:(r+1)*d])
 	}
-	var h []float32
-	if err := flat32(e.Weights.Norm, func(w []float32) { h = rmsNormRows(xs[row*d:(row+1)*d], d, w, cfg.RMSNormEps) }); err != nil {
+	if err := flat32(e.Weights.Norm, func(w []float32) { h = rmsNormRows(h, d, w, cfg.RMSNormEps) }); err != nil {
 		return nil, fmt.Errorf("engine: reading the final norm: %w", err)
 	}
-	logits := make([]float32, v)
-	if err := flat32(e.Weights.Head, func(w []float32) { matVec(h, d, w[:v*d], v, logits, 0) }); err != nil {
+	flat := make([]float32, len(rows)*v)
+	if err := flat32(e.Weights.Head, func(w []float32) { matVecs(h, len(rows), d, w[:v*d], v, flat, 0) }); err != nil {
 		return nil, fmt.Errorf("engine: reading the LM head: %w", err)
 	}
-	return logits, nil
+	out := make([][]float32, len(rows))
+	for i := range rows {
+		out[i] = flat[i*v : (i+1)*v : (i+1)*v]
+	}
+	return out, nil
 }

@@ -102,9 +102,9 @@ func TestNAMMRecencyEvictsOldest(t *testing.T) {
 	// Step at 1024 processed: newest position 1023 keeps positions >= 723;
 	// then positions 1024..1102 arrive (76 prompt tokens + 3 decoded).
 	processed := len(s.Tokens())
-	for l, lc := range s.layers {
-		for k, h := range lc.heads {
-			kept := h.pos
+	for l, lc := range s.cache.Layers {
+		for k, h := range lc.Heads {
+			kept := h.Pos
 			if len(kept) != processed-723 {
 				t.Fatalf("layer %d head %d keeps %d tokens, want %d", l, k, len(kept), processed-723)
 			}
@@ -180,14 +180,14 @@ func TestEvictionGathersTheRightRows(t *testing.T) {
 
 // layerRows returns, per KV head, the cached key and value rows by position.
 func layerRows(s *Session, l int) (k, v []map[int32][]float32) {
-	lc := s.layers[l]
-	hd, c := s.e.Config.HeadDim, lc.capacity
-	kf := tensors.MustCopyFlatData[float32](lc.k)
-	vf := tensors.MustCopyFlatData[float32](lc.v)
-	for h, hi := range lc.heads {
+	lc := s.cache.Layers[l]
+	hd, c := s.e.Config.HeadDim, lc.Capacity
+	kf := tensors.MustCopyFlatData[float32](lc.K)
+	vf := tensors.MustCopyFlatData[float32](lc.V)
+	for h, hi := range lc.Heads {
 		km, vm := map[int32][]float32{}, map[int32][]float32{}
-		for i, pos := range hi.pos {
-			slot := hi.slot[i]
+		for i, pos := range hi.Pos {
+			slot := hi.Slot[i]
 			km[pos] = kf[(h*c+slot)*hd : (h*c+slot+1)*hd]
 			row := make([]float32, hd)
 			for d := range hd {
@@ -288,8 +288,8 @@ func TestOneCapacityChangesNothing(t *testing.T) {
 		t.Fatalf("one capacity generated %v, per-layer capacities %v", got, want)
 	}
 	caps := map[int]bool{}
-	for l := range one.layers {
-		caps[one.layers[l].capacity] = true
+	for l := range one.cache.Layers {
+		caps[one.cache.Layers[l].Capacity] = true
 	}
 	if d := keptDifference(one, per); d != "" {
 		t.Fatalf("one capacity against per-layer capacities: %s", d)
@@ -298,8 +298,8 @@ func TestOneCapacityChangesNothing(t *testing.T) {
 		t.Fatalf("one-capacity mode left capacities %v", caps)
 	}
 	perCaps := map[int]bool{}
-	for l := range per.layers {
-		perCaps[per.layers[l].capacity] = true
+	for l := range per.cache.Layers {
+		perCaps[per.cache.Layers[l].Capacity] = true
 	}
 	if len(perCaps) < 2 {
 		t.Fatalf("per-layer budgets gave one capacity %v: the test compares nothing", perCaps)
@@ -309,9 +309,9 @@ func TestOneCapacityChangesNothing(t *testing.T) {
 // keptDifference describes the first layer and head whose kept positions
 // differ between two sessions of one model, or returns "".
 func keptDifference(a, b *Session) string {
-	for l := range a.layers {
-		for k := range a.layers[l].heads {
-			pa, pb := a.layers[l].heads[k].pos, b.layers[l].heads[k].pos
+	for l := range a.cache.Layers {
+		for k := range a.cache.Layers[l].Heads {
+			pa, pb := a.cache.Layers[l].Heads[k].Pos, b.cache.Layers[l].Heads[k].Pos
 			if !slices.Equal(pa, pb) {
 				return fmt.Sprintf("layer %d head %d keeps %d tokens against %d (first %v against %v)", l, k, len(pa), len(pb), pa[:min(5, len(pa))], pb[:min(5, len(pb))])
 			}

@@ -77,8 +77,8 @@ func (s *Session) planPasses(n, capa int) ([]plannedPass, error) {
 	cs := s.e.opts.ChunkSize
 	start := len(s.tokens)
 	used := 0
-	for _, lc := range s.layers {
-		used = max(used, lc.used)
+	for _, lc := range s.cache.Layers {
+		used = max(used, lc.Used)
 	}
 	quarters := func(u, width int) int {
 		if !s.e.opts.PrefixGraphs {
@@ -133,14 +133,14 @@ func (s *Session) precompile(n int) {
 	if e.hostCache() || !e.opts.Precompile || !s.fusable() || n <= e.opts.ChunkSize {
 		return
 	}
-	capa := s.layers[0].capacity
+	capa := s.cache.Layers[0].Capacity
 	if pc, ok := s.policy.(policy.Precompiler); ok && s.dev != nil {
 		// The policy's own graphs (the NAMM's scorer) alongside.
-		st, ps, end := s.layers[0].feat.Shape(), s.layers[0].pos.Shape(), len(s.tokens)+n
+		st, ps, end := s.cache.Layers[0].Feat.Shape(), s.cache.Layers[0].Pos.Shape(), len(s.tokens)+n
 		e.background.Add(1)
 		go func() {
 			defer e.background.Done()
-			pc.Precompile(st, ps, len(s.layers), end)
+			pc.Precompile(st, ps, len(s.cache.Layers), end)
 		}()
 	}
 	plans, err := s.planPasses(n, capa)
@@ -162,10 +162,10 @@ func (s *Session) precompile(n int) {
 	// One placeholder per cache buffer shape, shared by every layer and
 	// graph: compiling reads only shapes. Made on the device (no host copy),
 	// here, before the passes donate the real buffers.
-	lc := &s.layers[0]
-	bufs := []*tensors.Tensor{lc.k, lc.v, lc.pos}
+	lc := &s.cache.Layers[0]
+	bufs := []*tensors.Tensor{lc.K, lc.V, lc.Pos}
 	if s.dev != nil {
-		bufs = append(bufs, lc.feat)
+		bufs = append(bufs, lc.Feat)
 	}
 	var cacheShapes []shapes.Shape
 	for _, t := range bufs {

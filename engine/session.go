@@ -9,64 +9,23 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 
+	"github.com/namm-dev/namm/engine/kvcache"
 	"github.com/namm-dev/namm/internal/bucket"
 	"github.com/namm-dev/namm/model"
 	"github.com/namm-dev/namm/policy"
 )
 
-// layerCache is one layer's KV cache: device buffers plus a host mirror of
-// which slot holds which token.
-type layerCache struct {
-	k, v, pos *tensors.Tensor // [K, C, H], [K, H, C], [K, C] int32
-	feat      *tensors.Tensor // [K, C, W] float32 policy state (policy.DeviceState), or nil
-	capacity  int             // C
-	used      int             // slots [0, used) may hold tokens; a pass writes at used
-	heads     []headIndex     // [K]
-}
-
-// headIndex lists one KV head's cached tokens in chronological order: their
-// original positions and the cache slots holding them. It is kept up to date
-// incrementally (appends per pass, rebuilt on a gather), so building a
-// policy's view costs nothing per token.
-type headIndex struct {
-	pos  []int32
-	slot []int
-}
-
-// appendIndex records a pass's real tokens, written at slot used on: every
-// head holds them. Padding tokens were written past them with position -1;
-// the next pass overwrites them.
-func (lc *layerCache) appendIndex(pos []int32) {
-	for k := range lc.heads {
-		h := &lc.heads[k]
-		h.pos = append(h.pos, pos...)
-		for i := range pos {
-			h.slot = append(h.slot, lc.used+i)
-		}
-	}
-	lc.used += len(pos)
-}
-
-// tokens is the largest number of tokens any head of the layer holds.
-func (lc *layerCache) tokens() int {
-	n := 0
-	for _, h := range lc.heads {
-		n = max(n, len(h.pos))
-	}
-	return n
-}
-
 // Session is one sequence being processed with a memory policy.
 type Session struct {
 	e      *Engine
 	policy policy.Policy
-	// dev is the policy's device state (nil: none); featWidth its width.
-	dev       policy.DeviceState
-	featWidth int
-	layers    []layerCache
-	tokens    []int // every token processed, by absolute position
-	x         *tensors.Tensor
-	stats     SessionStats
+	// dev is the policy's device state (nil: none); its width is
+	// cache.Spec.StateWidth.
+	dev    policy.DeviceState
+	cache  kvcache.Cache
+	tokens []int // every token processed, by absolute position
+	x      *tensors.Tensor
+	stats  SessionStats
 }
 
 // SessionStats summarise a session's cache use.
@@ -115,13 +74,17 @@ func (e *Engine) NewSession(p policy.Policy) (*Session, error) {
 			}
 		}
 		if d, ok := p.(policy.DeviceState); ok && d.StateWidth() > 0 {
-			s.dev, s.featWidth = d, d.StateWidth()
+			s.dev = d
 		}
 	}
-	s.layers = make([]layerCache, cfg.NumLayers)
-	for i := range s.layers {
+	width := 0
+	if s.dev != nil {
+		width = s.dev.StateWidth()
+	}
+	s.cache = kvcache.Cache{Spec: e.cacheSpec(width), Layers: make([]kvcache.Layer, cfg.NumLayers)}
+	for i := range s.cache.Layers {
 		var err error
-		if s.layers[i], err = s.emptyCache(bucket.Round(e.opts.ChunkSize)); err != nil {
+		if s.cache.Layers[i], err = kvcache.NewLayer(e.Backend, e.hostCache(), s.cache.Spec, bucket.Round(e.opts.ChunkSize)); err != nil {
 			return nil, err
 		}
 	}
@@ -139,20 +102,6 @@ func (s *Session) SetModelInfo(special map[int]bool, punct func(int) bool) error
 		HeadDim: cfg.HeadDim, SpecialTokens: special, Punctuation: punct})
 }
 
-func (s *Session) emptyCache(capacity int) (layerCache, error) {
-	k, v, pos, err := s.e.newCacheTensors(capacity)
-	if err != nil {
-		return layerCache{}, err
-	}
-	lc := layerCache{k: k, v: v, pos: pos, capacity: capacity, heads: make([]headIndex, s.e.Config.NumKVHeads)}
-	if s.featWidth > 0 {
-		if lc.feat, err = s.e.newFeatTensor(capacity, s.featWidth); err != nil {
-			return layerCache{}, err
-		}
-	}
-	return lc, nil
-}
-
 // Tokens returns every token processed so far.
 func (s *Session) Tokens() []int { return s.tokens }
 
@@ -160,24 +109,10 @@ func (s *Session) Tokens() []int { return s.tokens }
 func (s *Session) Stats() SessionStats { return s.stats }
 
 // CacheTokens returns, per layer, the number of tokens held (max over heads).
-func (s *Session) CacheTokens() []int {
-	out := make([]int, len(s.layers))
-	for i := range s.layers {
-		out[i] = s.layers[i].tokens()
-	}
-	return out
-}
+func (s *Session) CacheTokens() []int { return s.cache.TokensPerLayer() }
 
 // CacheBytes returns the bytes of K, V and positions allocated now.
-func (s *Session) CacheBytes() int64 {
-	cfg := s.e.Config
-	per := int64(cfg.NumKVHeads) * (2*int64(cfg.HeadDim)*int64(s.e.Weights.DType.Size()) + 4)
-	var total int64
-	for _, lc := range s.layers {
-		total += per * int64(lc.capacity)
-	}
-	return total
-}
+func (s *Session) CacheBytes() int64 { return s.cache.Bytes() }
 
 // Prefill runs the prompt in chunks whose boundaries fall on multiples of
 // the chunk size (in absolute positions) and returns the logits of its last
@@ -192,9 +127,9 @@ func (s *Session) Prefill(ids []int) ([]float32, error) {
 	if !s.e.hostCache() {
 		// On compiled backends every capacity is a new graph: size the cache
 		// for the whole prompt at once so prefill compiles one shape.
-		caps := make([]int, len(s.layers))
-		for l, lc := range s.layers {
-			caps[l] = max(lc.capacity, bucket.Round(lc.used+len(ids)+cs))
+		caps := make([]int, len(s.cache.Layers))
+		for l, lc := range s.cache.Layers {
+			caps[l] = max(lc.Capacity, bucket.Round(lc.Used+len(ids)+cs))
 		}
 		if err := s.setCapacities(caps, nil); err != nil {
 			return nil, err
@@ -227,102 +162,6 @@ func (s *Session) Decode(id int) ([]float32, error) {
 	return s.forward([]int{id}, pass, 1, true)
 }
 
-// forward runs one pass of len(ids) real tokens padded to width, then lets
-// the policy evict. It returns the last real token's logits when wantLogits.
-func (s *Session) forward(ids []int, pass policy.Pass, width int, wantLogits bool) ([]float32, error) {
-	e := s.e
-	cfg := e.Config
-	d := cfg.HiddenSize
-	s.tokens = append(s.tokens, ids...)
-	mask := s.statMask(pass)
-
-	// Embedding lookup on the host.
-	x := make([]float32, width*d)
-	for t, id := range ids {
-		if id < 0 || id >= cfg.VocabSize {
-			return nil, fmt.Errorf("engine: token id %d out of range [0, %d)", id, cfg.VocabSize)
-		}
-		copy(x[t*d:(t+1)*d], e.Weights.Embed[id*d:(id+1)*d])
-	}
-	qpos, qw := passQueries(pass.Start, len(ids), width)
-	cosT, sinT := e.ropeTables(qpos)
-	qposT := tensors.FromFlatDataAndDimensions(qpos, width)
-	qwT := tensors.FromFlatDataAndDimensions(qw, 2, width)
-	xt := e.toDType(x, width, d)
-
-	var ctlT *tensors.Tensor
-	if s.dev != nil {
-		ctl, err := s.dev.StateControl(pass, len(ids), width)
-		if err != nil {
-			return nil, fmt.Errorf("engine: policy %s: %w", s.policy.Name(), err)
-		}
-		ctlT = tensors.FromFlatDataAndDimensions(ctl, len(ctl))
-	}
-	prevUsed := make([]int, cfg.NumLayers)
-	statSlots := make([]int, cfg.NumLayers) // per layer, the cache slots the pass's statistics cover
-	// Make room for the pass in every layer.
-	caps := make([]int, cfg.NumLayers)
-	for l, lc := range s.layers {
-		if lc.used+width > lc.capacity && lc.tokens() < lc.used {
-			// Holes (punchHoles): compact before growing.
-			if err := s.regather(l, nil, bucket.Round(lc.tokens()+2*width)); err != nil {
-				return nil, err
-			}
-			lc = s.layers[l]
-		}
-		caps[l] = lc.capacity
-		if lc.used+width > lc.capacity {
-			caps[l] = bucket.Round(lc.used + 2*width)
-		}
-	}
-	if err := s.setCapacities(caps, nil); err != nil {
-		return nil, err
-	}
-	for l, lc := range s.layers {
-		statSlots[l], prevUsed[l] = lc.capacity, lc.used
-	}
-	run := s.forwardLayers
-	if e.hostProjections() {
-		run = s.forwardHost
-	} else if s.fusable() {
-		run = s.forwardFused
-		// The statistics' key axis is the attended prefix of the capacity.
-		q := s.passQuarters(width)
-		for l := range statSlots {
-			statSlots[l] = statSlots[l] * q / 4
-		}
-	}
-	phase := 0
-	if pass.Phase == policy.Decode {
-		phase = 1
-	}
-	t0 := time.Now()
-	statsOut, logits, err := run(mask, len(ids), width, xt, cosT, sinT, qposT, qwT, ctlT, qpos, wantLogits)
-	if err != nil {
-		return nil, err
-	}
-	if e.opts.Profile {
-		// The pass's hidden states (not a cache buffer, which the next pass
-		// donates): reading them waits for the whole pass.
-		if err := s.x.ConstBytes(func([]byte) {}); err != nil {
-			return nil, fmt.Errorf("engine: waiting for the pass: %w", err)
-		}
-		s.stats.PassTime[phase] += time.Since(t0)
-	}
-
-	if s.policy != nil {
-		t1 := time.Now()
-		if err := s.applyPolicy(pass, mask, statsOut, len(ids), prevUsed, statSlots, width); err != nil {
-			return nil, err
-		}
-		if e.opts.Profile {
-			s.stats.PolicyTime[phase] += time.Since(t1)
-		}
-	}
-	s.account()
-	return logits, nil
-}
-
 // passQueries lays out a pass of nReal tokens from position start padded to
 // width: the queries' positions (-1 for padding) and weights [2, width]
 // (row 0: 1 for real queries; row 1: one-hot on the last real one).
@@ -345,25 +184,25 @@ func passQueries(start, nReal, width int) ([]int32, []float32) {
 // statistics' key axis is the cache as it was during the pass (slotsAt
 // columns, of which the first usedAt were in use) followed by the pass's
 // width new tokens.
-func (s *Session) view(l int, pass policy.Pass, mask model.StatMask, stats []*tensors.Tensor, nNew, usedAt, slotsAt, width int) (*policy.LayerView, [][]int) {
-	lc := &s.layers[l]
-	kh := len(lc.heads)
+func (s *Session) view(l int, pass policy.Pass, mask model.StatMask, stats []*tensors.Tensor, nNew, usedAt, slotsAt, width int) *policy.LayerView {
+	lc := &s.cache.Layers[l]
+	kh := len(lc.Heads)
 	v := &policy.LayerView{Layer: l, Pass: pass, Tokens: s.tokens, Positions: make([][]int32, kh)}
 	slotOf := make([][]int, kh)
-	for k, h := range lc.heads {
-		v.Positions[k] = h.pos
-		slotOf[k] = h.slot
+	for k, h := range lc.Heads {
+		v.Positions[k] = h.Pos
+		slotOf[k] = h.Slot
 	}
-	if lc.feat != nil {
-		v.State = &policy.DeviceView{State: lc.feat, Pos: lc.pos, Slots: slotOf}
+	if lc.Feat != nil {
+		v.State = &policy.DeviceView{State: lc.Feat, Pos: lc.Pos, Slots: slotOf}
 	}
 	if mask == 0 {
-		return v, slotOf
+		return v
 	}
 	cols := make([][]int, kh)
-	for k, h := range lc.heads {
-		cols[k] = make([]int, len(h.slot))
-		for i, slot := range h.slot {
+	for k, h := range lc.Heads {
+		cols[k] = make([]int, len(h.Slot))
+		for i, slot := range h.Slot {
 			col := slot
 			if slot >= usedAt {
 				col = slotsAt + slot - usedAt
@@ -417,67 +256,69 @@ func (s *Session) view(l int, pass policy.Pass, mask model.StatMask, stats []*te
 			v.KeyNorms[k] = append([]float32(nil), flat[k*width:k*width+nNew]...)
 		}
 	}
-	return v, slotOf
+	return v
 }
 
 // forwardLayers runs a pass one graph per layer, appending each layer's new
 // keys and values to its cache, and returns the statistics per layer and,
 // when wantLogits, the logits of the last real token.
-func (s *Session) forwardLayers(mask model.StatMask, nReal, width int, xt, cosT, sinT, qposT, qwT, ctlT *tensors.Tensor, qpos []int32, wantLogits bool) ([][]*tensors.Tensor, []float32, error) {
+func (s *Session) forwardLayers(in *passInput) (passOutput, error) {
 	e := s.e
+	g := in.graphInputs(e)
+	mask, nReal, width, xt, qpos := in.mask, in.nReal, in.width, g.x, in.qpos
 	exec, err := e.layerExec(mask, s.dev)
 	if err != nil {
-		return nil, nil, err
+		return passOutput{}, err
 	}
-	statsOut := make([][]*tensors.Tensor, len(s.layers))
-	for l := range s.layers {
-		lc := &s.layers[l]
-		key := fmt.Sprintf("layer/%d/t%d/c%d", mask, width, lc.capacity)
-		args := []any{xt, cosT, sinT, qposT, qwT, lc.k, lc.v, lc.pos}
+	statsOut := make([][]*tensors.Tensor, len(s.cache.Layers))
+	for l := range s.cache.Layers {
+		lc := &s.cache.Layers[l]
+		key := fmt.Sprintf("layer/%d/t%d/c%d", mask, width, lc.Capacity)
+		args := []any{xt, g.cos, g.sin, g.qpos, g.qw, lc.K, lc.V, lc.Pos}
 		if s.dev != nil {
-			var feat any = lc.feat
+			var feat any = lc.Feat
 			if !e.hostCache() {
-				if feat, err = graph.DonateTensorBuffer(lc.feat, e.Backend, 0); err != nil {
-					return nil, nil, fmt.Errorf("engine: donating the policy state: %w", err)
+				if feat, err = graph.DonateTensorBuffer(lc.Feat, e.Backend, 0); err != nil {
+					return passOutput{}, fmt.Errorf("engine: donating the policy state: %w", err)
 				}
 			}
-			args = append(args, feat, ctlT, int32(lc.used))
-			key += fmt.Sprintf("/%s/w%d", s.dev.StateKind(), ctlT.Shape().Size())
+			args = append(args, feat, g.ctl, int32(lc.Used))
+			key += fmt.Sprintf("/%s/w%d", s.dev.StateKind(), len(in.ctl))
 		}
 		for _, w := range e.Weights.Layers[l].List() {
 			args = append(args, w)
 		}
 		out, err := e.timed(key, exec, args...)
 		if err != nil {
-			return nil, nil, fmt.Errorf("engine: layer %d: %w", l, err)
+			return passOutput{}, fmt.Errorf("engine: layer %d: %w", l, err)
 		}
 		xt = out[0]
 		statsOut[l] = out[3:]
 		if s.dev != nil {
-			lc.feat = out[len(out)-1]
+			lc.Feat = out[len(out)-1]
 			statsOut[l] = out[3 : len(out)-1]
 		}
 		// Statistics cover the cache slots as they were, then the new tokens.
-		if err := s.appendKV(lc, out[1], out[2], qpos, qposT); err != nil {
-			return nil, nil, fmt.Errorf("engine: layer %d: appending to the cache: %w", l, err)
+		if err := s.appendKV(lc, out[1], out[2], qpos, g.qpos); err != nil {
+			return passOutput{}, fmt.Errorf("engine: layer %d: appending to the cache: %w", l, err)
 		}
-		lc.appendIndex(qpos[:nReal])
+		lc.AppendIndex(qpos[:nReal])
 	}
 	s.x = xt
-	if !wantLogits {
-		return statsOut, nil, nil
+	if !in.wantLogits {
+		return passOutput{stats: statsOut}, nil
 	}
 	lex, err := e.logitsExec(false)
 	if err != nil {
-		return nil, nil, err
+		return passOutput{}, err
 	}
 	sel := make([]float32, width)
 	sel[nReal-1] = 1
 	out, err := e.timed(fmt.Sprintf("logits/t%d", width), lex, xt, e.Weights.Norm, e.Weights.Head, e.toDType(sel, width))
 	if err != nil {
-		return nil, nil, err
+		return passOutput{}, err
 	}
-	return statsOut, tensors.MustCopyFlatData[float32](out[0]), nil
+	return passOutput{stats: statsOut, logits: tensors.MustCopyFlatData[float32](out[0])}, nil
 }
 
 // applyPolicy asks the policy, layer by layer, which tokens to keep, then
@@ -485,20 +326,19 @@ func (s *Session) forwardLayers(mask model.StatMask, nReal, width int, xt, cosT,
 // its largest head plus a chunk; in fuse mode every layer then takes the
 // largest capacity of all (see fuseMode).
 func (s *Session) applyPolicy(pass policy.Pass, mask model.StatMask, statsOut [][]*tensors.Tensor, nNew int, prevUsed, statSlots []int, width int) error {
-	plans := make([][][]int, len(s.layers))
-	caps := make([]int, len(s.layers))
-	views := make([]*policy.LayerView, len(s.layers))
-	slotOfs := make([][][]int, len(s.layers))
-	for l := range s.layers {
-		views[l], slotOfs[l] = s.view(l, pass, mask, statsOut[l], nNew, prevUsed[l], statSlots[l], width)
+	plans := make([][][]int, len(s.cache.Layers))
+	caps := make([]int, len(s.cache.Layers))
+	views := make([]*policy.LayerView, len(s.cache.Layers))
+	for l := range s.cache.Layers {
+		views[l] = s.view(l, pass, mask, statsOut[l], nNew, prevUsed[l], statSlots[l], width)
 	}
 	if p, ok := s.policy.(policy.Preparer); ok {
 		if err := p.Prepare(views); err != nil {
 			return fmt.Errorf("engine: policy %s: %w", s.policy.Name(), err)
 		}
 	}
-	for l := range s.layers {
-		caps[l] = s.layers[l].capacity
+	for l := range s.cache.Layers {
+		caps[l] = s.cache.Layers[l].Capacity
 		keep, err := s.policy.Update(views[l])
 		if err != nil {
 			return fmt.Errorf("engine: policy %s, layer %d: %w", s.policy.Name(), l, err)
@@ -506,7 +346,7 @@ func (s *Session) applyPolicy(pass policy.Pass, mask model.StatMask, statsOut []
 		if keep == nil {
 			continue
 		}
-		slots, removed, err := s.keptSlots(l, keep, slotOfs[l])
+		slots, removed, err := s.keptSlots(l, keep)
 		if err != nil {
 			return err
 		}
@@ -544,39 +384,17 @@ func (s *Session) applyPolicy(pass policy.Pass, mask model.StatMask, statsOut []
 // 2-core machine the per-step gathers were 90% of H2O's policy time in
 // decoding, on a GPU one gather graph per layer and token.
 func (s *Session) punchHoles(l int, keep [][]int) error {
-	lc := &s.layers[l]
-	e := s.e
-	for k := range lc.heads {
-		h := &lc.heads[k]
-		pos, slot := make([]int32, len(keep[k])), make([]int, len(keep[k]))
-		for j, i := range keep[k] {
-			pos[j], slot[j] = h.pos[i], h.slot[i]
-		}
-		h.pos, h.slot = pos, slot
-	}
+	lc := &s.cache.Layers[l]
+	lc.PunchHoles(keep)
 	s.stats.Evictions++
-	kh, c := len(lc.heads), lc.capacity
-	if e.hostCache() {
-		return tensors.MutableFlatData(lc.pos, func(p []int32) { fillPositions(p, lc.heads, c) })
+	if s.e.hostCache() {
+		return tensors.MutableFlatData(lc.Pos, func(p []int32) { kvcache.FillPositions(p, lc.Heads, lc.Capacity) })
 	}
-	p := make([]int32, kh*c)
-	fillPositions(p, lc.heads, c)
-	release(lc.pos)
-	lc.pos = tensors.FromFlatDataAndDimensions(p, kh, c)
+	p := make([]int32, len(lc.Heads)*lc.Capacity)
+	kvcache.FillPositions(p, lc.Heads, lc.Capacity)
+	release(lc.Pos)
+	lc.Pos = tensors.FromFlatDataAndDimensions(p, len(lc.Heads), lc.Capacity)
 	return nil
-}
-
-// fillPositions writes the positions array [K, c] of a head index: each
-// held token's position at its slot, -1 elsewhere.
-func fillPositions(p []int32, heads []headIndex, c int) {
-	for i := range p {
-		p[i] = -1
-	}
-	for k, h := range heads {
-		for i, sl := range h.slot {
-			p[k*c+sl] = h.pos[i]
-		}
-	}
 }
 
 // keepCapacity reports whether an eviction during this pass compacts the
@@ -598,11 +416,11 @@ func (s *Session) compactsInPrefill() bool { return s.fuseMode() && s.e.opts.Pre
 // shrinkAfterPrefill gives every layer the capacity its tokens need (plus a
 // chunk), as an eviction outside keepCapacity would have.
 func (s *Session) shrinkAfterPrefill() error {
-	caps := make([]int, len(s.layers))
+	caps := make([]int, len(s.cache.Layers))
 	shrink := false
-	for l, lc := range s.layers {
-		caps[l] = min(lc.capacity, bucket.Round(lc.used+s.e.opts.ChunkSize))
-		shrink = shrink || caps[l] < lc.capacity
+	for l, lc := range s.cache.Layers {
+		caps[l] = min(lc.Capacity, bucket.Round(lc.Used+s.e.opts.ChunkSize))
+		shrink = shrink || caps[l] < lc.Capacity
 	}
 	if !shrink {
 		return nil
@@ -620,12 +438,12 @@ func (s *Session) setCapacities(caps []int, plans [][][]int) error {
 			caps[l] = t
 		}
 	}
-	for l := range s.layers {
+	for l := range s.cache.Layers {
 		var keep [][]int
 		if plans != nil {
 			keep = plans[l]
 		}
-		if keep == nil && caps[l] == s.layers[l].capacity {
+		if keep == nil && caps[l] == s.cache.Layers[l].Capacity {
 			continue
 		}
 		if keep != nil {
@@ -640,27 +458,10 @@ func (s *Session) setCapacities(caps []int, plans [][][]int) error {
 
 // keptSlots checks a policy's answer for layer l and turns it into the
 // cache slots each head keeps; removed says whether any token goes.
-func (s *Session) keptSlots(l int, keep [][]int, slotOf [][]int) ([][]int, bool, error) {
-	lc := &s.layers[l]
-	kh := len(lc.heads)
-	if len(keep) != kh {
-		return nil, false, fmt.Errorf("engine: policy %s returned %d heads for layer %d, want %d", s.policy.Name(), len(keep), l, kh)
-	}
-	slots := make([][]int, kh)
-	removed := false
-	for k := range kh {
-		prev := -1
-		for _, i := range keep[k] {
-			if i <= prev || i >= len(slotOf[k]) {
-				return nil, false, fmt.Errorf("engine: policy %s, layer %d, head %d: keep indices must be ascending and in [0, %d)", s.policy.Name(), l, k, len(slotOf[k]))
-			}
-			prev = i
-			slots[k] = append(slots[k], slotOf[k][i])
-		}
-		if len(keep[k]) == 0 || keep[k][len(keep[k])-1] != len(slotOf[k])-1 {
-			return nil, false, fmt.Errorf("engine: policy %s, layer %d, head %d: the newest token must be kept", s.policy.Name(), l, k)
-		}
-		removed = removed || len(keep[k]) < len(slotOf[k])
+func (s *Session) keptSlots(l int, keep [][]int) ([][]int, bool, error) {
+	slots, removed, err := s.cache.Layers[l].KeptSlots(keep)
+	if err != nil {
+		return nil, false, fmt.Errorf("engine: policy %s, layer %d: %w", s.policy.Name(), l, err)
 	}
 	return slots, removed, nil
 }
@@ -668,50 +469,15 @@ func (s *Session) keptSlots(l int, keep [][]int, slotOf [][]int) ([][]int, bool,
 // regather copies layer l's cache into new buffers of the given capacity,
 // keeping per head the listed slots (nil: every occupied slot, in order).
 func (s *Session) regather(l int, slots [][]int, capacity int) error {
-	lc := &s.layers[l]
-	kh := len(lc.heads)
-	var newPos [][]int32
-	if slots == nil {
-		slots = make([][]int, kh)
-		newPos = make([][]int32, kh)
-		for k, h := range lc.heads {
-			slots[k] = h.slot
-			newPos[k] = h.pos
-		}
-	} else {
-		newPos = make([][]int32, kh)
-		for k, sl := range slots {
-			h := lc.heads[k]
-			j := 0
-			for _, slot := range sl {
-				for h.slot[j] != slot {
-					j++
-				}
-				newPos[k] = append(newPos[k], h.pos[j])
-			}
-		}
+	lc := &s.cache.Layers[l]
+	plan := lc.Compact(slots)
+	if capacity < plan.Used {
+		capacity = bucket.Round(plan.Used)
 	}
-	used := 0
-	for _, sl := range slots {
-		used = max(used, len(sl))
-	}
-	if capacity < used {
-		capacity = bucket.Round(used)
-	}
-	if err := s.gatherKV(lc, slots, capacity); err != nil {
+	if err := s.gatherKV(lc, plan.Slots, capacity); err != nil {
 		return fmt.Errorf("engine: gathering layer %d: %w", l, err)
 	}
-	// Heads that keep fewer tokens leave empty slots below used, so that
-	// every head's next token lands in slot used.
-	heads := make([]headIndex, kh)
-	for k := range heads {
-		heads[k].pos = append([]int32(nil), newPos[k]...)
-		heads[k].slot = make([]int, len(newPos[k]))
-		for i := range heads[k].slot {
-			heads[k].slot[i] = i
-		}
-	}
-	lc.used, lc.heads = used, heads
+	lc.Reindex(plan)
 	return nil
 }
 
@@ -719,14 +485,14 @@ func (s *Session) account() {
 	s.stats.Passes++
 	total := 0
 	if s.stats.LayerSum == nil {
-		s.stats.LayerSum = make([]float64, len(s.layers))
+		s.stats.LayerSum = make([]float64, len(s.cache.Layers))
 	}
 	for l, n := range s.CacheTokens() {
 		total += n
 		s.stats.LayerSum[l] += float64(n)
 	}
 	s.stats.PeakKVTokens = max(s.stats.PeakKVTokens, total)
-	s.stats.SumKVTokens += float64(total) / float64(len(s.layers))
+	s.stats.SumKVTokens += float64(total) / float64(len(s.cache.Layers))
 	s.stats.PeakBytes = max(s.stats.PeakBytes, s.CacheBytes())
 }
 

@@ -66,9 +66,9 @@ func TestNAMMGraphFeaturesMatchHostXLA(t *testing.T) {
 		t.Fatal("the test parameters evict nothing")
 	}
 	same := true // every head keeps exactly the same tokens
-	for l := range want.layers {
-		for k := range want.layers[l].heads {
-			a, b := got.layers[l].heads[k].pos, want.layers[l].heads[k].pos
+	for l := range want.cache.Layers {
+		for k := range want.cache.Layers[l].Heads {
+			a, b := got.cache.Layers[l].Heads[k].Pos, want.cache.Layers[l].Heads[k].Pos
 			d := symDiff(a, b)
 			same = same && d == 0
 			if d > 1+len(b)/100 {
@@ -149,9 +149,9 @@ func TestFusedPassMatchesLayersXLA(t *testing.T) {
 		// accumulated attention, where near-ties may fall either way between
 		// two differently fused float32 computations (on the H200: layer 7 of
 		// model A); allow 1% there.
-		for l := range sa.layers {
-			for k := range sa.layers[l].heads {
-				a, b := sa.layers[l].heads[k].pos, sb.layers[l].heads[k].pos
+		for l := range sa.cache.Layers {
+			for k := range sa.cache.Layers[l].Heads {
+				a, b := sa.cache.Layers[l].Heads[k].Pos, sb.cache.Layers[l].Heads[k].Pos
 				allowed := 0
 				if spec == "h2o" || spec == "tova" {
 					allowed = 1 + len(b)/100
