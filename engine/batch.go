@@ -1,0 +1,212 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/namm-dev/namm/policy"
+)
+
+// Batching. A Batch advances several sequences together, one pass each per
+// Step: a prefill chunk for a sequence with prompt left, else one decoded
+// token. Every sequence keeps its own Session: its positions, its KV cache
+// (per layer and KV head, its own evictions and holes) and its own memory
+// policy (each may be a NAMM with other parameters: the members of a CMA-ES
+// population). Sequences join (Add) and leave (when done) between steps:
+// continuous batching.
+//
+// On the pure-Go backend one step is one pass over the stacked rows of
+// every sequence (forwardHost): each weight is read once for the whole
+// batch, which is where batching pays on a CPU; attention, statistics and
+// the policy's step stay per sequence. On compiled backends a step runs
+// each sequence's pass in turn (the fused pass graph is per sequence).
+
+// Seq is one sequence of a Batch: a prompt to prefill, then greedy decoding
+// of up to MaxNew tokens, stopping after any id in Stop.
+type Seq struct {
+	Session *Session
+	Prompt  []int
+	MaxNew  int
+	Stop    []int
+	// OnToken, if set, is called with each generated token as it comes;
+	// OnLogits with the logits each one was chosen from (valid during the
+	// call).
+	OnToken  func(id int)
+	OnLogits func(logits []float32)
+
+	// Out holds the generated tokens; Err is set when the sequence failed
+	// (its reason; the others go on). Done is set once it left the batch.
+	Out  []int
+	Err  error
+	Done bool
+
+	fed  int // prompt tokens fed so far
+	next int // the token to decode next (after the prefill)
+}
+
+// Batch advances sequences together (see above). It is not safe for
+// concurrent use; one goroutine drives it.
+type Batch struct {
+	e      *Engine
+	active []*Seq
+}
+
+// NewBatch starts an empty batch.
+func (e *Engine) NewBatch() *Batch { return &Batch{e: e} }
+
+// Len is the number of sequences in the batch.
+func (b *Batch) Len() int { return len(b.active) }
+
+// ErrEmptyPrompt is the error of a sequence without prompt tokens.
+var ErrEmptyPrompt = errors.New("engine: empty prompt")
+
+// Add lets a sequence join at the next Step. A sequence that cannot run
+// (no prompt, a prompt longer than the model's positions, a session of
+// another engine) is marked Done with its Err at once and does not join.
+func (b *Batch) Add(s *Seq) {
+	switch {
+	case s.Session == nil || s.Session.e != b.e:
+		s.Err = errors.New("engine: a batch sequence needs a session of the batch's engine")
+	case len(s.Prompt) == 0:
+		s.Err = ErrEmptyPrompt
+	case s.MaxNew < 1:
+		s.Err = fmt.Errorf("engine: max new tokens must be >= 1, got %d", s.MaxNew)
+	case len(s.Session.tokens) > 0:
+		s.Err = errors.New("engine: a batch sequence needs a fresh session")
+	default:
+		if n, limit := len(s.Prompt)+s.MaxNew, b.e.Config.MaxPositionEmbeddings; limit > 0 && n > limit {
+			s.Err = fmt.Errorf("engine: prompt of %d tokens plus %d new ones exceeds the model's %d positions", len(s.Prompt), s.MaxNew, limit)
+		}
+	}
+	if s.Err != nil {
+		s.Done = true
+		return
+	}
+	b.active = append(b.active, s)
+}
+
+// Step runs one pass of every sequence in the batch and returns those that
+// finished in it (done or failed), which leave the batch.
+func (b *Batch) Step() []*Seq {
+	if len(b.active) == 0 {
+		return nil
+	}
+	if !b.e.hostProjections() {
+		for _, s := range b.active {
+			b.stepAlone(s)
+		}
+		return b.sweep()
+	}
+	var seqs []*Session
+	var ins []*passInput
+	var owners []*Seq
+	for _, s := range b.active {
+		in, err := b.begin(s)
+		if err != nil {
+			b.fail(s, err)
+			continue
+		}
+		seqs, ins, owners = append(seqs, s.Session), append(ins, in), append(owners, s)
+	}
+	if len(ins) > 0 {
+		outs, err := b.e.forwardHost(seqs, ins)
+		for i, s := range owners {
+			if err != nil {
+				b.fail(s, err)
+				continue
+			}
+			if err := s.Session.endPass(ins[i], outs[i]); err != nil {
+				b.fail(s, err)
+				continue
+			}
+			b.advance(s, ins[i], outs[i].logits)
+		}
+	}
+	return b.sweep()
+}
+
+// Run steps until every sequence is done.
+func (b *Batch) Run() {
+	for b.Len() > 0 {
+		b.Step()
+	}
+}
+
+// begin lays out a sequence's next pass: the next prefill chunk (its
+// boundaries on absolute multiples of the chunk size, as Session.Prefill),
+// or the token to decode.
+func (b *Batch) begin(s *Seq) (*passInput, error) {
+	sess := s.Session
+	if s.fed < len(s.Prompt) {
+		cs := b.e.opts.ChunkSize
+		pos := len(sess.tokens)
+		n := min(cs-pos%cs, len(s.Prompt)-s.fed)
+		last := s.fed+n == len(s.Prompt)
+		pass := policy.Pass{Phase: policy.Prefill, Start: pos, NewTokens: n, LastPrefill: last, PromptLen: len(s.Prompt)}
+		return sess.beginPass(s.Prompt[s.fed:s.fed+n], pass, cs, last)
+	}
+	pass := policy.Pass{Phase: policy.Decode, Start: len(sess.tokens), NewTokens: 1, PromptLen: -1}
+	return sess.beginPass([]int{s.next}, pass, 1, true)
+}
+
+// advance records a finished pass: prompt tokens fed, or a token generated
+// from its logits.
+func (b *Batch) advance(s *Seq, in *passInput, logits []float32) {
+	if in.pass.Phase == policy.Prefill {
+		s.fed += in.nReal
+		if !in.pass.LastPrefill {
+			return
+		}
+	}
+	if s.OnLogits != nil {
+		s.OnLogits(logits)
+	}
+	s.next = Argmax(logits)
+	s.Out = append(s.Out, s.next)
+	if s.OnToken != nil {
+		s.OnToken(s.next)
+	}
+	if contains(s.Stop, s.next) || len(s.Out) >= s.MaxNew {
+		s.Done = true
+	}
+}
+
+// stepAlone runs one sequence's next pass by itself (compiled backends).
+func (b *Batch) stepAlone(s *Seq) {
+	var logits []float32
+	var err error
+	sess := s.Session
+	if s.fed < len(s.Prompt) {
+		logits, err = sess.Prefill(s.Prompt)
+		if err == nil {
+			s.fed = len(s.Prompt)
+		}
+	} else {
+		logits, err = sess.Decode(s.next)
+	}
+	if err != nil {
+		b.fail(s, err)
+		return
+	}
+	b.advance(s, &passInput{pass: policy.Pass{Phase: policy.Decode}}, logits)
+}
+
+func (b *Batch) fail(s *Seq, err error) {
+	s.Err, s.Done = err, true
+}
+
+// sweep removes the finished sequences and returns them.
+func (b *Batch) sweep() []*Seq {
+	var done []*Seq
+	kept := b.active[:0]
+	for _, s := range b.active {
+		if s.Done {
+			done = append(done, s)
+		} else {
+			kept = append(kept, s)
+		}
+	}
+	clear(b.active[len(kept):])
+	b.active = kept
+	return done
+}

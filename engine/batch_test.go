@@ -1,0 +1,218 @@
+package engine
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/namm-dev/namm/namm"
+	"github.com/namm-dev/namm/policy"
+)
+
+// aloneRun is a sequence run by itself: its tokens, the logits each was
+// chosen from, and its session afterwards.
+type aloneRun struct {
+	out    []int
+	logits [][]float32
+	s      *Session
+}
+
+func runAlone(t *testing.T, e *Engine, p policy.Policy, prompt []int, maxNew int) aloneRun {
+	t.Helper()
+	s, err := e.NewSession(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := aloneRun{s: s}
+	logits, err := s.Prefill(prompt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		r.logits = append(r.logits, logits)
+		next := Argmax(logits)
+		r.out = append(r.out, next)
+		if len(r.out) == maxNew {
+			return r
+		}
+		if logits, err = s.Decode(next); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// relDiff is the largest difference of a and b relative to b's largest
+// magnitude.
+func relDiff(a, b []float32) float64 {
+	scale := 0.0
+	for _, v := range b {
+		scale = math.Max(scale, math.Abs(float64(v)))
+	}
+	return maxDiff(a, b) / math.Max(scale, 1e-30)
+}
+
+// batchPolicies are the policies every batch test runs: for sequence i of
+// a batch, a fresh instance (a NAMM with parameters of its own per
+// sequence, as the members of a CMA-ES population).
+func batchPolicies() map[string]func(i int) (policy.Policy, error) {
+	budget := policy.Budget{Tokens: 150}
+	out := map[string]func(int) (policy.Policy, error){}
+	for _, name := range []string{"full", "streaming", "h2o", "l2", "tova", "snapkv", "fastgen", "random"} {
+		out[name] = func(int) (policy.Policy, error) {
+			switch name {
+			case "full":
+				return policy.New(name, policy.Budget{})
+			case "fastgen":
+				// A low recovery threshold: the default evicts nothing here.
+				return policy.New("fastgen:threshold=0.5", policy.Budget{})
+			}
+			return policy.New(name, budget)
+		}
+	}
+	out["namm"] = func(i int) (policy.Policy, error) {
+		f := randomNAMM()
+		r := rand.New(rand.NewPCG(uint64(i), 9))
+		for j := range f.Params {
+			f.Params[j] += float32(0.05 * r.NormFloat64())
+		}
+		if i%2 == 1 {
+			f = nammFile(recencyParams(100 + 50*i))
+		}
+		return namm.New(f, namm.Config{})
+	}
+	return out
+}
+
+// TestBatchMatchesAlone: every sequence of a batch (prompts of different
+// lengths, two of them joining mid-way, one failing) gives exactly the
+// tokens, the logits (1e-5 relative) and the kept tokens of the same
+// sequence run alone, for the full cache, every baseline and NAMMs with
+// parameters of their own; the KV bytes and tokens reported are its own.
+func TestBatchMatchesAlone(t *testing.T) {
+	e := loadTiny(t)
+	lengths := []int{300, 170, 520, 45}
+	joinAt := []int{0, 0, 2, 5} // the step before which each sequence joins
+	const maxNew = 6
+	prompts := make([][]int, len(lengths))
+	for i, n := range lengths {
+		prompts[i] = randomPrompt(n+i, e.Config.VocabSize)[i:]
+	}
+	for name, newPolicy := range batchPolicies() {
+		t.Run(name, func(t *testing.T) {
+			want := make([]aloneRun, len(prompts))
+			for i, pr := range prompts {
+				p, err := newPolicy(i)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want[i] = runAlone(t, e, p, pr, maxNew)
+			}
+			b := e.NewBatch()
+			seqs := make([]*Seq, len(prompts))
+			got := make([][][]float32, len(prompts))
+			for i, pr := range prompts {
+				p, err := newPolicy(i)
+				if err != nil {
+					t.Fatal(err)
+				}
+				s, err := e.NewSession(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				seqs[i] = &Seq{Session: s, Prompt: pr, MaxNew: maxNew,
+					OnLogits: func(l []float32) { got[i] = append(got[i], slices.Clone(l)) }}
+			}
+			bad, err := e.NewSession(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A token outside the vocabulary fails its sequence at its first pass.
+			broken := &Seq{Session: bad, Prompt: []int{1, 5, e.Config.VocabSize + 3}, MaxNew: 2}
+			b.Add(broken)
+			for step := 0; step < 200; step++ {
+				for i, at := range joinAt {
+					if at == step {
+						b.Add(seqs[i])
+					}
+				}
+				if step > slices.Max(joinAt) && b.Len() == 0 {
+					break
+				}
+				b.Step()
+			}
+			if broken.Err == nil || !broken.Done {
+				t.Errorf("a sequence with token id %d did not fail", e.Config.VocabSize+3)
+			}
+			for i, sq := range seqs {
+				w := want[i]
+				if sq.Err != nil || !sq.Done {
+					t.Fatalf("sequence %d: done %v, error %v", i, sq.Done, sq.Err)
+				}
+				if !slices.Equal(sq.Out, w.out) {
+					t.Fatalf("sequence %d: batch generated %v, alone %v", i, sq.Out, w.out)
+				}
+				for j := range w.logits {
+					if d := relDiff(got[i][j], w.logits[j]); d > 1e-5 {
+						t.Fatalf("sequence %d token %d: logits differ by %.2g (relative)", i, j, d)
+					}
+				}
+				gs, ws := sq.Session, w.s
+				for l := range ws.cache.Layers {
+					for k := range ws.cache.Layers[l].Heads {
+						if a, b := gs.cache.Layers[l].Heads[k].Pos, ws.cache.Layers[l].Heads[k].Pos; !slices.Equal(a, b) {
+							t.Fatalf("sequence %d layer %d head %d: batch keeps %d tokens %v..., alone %d %v...",
+								i, l, k, len(a), a[:min(8, len(a))], len(b), b[:min(8, len(b))])
+						}
+					}
+				}
+				if a, b := gs.CacheBytes(), ws.CacheBytes(); a != b {
+					t.Errorf("sequence %d: %d KV bytes in the batch, %d alone", i, a, b)
+				}
+				if a, b := gs.Stats(), ws.Stats(); a.PeakKVTokens != b.PeakKVTokens || a.PeakBytes != b.PeakBytes || a.Passes != b.Passes || a.Evictions != b.Evictions {
+					t.Errorf("sequence %d: stats %+v in the batch, %+v alone", i, a, b)
+				}
+			}
+			if name != "full" {
+				evicted := false
+				for i := range seqs {
+					evicted = evicted || want[i].s.Stats().Evictions > 0
+				}
+				if !evicted {
+					t.Errorf("%s evicted nothing: the test would not see eviction", name)
+				}
+			}
+		})
+	}
+}
+
+// TestBatchRefusesBadSequences: sequences that cannot run fail alone at
+// Add, with their reason, and never join.
+func TestBatchRefusesBadSequences(t *testing.T) {
+	e := loadTiny(t)
+	b := e.NewBatch()
+	fresh := func() *Session {
+		s, err := e.NewSession(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	cases := []*Seq{
+		{Session: fresh(), Prompt: nil, MaxNew: 3},
+		{Session: fresh(), Prompt: make([]int, e.Config.MaxPositionEmbeddings), MaxNew: 3},
+		{Session: fresh(), Prompt: []int{1, 2}, MaxNew: 0},
+		{Session: nil, Prompt: []int{1, 2}, MaxNew: 3},
+	}
+	for i, c := range cases {
+		b.Add(c)
+		if c.Err == nil || !c.Done {
+			t.Errorf("case %d: accepted", i)
+		} else {
+			t.Log(c.Err)
+		}
+	}
+	if b.Len() != 0 {
+		t.Errorf("batch holds %d sequences after only bad ones", b.Len())
+	}
+}
