@@ -389,6 +389,9 @@ func (e *Engine) forwardHost(seqs []*Session, ins []*passInput) ([]passOutput, e
 		hp[i] = &hostPass{t: in.width, qpos: in.qpos, cos: in.cos, sin: in.sin, qw: in.qw}
 	}
 	seg := rowSplit{narrow: narrow, rows: rows}
+	for _, i := range order[narrow:] {
+		seg.wide = append(seg.wide, ins[i].width)
+	}
 	outs := make([]passOutput, len(seqs))
 	for i := range outs {
 		outs[i].stats = make([][]*tensors.Tensor, cfg.NumLayers)

@@ -54,7 +54,7 @@ func benchCmd() *cobra.Command {
 	var mf modelFlags
 	var mem memoryFlags
 	var shape string
-	var context, decode int
+	var context, decode, batch, reps int
 	var asJSON, overhead, profile bool
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -63,7 +63,8 @@ func benchCmd() *cobra.Command {
 twice: the first (cold) run compiles the graphs, the second is timed. Use --shape
 for a model of a named shape with random weights (no files needed).`,
 		Example: `  namm bench --shape llama15m --context 1024
-  namm bench --shape llama3-8b --backend xla:/path/xla_cuda_plugin.so --context 8192 --json`,
+  namm bench --shape llama3-8b --backend xla:/path/xla_cuda_plugin.so --context 8192 --json
+  namm bench --batch 4 --context 1024 --decode 64`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if context <= 0 || decode < 0 {
 				return fmt.Errorf("--context must be > 0 and --decode >= 0")
@@ -96,6 +97,9 @@ for a model of a named shape with random weights (no files needed).`,
 					return err
 				}
 				name = mf.model
+				if name == "" {
+					name = "model A (embedded)"
+				}
 			}
 			e.SetProfile(profile)
 			if overhead {
@@ -106,6 +110,16 @@ for a model of a named shape with random weights (no files needed).`,
 					}
 					fmt.Fprintf(cmd.OutOrStdout(), "exec overhead: %d args: %.1f us/call\n", n, float64(d.Nanoseconds())/1000)
 				}
+			}
+			if batch > 1 {
+				r, err := runBatchBench(e, mem.policy, batch, context, decode, reps)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return json.NewEncoder(cmd.OutOrStdout()).Encode(r)
+				}
+				return printBatchBench(cmd.OutOrStdout(), name, r)
 			}
 			rng := rand.New(rand.NewPCG(1, 2))
 			ids := make([]int, context)
@@ -215,6 +229,8 @@ for a model of a named shape with random weights (no files needed).`,
 	cmd.Flags().IntVar(&context, "context", 1024, "prompt length in tokens")
 	cmd.Flags().IntVar(&decode, "decode", 32, "tokens to decode after the prompt")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().IntVar(&batch, "batch", 1, "run this many sequences per pass (random prompts of --context tokens each) and compare with batch 1 in the same process: tokens/s of all sequences, ms/token per sequence")
+	cmd.Flags().IntVar(&reps, "reps", 2, "with --batch: timed rounds of batch 1 and batch N, alternating after a warm-up round; the best of each is reported")
 	cmd.Flags().BoolVar(&profile, "profile", false, "wait for each pass to finish and report the time in the model's passes and in the memory policy's steps separately")
 	cmd.Flags().BoolVar(&overhead, "exec-overhead", false, "also measure the fixed cost of one graph execution")
 	return cmd
