@@ -210,3 +210,13 @@ func (b *Batch) sweep() []*Seq {
 	b.active = kept
 	return done
 }
+
+// Remove takes a sequence out of the batch before its next pass (a
+// cancelled request), marking it Done with err.
+func (b *Batch) Remove(s *Seq, err error) {
+	if s.Done {
+		return
+	}
+	b.fail(s, err)
+	b.sweep()
+}

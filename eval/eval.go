@@ -19,12 +19,11 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/namm-dev/namm/engine"
 	"github.com/namm-dev/namm/policy"
+	"github.com/namm-dev/namm/runner"
 	"github.com/namm-dev/namm/task/metric"
-	"github.com/namm-dev/namm/task/reader"
 	"github.com/namm-dev/namm/tokenizer"
 )
 
@@ -87,8 +86,9 @@ func (r SampleResult) Key() string {
 	return strings.Join([]string{r.Task, r.ID, r.Policy, r.Budget}, "\x00")
 }
 
-// Scorer runs samples on an engine. Its fields are read-only after the first
-// call; it is safe for concurrent use (each sample gets its own session).
+// Scorer runs samples on an engine, through a runner.Runner. Its fields are
+// read-only after the first call; it is safe for concurrent use (each
+// sample gets its own session).
 type Scorer struct {
 	Engine    *engine.Engine
 	Tokenizer *tokenizer.Tokenizer
@@ -96,8 +96,23 @@ type Scorer struct {
 	// MaxLength - MaxNewTokens lose their middle. 0 means the model's
 	// max_position_embeddings.
 	MaxLength int
-	// Workers is how many samples ScoreAll runs at once (0 means 1).
+	// Workers is how many samples ScoreAll runs at once (0 means 1); at
+	// least Batch.
 	Workers int
+	// Batch is how many samples share a pass (runner.Runner.Batch; 0 means 1).
+	Batch int
+
+	once sync.Once
+	run  *runner.Runner
+}
+
+// Runner is the runner the scorer generates with.
+func (s *Scorer) Runner() *runner.Runner {
+	s.once.Do(func() {
+		s.run = runner.New(s.Engine, s.Tokenizer, s.Batch)
+		s.run.MaxLength = s.MaxLength
+	})
+	return s.run
 }
 
 // ScoreSamples runs every sample with a fresh policy from newPolicy and
@@ -113,7 +128,7 @@ func ScoreSamples(e *engine.Engine, tok *tokenizer.Tokenizer, samples []Sample, 
 // stops the run; results of the samples not run are zero.
 func (s *Scorer) ScoreAll(ctx context.Context, samples []Sample, newPolicy func() (policy.Policy, error), onDone func(i int, r SampleResult)) ([]SampleResult, error) {
 	out := make([]SampleResult, len(samples))
-	workers := max(s.Workers, 1)
+	workers := max(s.Workers, s.Batch, 1)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -165,32 +180,13 @@ feed:
 }
 
 // maxLength is the truncation limit in force.
-func (s *Scorer) maxLength() int {
-	if s.MaxLength > 0 {
-		return s.MaxLength
-	}
-	return s.Engine.Config.MaxPositionEmbeddings
-}
+func (s *Scorer) maxLength() int { return s.Runner().MaxLen() }
 
-// PromptIDs tokenises a sample's prompt with BOS and, when it is longer than
-// maxLength - MaxNewTokens tokens, keeps its first and last halves the way
-// LongBench's pred.py does: both halves are decoded to text (special tokens
-// dropped) and the joined text is tokenised again. It returns the ids fed to
-// the model and the untruncated length.
+// PromptIDs tokenises a prompt with BOS and truncates its middle to fit
+// maxLength - maxNew tokens (runner.Runner.PromptIDs).
 func PromptIDs(tok *tokenizer.Tokenizer, prompt string, maxLength, maxNew int) (ids []int, original int, err error) {
-	ids = tok.Encode(prompt, true)
-	original = len(ids)
-	limit := maxLength - maxNew
-	if limit <= 0 {
-		return nil, original, fmt.Errorf("max length %d leaves no room for the prompt after %d new tokens", maxLength, maxNew)
-	}
-	if len(ids) <= limit {
-		return ids, original, nil
-	}
-	kept := reader.TruncateMiddle(ids, limit)
-	half := len(kept) / 2
-	text := tok.Decode(kept[:half], true) + tok.Decode(kept[half:], true)
-	return tok.Encode(text, true), original, nil
+	r := &runner.Runner{Tok: tok, MaxLength: maxLength}
+	return r.PromptIDs(prompt, maxNew)
 }
 
 // Score runs one sample with policy p (which must be fresh: policies keep
@@ -203,44 +199,23 @@ func (s *Scorer) Score(ctx context.Context, sm Sample, p policy.Policy) (SampleR
 	if err := sm.Validate(); err != nil {
 		return r, err
 	}
-	ids, original, err := PromptIDs(s.Tokenizer, sm.Prompt, s.maxLength(), sm.MaxNewTokens)
-	if err != nil {
-		return r, fmt.Errorf("task %s sample %s: %w", sm.Task, sm.ID, err)
-	}
-	r.PromptTokens, r.OriginalTokens, r.Truncated = len(ids), original, original > s.maxLength()-sm.MaxNewTokens
-	sess, err := s.Engine.NewSession(p)
-	if err != nil {
-		return r, fmt.Errorf("task %s sample %s: %w", sm.Task, sm.ID, err)
-	}
-	if err := sess.SetModelInfo(s.Tokenizer.SpecialIDs(), s.Tokenizer.IsPunctuation); err != nil {
-		return r, fmt.Errorf("task %s sample %s: %w", sm.Task, sm.ID, err)
-	}
-	start := time.Now()
-	gen, err := sess.Generate(ids, sm.MaxNewTokens, s.stopIDs(), nil)
+	a, err := s.Runner().Answer(ctx, sm.Prompt, sm.MaxNewTokens, p)
+	r.PromptTokens, r.OriginalTokens, r.Truncated = a.PromptTokens, a.OriginalTokens, a.Truncated
 	if err != nil {
 		return r, fmt.Errorf("task %s sample %s (policy %s): %w", sm.Task, sm.ID, p.Name(), err)
 	}
-	r.Seconds = time.Since(start).Seconds()
-	r.GeneratedTokens = len(gen)
-	r.Prediction = metric.PostProcess(sm.Dataset, s.Tokenizer.Decode(gen, true))
+	r.Seconds = a.Seconds
+	r.GeneratedTokens = len(a.Tokens)
+	r.Prediction = metric.PostProcess(sm.Dataset, a.Text)
 	r.Score, err = metric.Score(sm.Metric, r.Prediction, sm.Answers, sm.AllClasses)
 	if err != nil {
 		return r, fmt.Errorf("task %s sample %s: %w", sm.Task, sm.ID, err)
 	}
-	st := sess.Stats()
+	st := a.Stats
 	r.MeanPerLayer = st.MeanPerLayer()
-	r.FinalPerLayer = sess.CacheTokens()
+	r.FinalPerLayer = a.CacheTokens
 	r.MeanKVTokens = st.MeanKVTokens()
 	r.PeakKVTokens = st.PeakKVTokens
 	r.PeakKVBytes = st.PeakBytes
 	return r, nil
-}
-
-// stopIDs are the config's EOS ids and the tokenizer's.
-func (s *Scorer) stopIDs() []int {
-	ids := append([]int(nil), s.Engine.Config.EOS...)
-	if id, ok := s.Tokenizer.EOS(); ok {
-		ids = append(ids, id)
-	}
-	return ids
 }
