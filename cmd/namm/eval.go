@@ -25,7 +25,7 @@ func evalCmd() *cobra.Command {
 	var mem memoryFlags
 	var (
 		tasks, budgets, outDir   string
-		samples, maxLength, jobs int
+		samples, maxLength, jobs, batch int
 		seed                     int64
 		asJSON, noRef, skipBad   bool
 		noPlots, quiet           bool
@@ -55,8 +55,8 @@ are written at the end.`,
 			if tasks == "" {
 				return fmt.Errorf("give --tasks: %s", eval.SpecHelp())
 			}
-			if samples < 0 || maxLength < 0 || jobs < 0 {
-				return fmt.Errorf("--samples, --max-length and --workers must be >= 0")
+			if samples < 0 || maxLength < 0 || jobs < 0 || batch < 1 {
+				return fmt.Errorf("--samples, --max-length and --workers must be >= 0, --batch >= 1")
 			}
 			budgetList, err := evalBudgets(&mem, budgets)
 			if err != nil {
@@ -84,8 +84,14 @@ are written at the end.`,
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 			defer stop()
+			scorer := &eval.Scorer{Engine: e, Tokenizer: tok, MaxLength: maxLength, Workers: jobs, Batch: batch}
+			// Refused before it starts: a batch of prompts at the truncation
+			// limit that would not fit in memory.
+			if err := e.CheckBatchMemory(batch, scorer.Runner().MaxLen(), 0); err != nil {
+				return fmt.Errorf("--batch %d: %w", batch, err)
+			}
 			cfg := eval.Config{
-				Scorer:   &eval.Scorer{Engine: e, Tokenizer: tok, MaxLength: maxLength, Workers: jobs},
+				Scorer:   scorer,
 				Tasks:    loaded,
 				Variants: matrix.Variants,
 				OutDir:   outDir,
@@ -137,7 +143,8 @@ are written at the end.`,
 	f.BoolVar(&skipBad, "skip-bad", false, "skip malformed lines of task files (with a warning) instead of stopping")
 	f.BoolVar(&noPlots, "no-plots", false, "do not draw the PNG plots")
 	f.BoolVar(&quiet, "quiet", false, "no progress bar")
-	f.IntVar(&jobs, "workers", 1, "samples run at once (sessions in parallel)")
+	f.IntVar(&jobs, "workers", 1, "samples run at once (at least --batch)")
+	f.IntVar(&batch, "batch", 1, "samples that share each forward pass (batched inference: each keeps its own cache and policy; on a CPU the weights are read once for all)")
 	return cmd
 }
 
