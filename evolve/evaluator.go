@@ -1,6 +1,7 @@
 package evolve
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -12,33 +13,33 @@ import (
 	"github.com/namm-dev/namm/engine"
 	"github.com/namm-dev/namm/namm"
 	"github.com/namm-dev/namm/policy"
+	"github.com/namm-dev/namm/runner"
 	"github.com/namm-dev/namm/task/gen"
 	"github.com/namm-dev/namm/task/metric"
 	"github.com/namm-dev/namm/tokenizer"
 )
 
 // Evaluator answers and scores Jobs with one loaded model. It is safe for
-// concurrent use (the engine runs several sessions at once).
+// concurrent use: concurrent jobs share the batches of its Runner (each
+// with its own cache and policy, e.g. its own NAMM parameters).
 type Evaluator struct {
 	Engine      *engine.Engine
 	Tok         *tokenizer.Tokenizer
 	Store       *SampleStore
 	Fingerprint string // ModelFingerprint of the model directory
 	Name        string // reported in Result.Worker
+	// Runner generates; set Runner.Batch (sequences per pass) before the
+	// first job.
+	Runner *runner.Runner
 
-	stop []int
-	mu   sync.Mutex
-	ids  map[string][]int // sample ID -> prompt token ids
+	mu  sync.Mutex
+	ids map[string][]int // sample ID -> prompt token ids
 }
 
-// NewEvaluator wraps a loaded model and its tokenizer.
+// NewEvaluator wraps a loaded model and its tokenizer (batch 1).
 func NewEvaluator(e *engine.Engine, tok *tokenizer.Tokenizer, fingerprint string) *Evaluator {
-	stop := append([]int(nil), e.Config.EOS...)
-	if id, ok := tok.EOS(); ok {
-		stop = append(stop, id)
-	}
 	return &Evaluator{Engine: e, Tok: tok, Store: NewSampleStore(tok), Fingerprint: fingerprint,
-		stop: stop, ids: map[string][]int{}}
+		Runner: runner.New(e, tok, 1), ids: map[string][]int{}}
 }
 
 // ModelFingerprint identifies a model directory cheaply: SHA-256 of
@@ -117,30 +118,20 @@ func (ev *Evaluator) run(job Job) (Result, error) {
 // the answer.
 func (ev *Evaluator) answer(sample gen.Sample, p policy.Policy, maxNew int) (Result, error) {
 	var res Result
-	s, err := ev.Engine.NewSession(p)
-	if err != nil {
-		return res, err
-	}
-	if p != nil {
-		if err := s.SetModelInfo(ev.Tok.SpecialIDs(), ev.Tok.IsPunctuation); err != nil {
-			return res, err
-		}
-	}
 	budget := sample.MaxNewTokens
 	if maxNew > 0 && maxNew < budget {
 		budget = maxNew
 	}
-	out, err := s.Generate(ev.promptIDs(sample), budget, ev.stop, nil)
+	out, err := ev.Runner.Generate(context.Background(), runner.Request{Prompt: ev.promptIDs(sample), MaxNew: budget, Policy: p}, nil)
 	if err != nil {
 		return res, err
 	}
-	pred := ev.Tok.Decode(out, true)
+	pred := ev.Tok.Decode(out.Tokens, true)
 	score, err := metric.Score(sample.Metric, pred, sample.Answers, nil)
 	if err != nil {
 		return res, err
 	}
-	st := s.Stats()
-	res.Score, res.KVMean, res.KVPeak, res.NewTok = score, st.MeanKVTokens(), st.PeakKVTokens, len(out)
+	res.Score, res.KVMean, res.KVPeak, res.NewTok = score, out.Stats.MeanKVTokens(), out.Stats.PeakKVTokens, len(out.Tokens)
 	return res, nil
 }
 

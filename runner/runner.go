@@ -133,6 +133,9 @@ func (h *Handle) Wait() (Result, error) {
 // A request whose context ends leaves the batch at the next step with the
 // context's error.
 func (r *Runner) Submit(ctx context.Context, req Request) *Handle {
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	h := &Handle{req: req, ctx: ctx, tokens: make(chan int, max(req.MaxNew, 0)+1), done: make(chan struct{})}
 	r.mu.Lock()
 	r.queue = append(r.queue, h)

@@ -120,16 +120,6 @@ func newSession(e *engine.Engine, tok *tokenizer.Tokenizer, p policy.Policy) (*e
 	return s, nil
 }
 
-// stopIDs are the ids that end generation: the config's EOS ids and the
-// tokenizer's.
-func stopIDs(e *engine.Engine, tok *tokenizer.Tokenizer) []int {
-	ids := append([]int(nil), e.Config.EOS...)
-	if id, ok := tok.EOS(); ok {
-		ids = append(ids, id)
-	}
-	return ids
-}
-
 func parseDType(s string) (dtypes.DType, error) {
 	switch s {
 	case "":

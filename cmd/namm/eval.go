@@ -24,11 +24,11 @@ func evalCmd() *cobra.Command {
 	var mf modelFlags
 	var mem memoryFlags
 	var (
-		tasks, budgets, outDir   string
+		tasks, budgets, outDir          string
 		samples, maxLength, jobs, batch int
-		seed                     int64
-		asJSON, noRef, skipBad   bool
-		noPlots, quiet           bool
+		seed                            int64
+		asJSON, noRef, skipBad          bool
+		noPlots, quiet                  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "eval --tasks SPEC[,SPEC] --memory POLICY[,POLICY] [--budget N | --ratio R | --budgets N1,N2,...]",

@@ -44,7 +44,7 @@ func evolveCmd() *cobra.Command {
 	var stages []string
 	var cfg evolve.Config
 	var cma, natsURL string
-	var workers, poolSize int
+	var workers, poolSize, batch int
 	var ackWait time.Duration
 	var maxDeliver int
 	var benchWorkers bool
@@ -107,6 +107,9 @@ JetStream; --nats embedded starts an in-process server on 127.0.0.1 and
 			}
 			ev := evolve.NewEvaluator(e, tok, cfg.Model)
 			ev.Name = "coordinator"
+			if err := setBatch(ev, batch); err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			stderr := cmd.ErrOrStderr()
@@ -122,7 +125,8 @@ JetStream; --nats embedded starts an in-process server on 127.0.0.1 and
 			}
 			var pool evolve.Pool
 			if natsURL == "" {
-				pool = evolve.NewLocalPool(ev, workers)
+				// Enough jobs at once to fill the runner's batches.
+				pool = evolve.NewLocalPool(ev, max(workers, batch))
 			} else {
 				url := natsURL
 				if natsURL == "embedded" {
@@ -143,7 +147,7 @@ JetStream; --nats embedded starts an in-process server on 127.0.0.1 and
 					return err
 				}
 				pool = np
-				wait, err := startLocalWorkers(ctx, url, ev, workers, stderr)
+				wait, err := startLocalWorkers(ctx, url, ev, workers, batch, stderr)
 				if err != nil {
 					np.Close()
 					return err
@@ -173,6 +177,7 @@ JetStream; --nats embedded starts an in-process server on 127.0.0.1 and
 	f.IntVar(&cfg.MaxNew, "max-new", 0, "cap on generated tokens per prompt (0: each task's own)")
 	f.IntVar(&cfg.NormSamples, "norm-samples", 0, "prompts of the first task for the normalisation statistics (0: all, the reference)")
 	f.IntVar(&workers, "workers", 0, "in-process evaluation workers (default 1-2 on CPU, 1 on GPU; with an external --nats, 0)")
+	f.IntVar(&batch, "batch", 1, "jobs (population members x prompts) that share each forward pass, each with its own cache and NAMM parameters")
 	f.StringVar(&natsURL, "nats", "", "NATS server URL for distributed evaluation, or 'embedded'")
 	f.DurationVar(&ackWait, "ack-wait", 60*time.Second, "NATS: redeliver a job not acknowledged within this time (workers extend it while working)")
 	f.IntVar(&maxDeliver, "max-deliver", 5, "NATS: fail the generation when a job was delivered this many times")
@@ -191,7 +196,7 @@ func taskNameList() string {
 
 // startLocalWorkers runs n NATS workers in this process, each with its own
 // connection; wait stops them.
-func startLocalWorkers(ctx context.Context, url string, ev *evolve.Evaluator, n int, log io.Writer) (wait func(), err error) {
+func startLocalWorkers(ctx context.Context, url string, ev *evolve.Evaluator, n, batch int, log io.Writer) (wait func(), err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	var conns []*nats.Conn
@@ -209,7 +214,8 @@ func startLocalWorkers(ctx context.Context, url string, ev *evolve.Evaluator, n 
 			return nil, fmt.Errorf("nats: connect %s: %w", url, err)
 		}
 		conns = append(conns, nc)
-		w := &evolve.Worker{Eval: ev, Messages: func(s string) { fmt.Fprintf(log, "worker %d: %s\n", i, s) }}
+		// The workers share ev's runner: together about batch jobs at once.
+		w := &evolve.Worker{Eval: ev, Concurrency: max(1, (batch+n-1)/n), Messages: func(s string) { fmt.Fprintf(log, "worker %d: %s\n", i, s) }}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -255,5 +261,31 @@ func runBenchWorkers(ctx context.Context, out, stderr io.Writer, ev *evolve.Eval
 	}
 	d := time.Since(start).Seconds()
 	fmt.Fprintf(out, "local pool, 1 goroutine: %d evaluations in %.2fs = %.3f evaluations/s\n", len(jobs), d, float64(len(jobs))/d)
+	if b := ev.Runner.Batch; b > 1 {
+		// The same jobs sharing passes: --batch jobs at once through the runner.
+		for i := range jobs {
+			jobs[i].Batch = "bench-local-batch"
+		}
+		start := time.Now()
+		if _, err := evolve.NewLocalPool(ev, b).Run(ctx, jobs, nil); err != nil {
+			return err
+		}
+		db := time.Since(start).Seconds()
+		fmt.Fprintf(out, "local pool, batch %d: %d evaluations in %.2fs = %.3f evaluations/s (%.2fx one goroutine)\n", b, len(jobs), db, float64(len(jobs))/db, d/db)
+	}
+	return nil
+}
+
+// setBatch makes ev's runner run up to n sequences per pass, refused
+// before anything starts when n prompts at the model's length limit would
+// not fit in memory.
+func setBatch(ev *evolve.Evaluator, n int) error {
+	if n < 1 {
+		return fmt.Errorf("--batch must be >= 1, got %d", n)
+	}
+	if err := ev.Engine.CheckBatchMemory(n, ev.Engine.Config.MaxPositionEmbeddings, 0); err != nil {
+		return fmt.Errorf("--batch %d: %w", n, err)
+	}
+	ev.Runner.Batch = n
 	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/namm-dev/namm/runner"
 )
 
 func generateCmd() *cobra.Command {
@@ -43,17 +45,14 @@ func generateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			s, err := newSession(e, tok, p)
-			if err != nil {
-				return err
-			}
+			r := runner.New(e, tok, 1)
 			ids := tok.Encode(prompt, !noBOS)
 			out := cmd.OutOrStdout()
 			printed := ""
 			var sofar []int
 			start := time.Now()
 			var firstToken time.Duration
-			gen, err := s.Generate(ids, maxNew, stopIDs(e, tok), func(id int) {
+			res, err := r.Generate(cmd.Context(), runner.Request{Prompt: ids, MaxNew: maxNew, Policy: p}, func(id int) {
 				if firstToken == 0 {
 					firstToken = time.Since(start)
 				}
@@ -73,13 +72,13 @@ func generateCmd() *cobra.Command {
 				return err
 			}
 			elapsed := time.Since(start)
-			st := s.Stats()
+			gen, st := res.Tokens, res.Stats
 			text := tok.Decode(gen, true)
 			if asJSON {
 				n, ct := e.Compilations()
 				return json.NewEncoder(out).Encode(map[string]any{
 					"prompt_tokens": len(ids), "generated_tokens": len(gen), "ids": gen, "text": text,
-					"memory": p.Name(), "kv_tokens_per_layer": s.CacheTokens(), "peak_kv_tokens": st.PeakKVTokens,
+					"memory": p.Name(), "kv_tokens_per_layer": res.CacheTokens, "peak_kv_tokens": st.PeakKVTokens,
 					"mean_kv_tokens": st.MeanKVTokens(), "peak_kv_bytes": st.PeakBytes,
 					"seconds": elapsed.Seconds(), "first_token_seconds": firstToken.Seconds(),
 					"graphs_compiled": n, "compile_seconds": ct.Seconds(),
@@ -90,7 +89,7 @@ func generateCmd() *cobra.Command {
 			}
 			fmt.Fprintln(out)
 			fmt.Fprintf(cmd.ErrOrStderr(), "[%d prompt + %d new tokens in %.2fs; memory %s; KV tokens per layer now %v]\n",
-				len(ids), len(gen), elapsed.Seconds(), p.Name(), s.CacheTokens())
+				len(ids), len(gen), elapsed.Seconds(), p.Name(), res.CacheTokens)
 			return nil
 		},
 	}

@@ -17,7 +17,7 @@ import (
 func workerCmd() *cobra.Command {
 	var mf modelFlags
 	var natsURL string
-	var workers int
+	var workers, batch int
 	cmd := &cobra.Command{
 		Use:   "worker --nats URL --model DIR",
 		Short: "Evaluate NAMM candidates for 'namm evolve --nats' coordinators",
@@ -45,6 +45,10 @@ model directory must be the coordinator's (checked by fingerprint).`,
 			host, _ := os.Hostname()
 			ev := evolve.NewEvaluator(e, tok, fp)
 			ev.Name = fmt.Sprintf("%s-%d", host, os.Getpid())
+			if err := setBatch(ev, batch); err != nil {
+				return err
+			}
+			workers = max(workers, batch)
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			nc, err := nats.Connect(natsURL, nats.Name("namm-worker "+ev.Name), nats.MaxReconnects(-1))
@@ -65,6 +69,7 @@ model directory must be the coordinator's (checked by fingerprint).`,
 	mf.manyPrompts = true
 	mf.register(cmd)
 	cmd.Flags().StringVar(&natsURL, "nats", "", "NATS server URL of the coordinator")
-	cmd.Flags().IntVar(&workers, "workers", 1, "jobs run at once")
+	cmd.Flags().IntVar(&workers, "workers", 1, "jobs run at once (at least --batch)")
+	cmd.Flags().IntVar(&batch, "batch", 1, "jobs that share each forward pass, each with its own cache and NAMM parameters")
 	return cmd
 }
