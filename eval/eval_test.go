@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -471,5 +472,36 @@ func TestNormalizedScore(t *testing.T) {
 	}
 	if got, n := NormalizedScore(res[4:], ref); n != 0 || !math.IsNaN(got) {
 		t.Errorf("only a zero reference: %v %d", got, n)
+	}
+}
+
+// TestBatchedScoresMatchOneByOne: samples scored three to a pass give the
+// predictions, scores and cache figures of the same samples scored one at a
+// time, for the full cache and an evicting policy.
+func TestBatchedScoresMatchOneByOne(t *testing.T) {
+	e, tok := tiny(t)
+	samples := shortSamples(t, "niah_single:len=256:n=5", 8)[0].Samples
+	for _, spec := range []string{"full", "h2o"} {
+		newPolicy := func() (policy.Policy, error) {
+			if spec == "full" {
+				return policy.New(spec, policy.Budget{})
+			}
+			return policy.New(spec, policy.Budget{Tokens: 64})
+		}
+		one, err := (&Scorer{Engine: e, Tokenizer: tok}).ScoreAll(context.Background(), samples, newPolicy, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		batched, err := (&Scorer{Engine: e, Tokenizer: tok, Batch: 3}).ScoreAll(context.Background(), samples, newPolicy, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range samples {
+			a, b := batched[i], one[i]
+			if a.Prediction != b.Prediction || a.Score != b.Score || a.PeakKVBytes != b.PeakKVBytes ||
+				a.PeakKVTokens != b.PeakKVTokens || a.MeanKVTokens != b.MeanKVTokens || !slices.Equal(a.FinalPerLayer, b.FinalPerLayer) {
+				t.Errorf("%s sample %d: batched %+v\none by one %+v", spec, i, a, b)
+			}
+		}
 	}
 }
