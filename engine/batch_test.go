@@ -1,9 +1,11 @@
 package engine
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/namm-dev/namm/namm"
@@ -214,5 +216,32 @@ func TestBatchRefusesBadSequences(t *testing.T) {
 	}
 	if b.Len() != 0 {
 		t.Errorf("batch holds %d sequences after only bad ones", b.Len())
+	}
+}
+
+// TestCheckBatchRefusesWhatDoesNotFit: a batch is refused when its
+// sequences' estimated memory exceeds what is available, with the size it
+// needs; the estimate grows with the tokens held.
+func TestCheckBatchRefusesWhatDoesNotFit(t *testing.T) {
+	e := loadTiny(t)
+	per := e.SequenceBytes(1000, 0)
+	if small := e.SequenceBytes(100, 0); small >= per {
+		t.Fatalf("100 tokens need %d bytes, 1,000 need %d", small, per)
+	}
+	// K, V and positions of every layer at 1,000 tokens at least.
+	cfg := e.Config
+	if floor := int64(cfg.NumLayers) * 1000 * int64(cfg.NumKVHeads) * (2*int64(cfg.HeadDim)*4 + 4); per < floor {
+		t.Fatalf("estimate %d bytes below the cache's own %d", per, floor)
+	}
+	if err := e.CheckBatch(4, 1000, 0, 4*per); err != nil {
+		t.Errorf("a batch that fits was refused: %v", err)
+	}
+	err := e.CheckBatch(4, 1000, 0, 4*per-1)
+	if err == nil {
+		t.Fatal("a batch that does not fit was accepted")
+	}
+	need := fmt.Sprintf("%.1f MiB", float64(4*per)/(1<<20))
+	if !strings.Contains(err.Error(), need) || !strings.Contains(err.Error(), "at most 3 fit") {
+		t.Errorf("error %q does not give the size needed (%s) and the batch that fits", err, need)
 	}
 }
