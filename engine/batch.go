@@ -18,8 +18,11 @@ import (
 // On the pure-Go backend one step is one pass over the stacked rows of
 // every sequence (forwardHost): each weight is read once for the whole
 // batch, which is where batching pays on a CPU; attention, statistics and
-// the policy's step stay per sequence. On compiled backends a step runs
-// each sequence's pass in turn (the fused pass graph is per sequence).
+// the policy's step stay per sequence. With layer graphs (compiled
+// backends with Options.NoFuse, and the graph reference on the pure-Go
+// one) a step is one graph per layer for every sequence
+// (model.LayerBatch). With fused pass graphs (the GPU's default) a step
+// runs each sequence's pass in turn: the fused graph takes one cache.
 
 // Seq is one sequence of a Batch: a prompt to prefill, then greedy decoding
 // of up to MaxNew tokens, stopping after any id in Stop.
@@ -91,11 +94,17 @@ func (b *Batch) Step() []*Seq {
 	if len(b.active) == 0 {
 		return nil
 	}
-	if !b.e.hostProjections() {
+	forward := b.e.forwardHost
+	switch {
+	case b.e.hostProjections():
+	case b.e.fuses():
+		// One fused graph per sequence and pass: each runs by itself.
 		for _, s := range b.active {
 			b.stepAlone(s)
 		}
 		return b.sweep()
+	default:
+		forward = b.e.forwardLayers
 	}
 	var seqs []*Session
 	var ins []*passInput
@@ -109,7 +118,7 @@ func (b *Batch) Step() []*Seq {
 		seqs, ins, owners = append(seqs, s.Session), append(ins, in), append(owners, s)
 	}
 	if len(ins) > 0 {
-		outs, err := b.e.forwardHost(seqs, ins)
+		outs, err := forward(seqs, ins)
 		for i, s := range owners {
 			if err != nil {
 				b.fail(s, err)

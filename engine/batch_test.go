@@ -92,7 +92,33 @@ func batchPolicies() map[string]func(i int) (policy.Policy, error) {
 // sequence run alone, for the full cache, every baseline and NAMMs with
 // parameters of their own; the KV bytes and tokens reported are its own.
 func TestBatchMatchesAlone(t *testing.T) {
+	testBatchMatchesAlone(t, loadTiny(t), batchPolicies(), 1e-5)
+}
+
+// TestBatchMatchesAloneGraph is TestBatchMatchesAlone on the layer graphs
+// (model.LayerBatch: one graph per layer for every sequence, as on a GPU
+// with --no-fuse), run by the pure-Go backend, with a NAMM whose features
+// are device state updated inside the graph.
+func TestBatchMatchesAloneGraph(t *testing.T) {
 	e := loadTiny(t)
+	e.graphLayers = true
+	all := batchPolicies()
+	pols := map[string]func(int) (policy.Policy, error){}
+	for _, name := range []string{"full", "h2o", "tova", "l2"} {
+		pols[name] = all[name]
+	}
+	pols["namm-graph"] = func(i int) (policy.Policy, error) {
+		f := randomNAMM()
+		r := rand.New(rand.NewPCG(uint64(i), 9))
+		for j := range f.Params {
+			f.Params[j] += float32(0.05 * r.NormFloat64())
+		}
+		return namm.New(f, namm.Config{Features: namm.FeaturesGraph})
+	}
+	testBatchMatchesAlone(t, e, pols, 1e-5)
+}
+
+func testBatchMatchesAlone(t *testing.T, e *Engine, policies map[string]func(int) (policy.Policy, error), tol float64) {
 	lengths := []int{300, 170, 520, 45}
 	joinAt := []int{0, 0, 2, 5} // the step before which each sequence joins
 	const maxNew = 6
@@ -100,7 +126,7 @@ func TestBatchMatchesAlone(t *testing.T) {
 	for i, n := range lengths {
 		prompts[i] = randomPrompt(n+i, e.Config.VocabSize)[i:]
 	}
-	for name, newPolicy := range batchPolicies() {
+	for name, newPolicy := range policies {
 		t.Run(name, func(t *testing.T) {
 			want := make([]aloneRun, len(prompts))
 			for i, pr := range prompts {
@@ -155,7 +181,7 @@ func TestBatchMatchesAlone(t *testing.T) {
 					t.Fatalf("sequence %d: batch generated %v, alone %v", i, sq.Out, w.out)
 				}
 				for j := range w.logits {
-					if d := relDiff(got[i][j], w.logits[j]); d > 1e-5 {
+					if d := relDiff(got[i][j], w.logits[j]); d > tol {
 						t.Fatalf("sequence %d token %d: logits differ by %.2g (relative)", i, j, d)
 					}
 				}

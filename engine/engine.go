@@ -204,36 +204,64 @@ func (e *Engine) timed(key string, exec *graph.Exec, args ...any) ([]*tensors.Te
 }
 
 // layerKey identifies a layer graph: the statistics it returns and the
-// kind of device state it updates ("" for none).
+// kind of device state it updates ("" for none), and for a graph over a
+// batch of sequences (forwardLayers) each sequence's, in order.
 type layerKey struct {
 	stats model.StatMask
 	state string
+	batch string // the kinds of the sequences after the first
 }
 
-// layerExec returns the layer graph for a statistics mask and, when dev is
-// not nil, a policy's device-state update. Inputs: x, cos, sin, qpos, qw,
-// K, V, pos, [feat, ctl, writeAt,] weights...; outputs: x, newK, newV,
-// stats..., [feat].
-func (e *Engine) layerExec(stats model.StatMask, dev policy.DeviceState) (*graph.Exec, error) {
-	key := layerKey{stats: stats}
-	if dev != nil {
-		key.state = dev.StateKind()
+// seqKind is what shapes one sequence's part of a layer graph: the
+// statistics it returns and its policy's device state (nil for none).
+type seqKind struct {
+	stats model.StatMask
+	state policy.DeviceState
+}
+
+func (k seqKind) key() layerKey {
+	lk := layerKey{stats: k.stats}
+	if k.state != nil {
+		lk.state = k.state.StateKind()
+	}
+	return lk
+}
+
+// layerExec returns the layer graph of a batch of sequences of the given
+// kinds (model.LayerBatch). Inputs, per sequence: x, cos, sin, qpos, qw,
+// K, V, pos, [feat, ctl, writeAt,]; then the weights. Outputs, per
+// sequence: x, newK, newV, stats..., [feat].
+func (e *Engine) layerExec(kinds []seqKind) (*graph.Exec, error) {
+	key := kinds[0].key()
+	for _, k := range kinds[1:] {
+		lk := k.key()
+		key.batch += fmt.Sprintf("%d:%s;", lk.stats, lk.state)
 	}
 	cfg := e.Config
 	return e.exec(key, 256, func(in []*graph.Node) []*graph.Node {
-		pass := model.PassInputs{X: in[0], Cos: in[1], Sin: in[2], QueryPos: in[3], QueryWeights: in[4]}
-		st := model.LayerState{K: in[5], V: in[6], Pos: in[7]}
-		p := in[8:]
-		if dev != nil {
-			st.Feat, pass.StateCtl, pass.WriteAt = p[0], p[1], p[2]
-			pass.UpdateState = dev.UpdateState
-			p = p[3:]
+		sts := make([]model.LayerState, len(kinds))
+		passes := make([]model.PassInputs, len(kinds))
+		masks := make([]model.StatMask, len(kinds))
+		p := in
+		for i, k := range kinds {
+			passes[i] = model.PassInputs{X: p[0], Cos: p[1], Sin: p[2], QueryPos: p[3], QueryWeights: p[4]}
+			sts[i] = model.LayerState{K: p[5], V: p[6], Pos: p[7]}
+			p = p[8:]
+			if k.state != nil {
+				sts[i].Feat, passes[i].StateCtl, passes[i].WriteAt = p[0], p[1], p[2]
+				passes[i].UpdateState = k.state.UpdateState
+				p = p[3:]
+			}
+			masks[i] = k.stats
 		}
 		w, _ := layerWeights(p, cfg.AttentionBias)
-		out := model.Layer(cfg, w, st, pass, stats)
-		res := append([]*graph.Node{out.X, out.NewK, out.NewV}, out.Stats...)
-		if out.Feat != nil {
-			res = append(res, out.Feat)
+		var res []*graph.Node
+		for _, out := range model.LayerBatch(cfg, w, sts, passes, masks) {
+			res = append(res, out.X, out.NewK, out.NewV)
+			res = append(res, out.Stats...)
+			if out.Feat != nil {
+				res = append(res, out.Feat)
+			}
 		}
 		return res
 	})

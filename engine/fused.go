@@ -51,7 +51,10 @@ func prefixQuarters(c, used, width int) int {
 // empty and masked), so that a policy evicting layers differently (the
 // NAMM) still runs fused and compiles one graph per capacity, not one per
 // combination of layer sizes.
-func (s *Session) fuseMode() bool { return !s.e.hostCache() && !s.e.opts.NoFuse }
+func (s *Session) fuseMode() bool { return s.e.fuses() }
+
+// fuses reports whether the engine runs passes as one graph (fuseMode).
+func (e *Engine) fuses() bool { return !e.hostCache() && !e.opts.NoFuse }
 
 // oneCapacity reports whether every layer's cache is kept at one capacity:
 // in fuse mode, and in tests of that bookkeeping on the pure-Go backend.

@@ -77,7 +77,11 @@ func (s *Session) forward(ids []int, pass policy.Pass, width int, wantLogits boo
 	case s.fusable():
 		out, err = s.forwardFused(in)
 	default:
-		out, err = s.forwardLayers(in)
+		outs, err := s.e.forwardLayers([]*Session{s}, []*passInput{in})
+		if err != nil {
+			return nil, err
+		}
+		out = outs[0]
 	}
 	if err != nil {
 		return nil, err

@@ -259,66 +259,95 @@ func (s *Session) view(l int, pass policy.Pass, mask model.StatMask, stats []*te
 	return v
 }
 
-// forwardLayers runs a pass one graph per layer, appending each layer's new
-// keys and values to its cache, and returns the statistics per layer and,
-// when wantLogits, the logits of the last real token.
-func (s *Session) forwardLayers(in *passInput) (passOutput, error) {
-	e := s.e
-	g := in.graphInputs(e)
-	mask, nReal, width, xt, qpos := in.mask, in.nReal, in.width, g.x, in.qpos
-	exec, err := e.layerExec(mask, s.dev)
-	if err != nil {
-		return passOutput{}, err
-	}
-	statsOut := make([][]*tensors.Tensor, len(s.cache.Layers))
-	for l := range s.cache.Layers {
-		lc := &s.cache.Layers[l]
-		key := fmt.Sprintf("layer/%d/t%d/c%d", mask, width, lc.Capacity)
-		args := []any{xt, g.cos, g.sin, g.qpos, g.qw, lc.K, lc.V, lc.Pos}
+// forwardLayers runs one pass of each sequence, one graph per layer for
+// all of them (model.LayerBatch: their rows stacked for the projections,
+// attention per sequence over its own cache), appending each sequence's
+// new keys and values to its cache, and returns per sequence the
+// statistics per layer and, when asked, the logits of its last real token.
+func (e *Engine) forwardLayers(seqs []*Session, ins []*passInput) ([]passOutput, error) {
+	kinds := make([]seqKind, len(seqs))
+	for i, s := range seqs {
+		kinds[i].stats = ins[i].mask
 		if s.dev != nil {
-			var feat any = lc.Feat
-			if !e.hostCache() {
-				if feat, err = graph.DonateTensorBuffer(lc.Feat, e.Backend, 0); err != nil {
-					return passOutput{}, fmt.Errorf("engine: donating the policy state: %w", err)
+			kinds[i].state = s.dev
+		}
+	}
+	exec, err := e.layerExec(kinds)
+	if err != nil {
+		return nil, err
+	}
+	g := make([]graphInputs, len(seqs))
+	xs := make([]*tensors.Tensor, len(seqs))
+	outs := make([]passOutput, len(seqs))
+	for i, in := range ins {
+		g[i] = in.graphInputs(e)
+		xs[i] = g[i].x
+		outs[i].stats = make([][]*tensors.Tensor, e.Config.NumLayers)
+	}
+	for l := range e.Config.NumLayers {
+		var args []any
+		key := "layer"
+		for i, s := range seqs {
+			in, lc := ins[i], &s.cache.Layers[l]
+			key += fmt.Sprintf("/%d/t%d/c%d", in.mask, in.width, lc.Capacity)
+			args = append(args, xs[i], g[i].cos, g[i].sin, g[i].qpos, g[i].qw, lc.K, lc.V, lc.Pos)
+			if s.dev != nil {
+				var feat any = lc.Feat
+				if !e.hostCache() {
+					if feat, err = graph.DonateTensorBuffer(lc.Feat, e.Backend, 0); err != nil {
+						return nil, fmt.Errorf("engine: donating the policy state: %w", err)
+					}
 				}
+				args = append(args, feat, g[i].ctl, int32(lc.Used))
+				key += fmt.Sprintf("/%s/w%d", s.dev.StateKind(), len(in.ctl))
 			}
-			args = append(args, feat, g.ctl, int32(lc.Used))
-			key += fmt.Sprintf("/%s/w%d", s.dev.StateKind(), len(in.ctl))
 		}
 		for _, w := range e.Weights.Layers[l].List() {
 			args = append(args, w)
 		}
 		out, err := e.timed(key, exec, args...)
 		if err != nil {
-			return passOutput{}, fmt.Errorf("engine: layer %d: %w", l, err)
+			return nil, fmt.Errorf("engine: layer %d: %w", l, err)
 		}
-		xt = out[0]
-		statsOut[l] = out[3:]
-		if s.dev != nil {
-			lc.Feat = out[len(out)-1]
-			statsOut[l] = out[3 : len(out)-1]
+		for i, s := range seqs {
+			in, lc := ins[i], &s.cache.Layers[l]
+			n := 3 + kinds[i].stats.Count()
+			if s.dev != nil {
+				n++
+			}
+			mine := out[:n]
+			out = out[n:]
+			xs[i] = mine[0]
+			outs[i].stats[l] = mine[3 : 3+kinds[i].stats.Count()]
+			if s.dev != nil {
+				lc.Feat = mine[n-1]
+			}
+			// Statistics cover the cache slots as they were, then the new tokens.
+			if err := s.appendKV(lc, mine[1], mine[2], in.qpos, g[i].qpos); err != nil {
+				return nil, fmt.Errorf("engine: layer %d: appending to the cache: %w", l, err)
+			}
+			lc.AppendIndex(in.qpos[:in.nReal])
 		}
-		// Statistics cover the cache slots as they were, then the new tokens.
-		if err := s.appendKV(lc, out[1], out[2], qpos, g.qpos); err != nil {
-			return passOutput{}, fmt.Errorf("engine: layer %d: appending to the cache: %w", l, err)
+	}
+	for i, s := range seqs {
+		in := ins[i]
+		s.x = xs[i]
+		if !in.wantLogits {
+			continue
 		}
-		lc.AppendIndex(qpos[:nReal])
+		lex, err := e.logitsExec(false)
+		if err != nil {
+			return nil, err
+		}
+		sel := make([]float32, in.width)
+		sel[in.nReal-1] = 1
+		out, err := e.timed(fmt.Sprintf("logits/t%d", in.width), lex, xs[i], e.Weights.Norm, e.Weights.Head, e.toDType(sel, in.width))
+		if err != nil {
+			return nil, err
+		}
+		outs[i].logits = tensors.MustCopyFlatData[float32](out[0])
 	}
-	s.x = xt
-	if !in.wantLogits {
-		return passOutput{stats: statsOut}, nil
-	}
-	lex, err := e.logitsExec(false)
-	if err != nil {
-		return passOutput{}, err
-	}
-	sel := make([]float32, width)
-	sel[nReal-1] = 1
-	out, err := e.timed(fmt.Sprintf("logits/t%d", width), lex, xt, e.Weights.Norm, e.Weights.Head, e.toDType(sel, width))
-	if err != nil {
-		return passOutput{}, err
-	}
-	return passOutput{stats: statsOut, logits: tensors.MustCopyFlatData[float32](out[0])}, nil
+	return outs, nil
 }
 
 // applyPolicy asks the policy, layer by layer, which tokens to keep, then

@@ -2,6 +2,7 @@ package model
 
 import (
 	"math"
+	"math/bits"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // GoMLX graph code reads best unqualified
@@ -21,6 +22,9 @@ const (
 	StatRows                          // [K, T, S]
 	StatKeyNorms                      // [K, T]
 )
+
+// Count is the number of statistics selected.
+func (m StatMask) Count() int { return bits.OnesCount8(uint8(m)) }
 
 // LayerWeights are one decoder layer's weight nodes. Matrices are Hugging
 // Face's [out, in] ones split by rows into G groups, [G, out/G, in] (see
@@ -160,23 +164,59 @@ func rope(x, cos, sin *Node) *Node {
 // Layer is one decoder layer over a pass: attention to the cache and to the
 // pass's own tokens (causal), then the SwiGLU MLP.
 func Layer(cfg *Config, w LayerWeights, st LayerState, in PassInputs, stats StatMask) LayerOutputs {
+	return LayerBatch(cfg, w, []LayerState{st}, []PassInputs{in}, []StatMask{stats})[0]
+}
+
+// LayerBatch is Layer over the passes of several sequences: their rows
+// (ins[i].X [T_i, D]) are stacked so that each projection and the MLP run
+// as one product per weight, and each sequence attends to its own cache
+// sts[i] with its own positions, masks and statistics stats[i] (nothing of
+// one sequence reaches another's attention). It returns each sequence's
+// outputs, X being its rows.
+func LayerBatch(cfg *Config, w LayerWeights, sts []LayerState, ins []PassInputs, stats []StatMask) []LayerOutputs {
 	nh, kh, hd := cfg.NumHeads, cfg.NumKVHeads, cfg.HeadDim
-	h := RMSNorm(in.X, w.AttnNorm, cfg.RMSNormEps)
+	rows := make([]int, len(ins)+1) // sequence i's rows are [rows[i], rows[i+1])
+	xs := make([]*Node, len(ins))
+	for i, in := range ins {
+		xs[i] = in.X
+		rows[i+1] = rows[i] + in.X.Shape().Dimensions[0]
+	}
+	x := stack(xs)
+	h := RMSNorm(x, w.AttnNorm, cfg.RMSNormEps)
 	qkv := linear(h, w.Wqkv) // [T, (N+2K)*H]
-	cols := func(from, to int) *Node { return Slice(qkv, AxisRange(), AxisRange(from, to)) }
-	q := addBias(cols(0, nh*hd), w.Bq)
-	k := addBias(cols(nh*hd, (nh+kh)*hd), w.Bk)
-	v := addBias(cols((nh+kh)*hd, (nh+2*kh)*hd), w.Bv)
-	attn, out := Attend(cfg, q, k, v, st, in, stats)
-	x := Add(in.X, linear(attn, w.Wo))
+	outs := make([]LayerOutputs, len(ins))
+	attns := make([]*Node, len(ins))
+	for i := range ins {
+		part := func(from, to int) *Node { return Slice(qkv, AxisRange(rows[i], rows[i+1]), AxisRange(from, to)) }
+		q := addBias(part(0, nh*hd), w.Bq)
+		k := addBias(part(nh*hd, (nh+kh)*hd), w.Bk)
+		v := addBias(part((nh+kh)*hd, (nh+2*kh)*hd), w.Bv)
+		attns[i], outs[i] = Attend(cfg, q, k, v, sts[i], ins[i], stats[i])
+	}
+	x = Add(x, linear(stack(attns), w.Wo))
 
 	h = RMSNorm(x, w.MLPNorm, cfg.RMSNormEps)
 	inter := cfg.IntermediateSize
 	gu := linear(h, w.Wgu) // [T, 2*I]
 	gate := Slice(gu, AxisRange(), AxisRange(0, inter))
 	up := Slice(gu, AxisRange(), AxisRange(inter, 2*inter))
-	out.X = Add(x, linear(Mul(Mul(gate, Sigmoid(gate)), up), w.Wdown))
-	return out
+	x = Add(x, linear(Mul(Mul(gate, Sigmoid(gate)), up), w.Wdown))
+	for i := range outs {
+		outs[i].X = x
+		if len(ins) > 1 {
+			outs[i].X = Slice(x, AxisRange(rows[i], rows[i+1]))
+		}
+	}
+	return outs
+}
+
+// stack concatenates row blocks [T_i, ...] along the rows (one block: as
+// it is).
+func stack(xs []*Node) *Node {
+	if len(xs) == 1 {
+		return xs[0]
+	}
+	return Concatenate(xs, 0)
 }
 
 // Attend is a layer's attention from its projections q [T, N*H], k and v
