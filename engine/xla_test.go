@@ -250,3 +250,31 @@ func TestPrecompileCoversPrefillXLA(t *testing.T) {
 // tie: the float results of a holed and a compacted cache differ in their
 // last bits there.
 func TestHolesMatchGatherXLA(t *testing.T) { testHolesMatchGather(t, loadXLA(t), 2e-3, false) }
+
+// TestBatchMatchesAloneXLA: on XLA, a batch gives each sequence the
+// tokens and kept tokens of the sequence run alone and its logits within
+// 1e-3 (relative): with --no-fuse's layer graphs, one graph per layer for
+// every sequence (model.LayerBatch, whose stacked products may pick other
+// GEMM kernels than one sequence's: float noise, TF32 included); with
+// fused graphs, each sequence's passes in turn.
+func TestBatchMatchesAloneXLA(t *testing.T) {
+	plugin := os.Getenv("NAMM_XLA_PLUGIN")
+	if plugin == "" {
+		t.Skip("NAMM_XLA_PLUGIN not set")
+	}
+	dir := os.Getenv("NAMM_TEST_MODEL")
+	if dir == "" {
+		dir = fixtureDir("tiny-llama")
+	}
+	all := batchPolicies()
+	pols := map[string]func(int) (policy.Policy, error){"full": all["full"], "h2o": all["h2o"], "namm": all["namm"]}
+	for _, noFuse := range []bool{true, false} {
+		t.Run(map[bool]string{true: "layers", false: "fused"}[noFuse], func(t *testing.T) {
+			e, err := Load(dir, Options{Backend: "xla:" + plugin, DType: dtypes.Float32, NoFuse: noFuse})
+			if err != nil {
+				t.Fatal(err)
+			}
+			testBatchMatchesAlone(t, e, pols, 1e-3)
+		})
+	}
+}
