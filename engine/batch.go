@@ -43,8 +43,9 @@ type Seq struct {
 	Err  error
 	Done bool
 
-	fed  int // prompt tokens fed so far
-	next int // the token to decode next (after the prefill)
+	start int // tokens the session held when the sequence joined
+	fed   int // prompt tokens fed so far
+	next  int // the token to decode next (after the prefill)
 }
 
 // Batch advances sequences together (see above). It is not safe for
@@ -63,9 +64,10 @@ func (b *Batch) Len() int { return len(b.active) }
 // ErrEmptyPrompt is the error of a sequence without prompt tokens.
 var ErrEmptyPrompt = errors.New("engine: empty prompt")
 
-// Add lets a sequence join at the next Step. A sequence that cannot run
-// (no prompt, a prompt longer than the model's positions, a session of
-// another engine) is marked Done with its Err at once and does not join.
+// Add lets a sequence join at the next Step. Its session may hold earlier
+// tokens (a conversation): the prompt continues them. A sequence that
+// cannot run (no prompt, more tokens than the model's positions, a session
+// of another engine) is marked Done with its Err at once and does not join.
 func (b *Batch) Add(s *Seq) {
 	switch {
 	case s.Session == nil || s.Session.e != b.e:
@@ -74,11 +76,10 @@ func (b *Batch) Add(s *Seq) {
 		s.Err = ErrEmptyPrompt
 	case s.MaxNew < 1:
 		s.Err = fmt.Errorf("engine: max new tokens must be >= 1, got %d", s.MaxNew)
-	case len(s.Session.tokens) > 0:
-		s.Err = errors.New("engine: a batch sequence needs a fresh session")
 	default:
-		if n, limit := len(s.Prompt)+s.MaxNew, b.e.Config.MaxPositionEmbeddings; limit > 0 && n > limit {
-			s.Err = fmt.Errorf("engine: prompt of %d tokens plus %d new ones exceeds the model's %d positions", len(s.Prompt), s.MaxNew, limit)
+		s.start = len(s.Session.tokens)
+		if n, limit := s.start+len(s.Prompt)+s.MaxNew, b.e.Config.MaxPositionEmbeddings; limit > 0 && n > limit {
+			s.Err = fmt.Errorf("engine: %d tokens held, a prompt of %d and %d new ones exceed the model's %d positions", s.start, len(s.Prompt), s.MaxNew, limit)
 		}
 	}
 	if s.Err != nil {
@@ -151,7 +152,7 @@ func (b *Batch) begin(s *Seq) (*passInput, error) {
 		pos := len(sess.tokens)
 		n := min(cs-pos%cs, len(s.Prompt)-s.fed)
 		last := s.fed+n == len(s.Prompt)
-		pass := policy.Pass{Phase: policy.Prefill, Start: pos, NewTokens: n, LastPrefill: last, PromptLen: len(s.Prompt)}
+		pass := policy.Pass{Phase: policy.Prefill, Start: pos, NewTokens: n, LastPrefill: last, PromptLen: s.start + len(s.Prompt)}
 		return sess.beginPass(s.Prompt[s.fed:s.fed+n], pass, cs, last)
 	}
 	pass := policy.Pass{Phase: policy.Decode, Start: len(sess.tokens), NewTokens: 1, PromptLen: -1}

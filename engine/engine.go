@@ -1,8 +1,9 @@
 // Package engine runs a model on a compute backend: chunked prefill, greedy
-// decoding, and a KV cache whose tokens a memory policy may evict between
-// passes. Evicted tokens really leave the buffers: the cache is gathered into
-// smaller tensors, with capacities rounded to a few buckets so only a handful
-// of graphs compile.
+// decoding, of one sequence (Session) or several together (Batch), each
+// with a KV cache (package kvcache) whose tokens its memory policy may
+// evict between passes. Evicted tokens really leave the buffers: the cache
+// is gathered into smaller tensors, with capacities rounded to a few
+// buckets so only a handful of graphs compile.
 package engine
 
 import (

@@ -17,27 +17,17 @@ func (e *Engine) Greedy(prompt []int, maxNew int, stop []int, onToken func(int))
 	return s.Generate(prompt, maxNew, stop, onToken)
 }
 
-// Generate prefills prompt and decodes greedily.
+// Generate prefills prompt and decodes greedily: a batch of one sequence.
 func (s *Session) Generate(prompt []int, maxNew int, stop []int, onToken func(int)) ([]int, error) {
-	logits, err := s.Prefill(prompt)
-	if err != nil {
+	if maxNew <= 0 {
+		_, err := s.Prefill(prompt)
 		return nil, err
 	}
-	var out []int
-	for len(out) < maxNew {
-		next := Argmax(logits)
-		out = append(out, next)
-		if onToken != nil {
-			onToken(next)
-		}
-		if contains(stop, next) || len(out) == maxNew {
-			break
-		}
-		if logits, err = s.Decode(next); err != nil {
-			return out, err
-		}
-	}
-	return out, nil
+	b := s.e.NewBatch()
+	seq := &Seq{Session: s, Prompt: prompt, MaxNew: maxNew, Stop: stop, OnToken: onToken}
+	b.Add(seq)
+	b.Run()
+	return seq.Out, seq.Err
 }
 
 // Policy returns the session's memory policy.

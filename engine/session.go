@@ -179,9 +179,7 @@ func passQueries(start, nReal, width int) ([]int32, []float32) {
 	return qpos, qw
 }
 
-// view builds the policy's LayerView of layer l, with per head the list of
-// occupied slots (slotOf[k][i] is the slot of the head's i-th token). The
-// statistics' key axis is the cache as it was during the pass (slotsAt
+// view builds the policy's LayerView of layer l. The statistics' key axis is the cache as it was during the pass (slotsAt
 // columns, of which the first usedAt were in use) followed by the pass's
 // width new tokens.
 func (s *Session) view(l int, pass policy.Pass, mask model.StatMask, stats []*tensors.Tensor, nNew, usedAt, slotsAt, width int) *policy.LayerView {
