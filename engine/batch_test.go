@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -87,7 +88,9 @@ func batchPolicies() map[string]func(i int) (policy.Policy, error) {
 }
 
 // TestBatchMatchesAlone: every sequence of a batch (prompts of different
-// lengths, two of them joining mid-way, one failing) gives exactly the
+// lengths, two of them joining mid-way; beside them a sequence with a token
+// outside the vocabulary and one whose policy fails mid-prefill, both
+// failing alone with their reason) gives exactly the
 // tokens, the logits (1e-5 relative) and the kept tokens of the same
 // sequence run alone, for the full cache, every baseline and NAMMs with
 // parameters of their own; the KV bytes and tokens reported are its own.
@@ -158,6 +161,13 @@ func testBatchMatchesAlone(t *testing.T, e *Engine, policies map[string]func(int
 			// A token outside the vocabulary fails its sequence at its first pass.
 			broken := &Seq{Session: bad, Prompt: []int{1, 5, e.Config.VocabSize + 3}, MaxNew: 2}
 			b.Add(broken)
+			// A policy that fails mid-prefill fails its sequence alone.
+			fs, err := e.NewSession(failingPolicy{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			failing := &Seq{Session: fs, Prompt: prompts[2], MaxNew: maxNew}
+			b.Add(failing)
 			for step := 0; step < 200; step++ {
 				for i, at := range joinAt {
 					if at == step {
@@ -171,6 +181,9 @@ func testBatchMatchesAlone(t *testing.T, e *Engine, policies map[string]func(int
 			}
 			if broken.Err == nil || !broken.Done {
 				t.Errorf("a sequence with token id %d did not fail", e.Config.VocabSize+3)
+			}
+			if failing.Err == nil || !strings.Contains(failing.Err.Error(), errPolicyFails.Error()) || len(failing.Out) != 0 {
+				t.Errorf("the sequence whose policy fails: error %v, %d tokens", failing.Err, len(failing.Out))
 			}
 			for i, sq := range seqs {
 				w := want[i]
@@ -270,4 +283,20 @@ func TestCheckBatchRefusesWhatDoesNotFit(t *testing.T) {
 	if !strings.Contains(err.Error(), need) || !strings.Contains(err.Error(), "at most 3 fit") {
 		t.Errorf("error %q does not give the size needed (%s) and the batch that fits", err, need)
 	}
+}
+
+var errPolicyFails = errors.New("this policy fails once 256 tokens are in")
+
+// failingPolicy keeps everything until its Update fails, once 256 tokens
+// are processed.
+type failingPolicy struct{}
+
+func (failingPolicy) Name() string                      { return "failing" }
+func (failingPolicy) Reset(policy.ModelInfo) error      { return nil }
+func (failingPolicy) NeedsFor(policy.Pass) policy.Needs { return policy.Needs{ColSums: true} }
+func (failingPolicy) Update(v *policy.LayerView) ([][]int, error) {
+	if v.Pass.Processed() >= 256 {
+		return nil, errPolicyFails
+	}
+	return nil, nil
 }
