@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -137,5 +138,36 @@ func TestCancelLeavesTheOthers(t *testing.T) {
 	res, err := other.Wait()
 	if err != nil || len(res.Tokens) != 8 {
 		t.Errorf("the other request: %d tokens, error %v", len(res.Tokens), err)
+	}
+}
+
+// TestTextStreamJoinsToTheDecoding: pieces handed out token by token never
+// hold a partial character and join to the decoding of all the tokens,
+// also for characters split over byte-fallback tokens.
+func TestTextStreamJoinsToTheDecoding(t *testing.T) {
+	e, tok := load(t)
+	r := New(e, tok, 1)
+	for _, text := range []string{"Hello there, world.", "naïve café 世界 𝔘𝔫𝔦 龘 done", "日本語"} {
+		ids := tok.Encode(text, false)
+		st := r.NewTextStream()
+		var joined strings.Builder
+		held := 0 // tokens after which nothing was ready
+		for _, id := range ids {
+			piece := st.Add(id)
+			if piece == "" {
+				held++
+			}
+			if strings.ContainsRune(piece, '\uFFFD') {
+				t.Errorf("%q: a piece with a partial character: %q", text, piece)
+			}
+			joined.WriteString(piece)
+		}
+		joined.WriteString(st.Flush())
+		if want := tok.Decode(ids, true); joined.String() != want {
+			t.Errorf("stream of %q joined to %q, decoding %q", text, joined.String(), want)
+		}
+		if strings.Contains(text, "𝔘") && held == 0 {
+			t.Errorf("%q: no token was held back: the rare characters were not split into bytes (%v)", text, ids)
+		}
 	}
 }

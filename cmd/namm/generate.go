@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -48,24 +47,15 @@ func generateCmd() *cobra.Command {
 			r := runner.New(e, tok, 1)
 			ids := tok.Encode(prompt, !noBOS)
 			out := cmd.OutOrStdout()
-			printed := ""
-			var sofar []int
+			stream := r.NewTextStream()
 			start := time.Now()
 			var firstToken time.Duration
 			res, err := r.Generate(cmd.Context(), runner.Request{Prompt: ids, MaxNew: maxNew, Policy: p}, func(id int) {
 				if firstToken == 0 {
 					firstToken = time.Since(start)
 				}
-				if asJSON {
-					return
-				}
-				// Decode everything generated so far and print the new suffix,
-				// so that characters split over tokens come out whole.
-				sofar = append(sofar, id)
-				text := tok.Decode(sofar, true)
-				if strings.HasPrefix(text, printed) && !strings.HasSuffix(text, "\uFFFD") {
-					fmt.Fprint(out, text[len(printed):])
-					printed = text
+				if !asJSON {
+					fmt.Fprint(out, stream.Add(id))
 				}
 			})
 			if err != nil {
@@ -84,10 +74,7 @@ func generateCmd() *cobra.Command {
 					"graphs_compiled": n, "compile_seconds": ct.Seconds(),
 				})
 			}
-			if strings.HasPrefix(text, printed) {
-				fmt.Fprint(out, text[len(printed):])
-			}
-			fmt.Fprintln(out)
+			fmt.Fprintln(out, stream.Flush())
 			fmt.Fprintf(cmd.ErrOrStderr(), "[%d prompt + %d new tokens in %.2fs; memory %s; KV tokens per layer now %v]\n",
 				len(ids), len(gen), elapsed.Seconds(), p.Name(), res.CacheTokens)
 			return nil
