@@ -7,6 +7,7 @@ import (
 
 	"github.com/namm-dev/namm/evolve/cmaes"
 	"github.com/namm-dev/namm/namm"
+	"github.com/namm-dev/namm/task/gen"
 )
 
 // BenchmarkCMAGeneration times one Ask + Tell at the NAMM size (n = 4172,
@@ -63,5 +64,45 @@ func BenchmarkNATSWorkers(b *testing.B) {
 			}
 			b.ReportMetric(evals/secs, "evals/s")
 		})
+	}
+}
+
+// TestBatchedJobsMatchOneByOne: NAMM jobs of different population members
+// (each its own parameters) evaluated several to a pass through the
+// evaluator's runner score exactly as one job at a time.
+func TestBatchedJobsMatchOneByOne(t *testing.T) {
+	shared := tinyEvaluator(t)
+	spec, err := gen.ParseSpec("niah_single:len=700:n=3:seed=2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Its own evaluator: the shared one's runner batch stays 1.
+	ev := NewEvaluator(shared.Engine, shared.Tok, shared.Fingerprint)
+	jobs, err := BenchJobs(ev, spec, 3, 3, 0.5, 4, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	one, err := NewLocalPool(ev, 1).Run(context.Background(), jobs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev.Runner.Batch = 4
+	for i := range jobs {
+		jobs[i].Batch = "batched"
+	}
+	batched, err := NewLocalPool(ev, 4).Run(context.Background(), jobs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv := map[float64]bool{}
+	for i := range jobs {
+		kv[one[i].KVMean] = true
+		a, b := batched[i], one[i]
+		if a.Score != b.Score || a.KVMean != b.KVMean || a.KVPeak != b.KVPeak || a.NewTok != b.NewTok {
+			t.Errorf("job %d: batched %+v, one by one %+v", i, a, b)
+		}
+	}
+	if len(kv) < 4 {
+		t.Errorf("%d distinct KV means over %d jobs: the members did not evict differently", len(kv), len(jobs))
 	}
 }
