@@ -251,13 +251,20 @@ func TestPrecompileCoversPrefillXLA(t *testing.T) {
 // last bits there.
 func TestHolesMatchGatherXLA(t *testing.T) { testHolesMatchGather(t, loadXLA(t), 2e-3, false) }
 
-// TestBatchMatchesAloneXLA: on XLA, a batch gives each sequence the
-// tokens and kept tokens of the sequence run alone and its logits within
-// 1e-3 (relative): with --no-fuse's layer graphs, one graph per layer for
-// every sequence (model.LayerBatch, whose stacked products may pick other
-// GEMM kernels than one sequence's: float noise, TF32 included); with
-// fused graphs, each sequence's passes in turn.
-func TestBatchMatchesAloneXLA(t *testing.T) {
+// TestBatchMatchesAloneXLA: on XLA with --no-fuse's layer graphs (one
+// graph per layer for every sequence, model.LayerBatch), a batch gives each
+// sequence the tokens and kept tokens of the sequence run alone and its
+// logits within 1e-3 (relative): the stacked products may pick other GEMM
+// kernels than one sequence's (float noise, TF32 included).
+func TestBatchMatchesAloneXLA(t *testing.T) { testBatchXLA(t, true) }
+
+// TestBatchMatchesAloneFusedXLA: the same with fused pass graphs, where a
+// batch runs each sequence's passes in turn.
+func TestBatchMatchesAloneFusedXLA(t *testing.T) { testBatchXLA(t, false) }
+
+// testBatchXLA loads one engine per test: each takes most of the GPU's
+// memory (scripts/gpu/xla_test.sh runs each test in its own process).
+func testBatchXLA(t *testing.T, noFuse bool) {
 	plugin := os.Getenv("NAMM_XLA_PLUGIN")
 	if plugin == "" {
 		t.Skip("NAMM_XLA_PLUGIN not set")
@@ -266,15 +273,10 @@ func TestBatchMatchesAloneXLA(t *testing.T) {
 	if dir == "" {
 		dir = fixtureDir("tiny-llama")
 	}
-	all := batchPolicies()
-	pols := map[string]func(int) (policy.Policy, error){"full": all["full"], "h2o": all["h2o"], "namm": all["namm"]}
-	for _, noFuse := range []bool{true, false} {
-		t.Run(map[bool]string{true: "layers", false: "fused"}[noFuse], func(t *testing.T) {
-			e, err := Load(dir, Options{Backend: "xla:" + plugin, DType: dtypes.Float32, NoFuse: noFuse})
-			if err != nil {
-				t.Fatal(err)
-			}
-			testBatchMatchesAlone(t, e, pols, 1e-3)
-		})
+	e, err := Load(dir, Options{Backend: "xla:" + plugin, DType: dtypes.Float32, NoFuse: noFuse})
+	if err != nil {
+		t.Fatal(err)
 	}
+	all := batchPolicies()
+	testBatchMatchesAlone(t, e, map[string]func(int) (policy.Policy, error){"full": all["full"], "h2o": all["h2o"], "namm": all["namm"]}, 1e-3)
 }

@@ -1,26 +1,41 @@
 #!/usr/bin/env bash
-# Batched inference on the GPU: the engine's batch test on XLA (TestBatchMatchesAloneXLA: each
-# sequence of a batch against the same sequence alone, with --no-fuse's batched layer graphs and
-# with fused graphs), then namm bench --batch N against batch 1 in the same process, fused and
-# --no-fuse (the batched layer graphs), on model A and the Llama-3-8B shape.
-# Usage: NAMM=/tmp/namm TEST=/tmp/engine_xla.test MODEL=.gpu/model-a bash scripts/gpu/batch.sh OUTDIR [BATCH]
-# (engine_xla.test: go test -tags "namm_xla nojapanese noembedmodel" -c -o engine_xla.test ./engine)
-# Writes OUTDIR/gpu.txt, OUTDIR/xla_batch_test.txt and OUTDIR/batch_bench.jsonl (one JSON line per run).
+# Batched inference on the GPU: namm bench --batch N against batch 1 in the same process, with
+# fused pass graphs (the default: a batch runs its sequences' passes in turn) and with --no-fuse
+# (one layer graph per step for every sequence), on model A and the Llama-3-8B shape. The
+X
+#
+# Usage (repository root, device machine): bash scripts/gpu/batch.sh OUTDIR [BATCH]
+#   BATCH: sequences per pass (default 16). Settings: MODEL (.gpu/model-a), RUN_TIMEOUT (300 s a run).
+# Needs .gpu/namm.xz or /tmp/namm (scripts/gpu/stage.sh pack). Writes OUTDIR/gpu.txt and
+# OUTDIR/batch.jsonl: one JSON line per run (namm bench --batch --json: batch 1 and batch N
+# rows, their tokens/s, and the ratios), labelled.
 set -uo pipefail
+out=${1:?usage: batch.sh OUTDIR [BATCH]}; batch=${2:-16}
+MODEL=${MODEL:-.gpu/model-a}; RUN_TIMEOUT=${RUN_TIMEOUT:-300}
 source scripts/gpu/lib.sh
-out=${1:-/tmp/batch}; batch=${2:-16}; mkdir -p "$out"
-NAMM=${NAMM:-/tmp/namm}; TEST=${TEST:-/tmp/engine_xla.test}; MODEL=${MODEL:-.gpu/model-a}
+mkdir -p "$out"
+binaries namm || exit 1
+device_env
 unpack_model "$MODEL" || exit 1
-plugin=$(xla_plugin)
-export GOMLX_NO_AUTO_INSTALL=1 GOPJRT_CUDA_CHECKS=0
-nvidia-smi --query-gpu=name --format=csv,noheader | tee "$out/gpu.txt"
-if [ -x "$TEST" ]; then
-  (cd engine && NAMM_XLA_PLUGIN=$plugin NAMM_TEST_MODEL=../$MODEL timeout 300 "$TEST" -test.run BatchMatchesAloneXLA -test.v 2>&1) \
-    | tail -30 | tee "$out/xla_batch_test.txt"
-fi
-for f in "" --no-fuse; do
-  timeout 240 $NAMM bench --model "$MODEL" --backend "xla:$plugin" --context 4096 --decode 32 --batch "$batch" --reps 1 $f --json \
-    | python3 -c "import json,sys; d=json.load(sys.stdin); d['model']='model-a'; d['fused']='$f'==''; print(json.dumps(d))" | tee -a "$out/batch_bench.jsonl"
-  timeout 300 $NAMM bench --shape llama3-8b --backend "xla:$plugin" --context 8192 --decode 32 --batch "$batch" --reps 1 $f --json \
-    | python3 -c "import json,sys; d=json.load(sys.stdin); d['model']='llama3-8b'; d['fused']='$f'==''; print(json.dumps(d))" | tee -a "$out/batch_bench.jsonl"
-done
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$out/gpu.txt"
+while IFS=';' read -r label args; do
+  echo "== $label" >&2
+  timeout "$RUN_TIMEOUT" /tmp/namm bench --backend "xla:$PLUGIN" $args --batch "$batch" --reps 1 --json \
+    > /tmp/batch.json 2> /tmp/batch.err
+  python3 - "$label" "$?" <<'PY' | tee -a "$out/batch.jsonl"
+import json, sys
+label, rc = sys.argv[1:3]
+try:
+    d = json.load(open('/tmp/batch.json'))
+except Exception:
+    err = [l for l in open('/tmp/batch.err', errors='replace').read().splitlines() if l.strip()]
+    d = {'error': f'exit {rc}: ' + (err[-1][:300] if err else 'no output')}
+d['label'] = label
+print(json.dumps(d))
+PY
+done <<EOF2
+a-fused;--model $MODEL --context 4096 --decode 32
+a-layers;--model $MODEL --context 4096 --decode 32 --no-fuse
+8b-fused;--shape llama3-8b --context 8192 --decode 16
+8b-layers;--shape llama3-8b --context 8192 --decode 16 --no-fuse
+EOF2

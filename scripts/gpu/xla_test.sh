@@ -11,7 +11,7 @@
 # prints the verdicts.
 set -uo pipefail
 out=${1:?usage: xla_test.sh OUTDIR [TEST...]}; shift
-tests=${*:-TestFusedPassMatchesLayersXLA TestNAMMGraphFeaturesMatchHostXLA TestPrecompileCoversPrefillXLA TestHolesMatchGatherXLA TestScorerXLAMatchesGo greedy}
+tests=${*:-TestFusedPassMatchesLayersXLA TestBatchMatchesAloneXLA TestBatchMatchesAloneFusedXLA TestNAMMGraphFeaturesMatchHostXLA TestPrecompileCoversPrefillXLA TestHolesMatchGatherXLA TestScorerXLAMatchesGo greedy}
 MODEL=${MODEL:-testdata/models/tiny-llama}
 source scripts/gpu/lib.sh
 mkdir -p "$out"
