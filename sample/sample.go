@@ -354,3 +354,15 @@ func TopLogprobs(logits []float32, n int) []TokenLogprob {
 	}
 	return out
 }
+
+// Flag is the error with the field written as a command-line flag
+// (top_p -> top-p: ...).
+func (e *FieldError) Flag() string {
+	b := []byte(e.Field)
+	for i, c := range b {
+		if c == '_' {
+			b[i] = '-'
+		}
+	}
+	return string(b) + ": " + e.Msg
+}
