@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -62,6 +63,9 @@ Requests run on --slots independent sessions over the same weights; up to
 			if err != nil {
 				return err
 			}
+			if slots <= 0 {
+				slots = defaultSlots(mf.backend)
+			}
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
 			var tmpl *chat.Template
 			if templateFile != "" {
@@ -110,12 +114,22 @@ Requests run on --slots independent sessions over the same weights; up to
 	mem.register(cmd)
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on (beyond loopback, --api-key is required)")
 	cmd.Flags().StringVar(&apiKey, "api-key", "", "require \"Authorization: Bearer KEY\" (default: $NAMM_API_KEY)")
-	cmd.Flags().IntVar(&slots, "slots", 4, "generations run at once, each on its own session over shared weights")
+	cmd.Flags().IntVar(&slots, "slots", 0, "generations run at once, each on its own session over shared weights (default: 1 on the CPU, where parallel sessions only slow each other, 4 on a GPU)")
 	cmd.Flags().IntVar(&queue, "queue", 0, "requests that may wait for a slot before 429 (default 4 x --slots)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Minute, "longest time a request may take, queueing included")
 	cmd.Flags().Int64Var(&maxBody, "max-body", 4<<20, "largest request body in bytes")
 	cmd.Flags().StringVar(&templateFile, "chat-template", "", "Jinja chat template file (default: the model's tokenizer_config.json or chat_template.jinja)")
 	return cmd
+}
+
+// defaultSlots: one session at a time on the CPU (bench-serve on the 2-core
+// development machine, 16 clients: 1.07x one client's tokens/s with one
+// slot, 0.62x with four; docs/performance.md), four on a GPU.
+func defaultSlots(backend string) int {
+	if strings.HasPrefix(backend, "xla") {
+		return 4
+	}
+	return 1
 }
 
 // loopback reports whether addr listens only on the loopback interface.
