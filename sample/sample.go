@@ -34,6 +34,9 @@ type Params struct {
 	// PresencePenalty once if it was (OpenAI's definition), before the
 	// temperature.
 	FrequencyPenalty, PresencePenalty float64
+	// Logprobs fills Choice.Logprob (a log-sum-exp over the vocabulary per
+	// token, skipped otherwise); TopLogprobs > 0 implies it.
+	Logprobs bool
 	// TopLogprobs is how many of the most likely alternatives each Choice
 	// lists (0-20).
 	TopLogprobs int
@@ -74,8 +77,8 @@ type TokenLogprob struct {
 	Logprob float64
 }
 
-// Choice is a picked token, its log probability, and the TopLogprobs most
-// likely tokens (most likely first). Log probabilities are those of the
+// Choice is a picked token, its log probability (with Params.Logprobs),
+// and the TopLogprobs most likely tokens (most likely first). Log probabilities are those of the
 // model's own distribution, log_softmax(logits), before penalties,
 // temperature and truncation (as vLLM reports them).
 type Choice struct {
@@ -120,7 +123,9 @@ func (s *Sampler) Next(logits []float32) Choice {
 	if s.p.TopLogprobs > 0 {
 		c.Top = TopLogprobs(logits, s.p.TopLogprobs)
 	}
-	c.Logprob = Logprob(logits, c.ID)
+	if s.p.Logprobs || s.p.TopLogprobs > 0 {
+		c.Logprob = Logprob(logits, c.ID)
+	}
 	s.counts[c.ID]++
 	return c
 }

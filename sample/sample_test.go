@@ -245,6 +245,9 @@ func TestLogprobs(t *testing.T) {
 	if len(c.Top) != 3 {
 		t.Fatalf("%d top logprobs, want 3", len(c.Top))
 	}
+	if c := New(Params{Logprobs: true}).Next(logits); math.Abs(c.Logprob-(2-math.Log(sum))) > 1e-12 || c.Top != nil {
+		t.Fatalf("Logprobs alone: %+v", c)
+	}
 }
 
 func TestQuickselect(t *testing.T) {

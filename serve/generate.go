@@ -51,7 +51,7 @@ func (s *Server) prepare(req *request) (*prepared, *apiError) {
 	sp := sample.Params{Temperature: req.Temperature, TopP: req.TopP, TopK: req.TopK, MinP: req.MinP, Seed: req.Seed,
 		FrequencyPenalty: req.Frequency, PresencePenalty: req.Presence}
 	if req.Logprobs {
-		sp.TopLogprobs = req.TopLogprobs
+		sp.Logprobs, sp.TopLogprobs = true, req.TopLogprobs
 	}
 	if err := sp.Validate(); err != nil {
 		var fe *sample.FieldError
