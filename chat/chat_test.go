@@ -74,6 +74,12 @@ func TestLoadDir(t *testing.T) {
 	if got, _ := tpl.Render(msgs.([]any), nil, true, nil); got != "[hi]" {
 		t.Errorf("chat_template.jinja should win: got %q", got)
 	}
+	if tpl, err = LoadDirWith(dir, "{{ eos_token }}{{ messages[0].content }}"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := tpl.Render(msgs.([]any), nil, true, nil); got != "</s>hi" {
+		t.Errorf("a given template with the directory's tokens: got %q", got)
+	}
 	write("tokenizer_config.json", `{"chat_template": 3}`)
 	if _, err := LoadDir(dir); err == nil || !strings.Contains(err.Error(), "tokenizer_config.json: chat_template") {
 		t.Errorf("bad chat_template: %v", err)

@@ -156,12 +156,22 @@ func raisedMessage(err error) (string, bool) {
 // LoadDir reads a model directory's chat template: chat_template.jinja if
 // present (as transformers saves it), else tokenizer_config.json's
 // chat_template (a string, or a list of named templates of which "default"
-// is used), with the config's bos_token and eos_token. It returns
-// ErrNoTemplate (wrapped) when there is none.
+// is used), with the config's special tokens (bos_token, eos_token, ...).
+// It returns ErrNoTemplate (wrapped) when there is none.
 func LoadDir(dir string) (*Template, error) {
+	return loadDir(dir, "")
+}
+
+// LoadDirWith compiles source with dir's special tokens (a template given
+// on the command line for a model).
+func LoadDirWith(dir, source string) (*Template, error) {
+	return loadDir(dir, source)
+}
+
+func loadDir(dir, source string) (*Template, error) {
 	cfgPath := filepath.Join(dir, "tokenizer_config.json")
 	special := map[string]string{}
-	var source string
+	given := source != ""
 	if data, err := os.ReadFile(cfgPath); err == nil {
 		v, err := DecodeJSON(data)
 		if err != nil {
@@ -180,17 +190,21 @@ func LoadDir(dir string) (*Template, error) {
 				special[name] = s
 			}
 		}
-		if source, err = templateSource(cfg.Get(exec.AsValue("chat_template"))); err != nil {
-			return nil, fmt.Errorf("%s: chat_template: %w", cfgPath, err)
+		if !given {
+			if source, err = templateSource(cfg.Get(exec.AsValue("chat_template"))); err != nil {
+				return nil, fmt.Errorf("%s: chat_template: %w", cfgPath, err)
+			}
 		}
 	} else if !os.IsNotExist(err) {
 		return nil, err
 	}
-	jinjaPath := filepath.Join(dir, "chat_template.jinja")
-	if data, err := os.ReadFile(jinjaPath); err == nil {
-		source = string(data)
-	} else if !os.IsNotExist(err) {
-		return nil, err
+	if !given {
+		jinjaPath := filepath.Join(dir, "chat_template.jinja")
+		if data, err := os.ReadFile(jinjaPath); err == nil {
+			source = string(data)
+		} else if !os.IsNotExist(err) {
+			return nil, err
+		}
 	}
 	if source == "" {
 		return nil, fmt.Errorf("%s: %w (no chat_template.jinja, no chat_template in tokenizer_config.json)", dir, ErrNoTemplate)

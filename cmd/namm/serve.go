@@ -73,7 +73,7 @@ Requests run on --slots independent sessions over the same weights; up to
 				if err != nil {
 					return err
 				}
-				if tmpl, err = chat.New(string(src), nil); err != nil {
+				if tmpl, err = chat.LoadDirWith(dir, string(src)); err != nil {
 					return fmt.Errorf("--chat-template %s: %w", templateFile, err)
 				}
 			} else if tmpl, err = chat.LoadDir(dir); errors.Is(err, chat.ErrNoTemplate) {
