@@ -38,7 +38,6 @@ func (s *Server) prepare(req *request) (*prepared, *apiError) {
 		return nil, badField(promptField, "the prompt is %d tokens, and the model's context is %d", len(prompt), ctxLen)
 	}
 	maxTokens := req.MaxTokens
-	limitField := "max_tokens"
 	if maxTokens == 0 {
 		maxTokens = defaultCompletionTokens
 		if req.Chat {
@@ -46,7 +45,7 @@ func (s *Server) prepare(req *request) (*prepared, *apiError) {
 		}
 		maxTokens = min(maxTokens, ctxLen-len(prompt))
 	} else if len(prompt)+maxTokens > ctxLen {
-		return nil, badField(limitField, "%d prompt tokens + %d new tokens exceed the model's context of %d", len(prompt), maxTokens, ctxLen)
+		return nil, badField(req.MaxTokensField, "%d prompt tokens + %d new tokens exceed the model's context of %d", len(prompt), maxTokens, ctxLen)
 	}
 	sp := sample.Params{Temperature: req.Temperature, TopP: req.TopP, TopK: req.TopK, MinP: req.MinP, Seed: req.Seed,
 		FrequencyPenalty: req.Frequency, PresencePenalty: req.Presence}

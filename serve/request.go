@@ -26,15 +26,16 @@ type request struct {
 	Messages []any
 	Tools    []any
 
-	MaxTokens   int // 0: the default
-	Temperature float64
-	TopP        float64
-	TopK        int
-	MinP        float64
-	Seed        *uint64
-	Frequency   float64
-	Presence    float64
-	Stop        []string
+	MaxTokens      int    // 0: the default
+	MaxTokensField string // the field that set it (max_tokens or max_completion_tokens)
+	Temperature    float64
+	TopP           float64
+	TopK           int
+	MinP           float64
+	Seed           *uint64
+	Frequency      float64
+	Presence       float64
+	Stop           []string
 	// Logprobs asks for log probabilities, with TopLogprobs alternatives.
 	Logprobs     bool
 	TopLogprobs  int
@@ -199,6 +200,7 @@ func (r *request) decodeLimits(f fields) *apiError {
 	if r.Chat && f.has("max_completion_tokens") {
 		name = "max_completion_tokens"
 	}
+	r.MaxTokensField = name
 	if f.has(name) {
 		if e := f.integer(name, &r.MaxTokens); e != nil {
 			return e

@@ -380,6 +380,7 @@ func TestBadRequests(t *testing.T) {
 		{"/v1/completions", `{"prompt": "x", "model": "gpt-4"}`, 404, "model"},
 		{"/v1/completions", `{"prompt": "x", "stream_options": {"include_usage": 1}}`, 400, "stream_options.include_usage"},
 		{"/v1/chat/completions", `{"messages": "hi"}`, 400, "messages"},
+		{"/v1/chat/completions", `{"messages": [{"role": "user", "content": "x"}], "max_completion_tokens": 9999}`, 400, "max_completion_tokens"},
 		{"/v1/chat/completions", `{"messages": []}`, 400, "messages"},
 		{"/v1/chat/completions", `{"messages": [{"content": "hi"}]}`, 400, "messages[0].role"},
 		{"/v1/chat/completions", `{"messages": [{"role": "user", "content": 7}]}`, 400, "messages[0].content"},
