@@ -107,3 +107,46 @@ func readJSON(t *testing.T, path string, v any) {
 		t.Fatalf("%s: %v", path, err)
 	}
 }
+
+// TestGoldenSnippets renders small templates that each exercise one Jinja
+// feature chat templates use (namespace, loop controls, string and dict
+// methods, filters, slices, macros, whitespace control, tojson) and compares
+// with the same golden file.
+func TestGoldenSnippets(t *testing.T) {
+	var golden struct {
+		Snippets []struct {
+			Source string  `json:"source"`
+			Text   *string `json:"text"`
+		} `json:"snippets"`
+	}
+	readJSON(t, "testdata/golden.json", &golden)
+	raw, err := os.ReadFile("testdata/snippets.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := DecodeJSON(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	messages := v.(*exec.Dict).Get(exec.AsValue("messages")).Interface().([]any)
+	if len(golden.Snippets) == 0 {
+		t.Fatal("golden.json has no snippets")
+	}
+	for i, c := range golden.Snippets {
+		tpl, err := New(c.Source, nil)
+		if err != nil {
+			t.Errorf("%d %s: %v", i, c.Source, err)
+			continue
+		}
+		got, err := tpl.Render(messages, nil, true, nil)
+		if c.Text == nil {
+			if err == nil {
+				t.Errorf("%d %s: rendered %q, want an error", i, c.Source, got)
+			}
+			continue
+		}
+		if err != nil || got != *c.Text {
+			t.Errorf("%d %s:\n got %q, %v\nwant %q", i, c.Source, got, err, *c.Text)
+		}
+	}
+}

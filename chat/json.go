@@ -164,12 +164,31 @@ func pyJSON(b *strings.Builder, v any, indent int, depth int) error {
 		}
 		newline(depth)
 		b.WriteByte(']')
+	case exec.ValuesList:
+		return pyJSON(b, []*exec.Value(x), indent, depth)
 	case []*exec.Value:
 		list := make([]any, len(x))
 		for i, e := range x {
 			list[i] = e
 		}
 		return pyJSON(b, list, indent, depth)
+	case []string:
+		list := make([]any, len(x))
+		for i, e := range x {
+			list[i] = e
+		}
+		return pyJSON(b, list, indent, depth)
+	case map[string]any:
+		// A Go map has no order: its keys sorted, as gonja iterates it.
+		d := exec.NewDict()
+		for _, k := range exec.AsValue(x).Keys() {
+			d.Pairs = append(d.Pairs, &exec.Pair{Key: k, Value: exec.AsValue(x[k.String()])})
+		}
+		return pyJSON(b, d, indent, depth)
+	case float32:
+		return pyJSON(b, float64(x), indent, depth)
+	case int32:
+		return pyJSON(b, int(x), indent, depth)
 	default:
 		return fmt.Errorf("tojson: cannot encode a %T", v)
 	}

@@ -65,7 +65,7 @@ func New(source string, special map[string]string) (*Template, error) {
 		Filters:           filters,
 		Tests:             builtins.Tests,
 		ControlStructures: builtins.ControlStructures,
-		Methods:           builtins.Methods,
+		Methods:           methods(),
 	}
 	loader, err := loaders.NewFileSystemLoader("")
 	if err != nil {

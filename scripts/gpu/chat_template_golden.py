@@ -13,8 +13,9 @@ transformers. The output records which engine made it.
 
 Inputs (committed): DIR/templates.json (name -> template file, bos/eos
 tokens), DIR/conversations.json (template kwargs, and per conversation its
-messages, tools, add_generation_prompt). A template that raises gives
-{"error": message} instead of {"text": ...}.
+messages, tools, add_generation_prompt), DIR/snippets.json (small templates
+that exercise one Jinja feature each, rendered over its messages). A template
+that raises gives {"error": message} instead of {"text": ...}.
 """
 import argparse
 import json
@@ -91,13 +92,22 @@ def main():
             except Exception as e:  # a template's raise_exception, reported as data
                 case["error"] = str(e)
             cases.append(case)
+    snip = json.load(open(os.path.join(a.testdata, "snippets.json"), encoding="utf-8"))
+    snippets = []
+    for source in snip["snippets"]:
+        case = {"source": source}
+        try:
+            case["text"] = render(source, {}, {"messages": snip["messages"]}, {})
+        except Exception as e:
+            case["error"] = str(e)
+        snippets.append(case)
     out = a.out or os.path.join(a.testdata, "golden.json")
     tmp = out + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
-        json.dump({"engine": engine, "cases": cases}, f, indent=1, ensure_ascii=False)
+        json.dump({"engine": engine, "cases": cases, "snippets": snippets}, f, indent=1, ensure_ascii=False)
         f.write("\n")
     os.replace(tmp, out)
-    print(f"{out}: {len(cases)} cases ({engine})", file=sys.stderr)
+    print(f"{out}: {len(cases)} cases, {len(snippets)} snippets ({engine})", file=sys.stderr)
 
 
 if __name__ == "__main__":
