@@ -115,7 +115,7 @@ Requests run on --slots independent sessions over the same weights; up to
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on (beyond loopback, --api-key is required)")
 	cmd.Flags().StringVar(&apiKey, "api-key", "", "require \"Authorization: Bearer KEY\" (default: $NAMM_API_KEY)")
 	cmd.Flags().IntVar(&slots, "slots", 0, "generations run at once, each on its own session over shared weights (default: 1 on the CPU, where parallel sessions only slow each other, 4 on a GPU)")
-	cmd.Flags().IntVar(&queue, "queue", 0, "requests that may wait for a slot before 429 (default 4 x --slots)")
+	cmd.Flags().IntVar(&queue, "queue", 64, "requests that may wait for a slot; more get 429")
 	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Minute, "longest time a request may take, queueing included")
 	cmd.Flags().Int64Var(&maxBody, "max-body", 4<<20, "largest request body in bytes")
 	cmd.Flags().StringVar(&templateFile, "chat-template", "", "Jinja chat template file (default: the model's tokenizer_config.json or chat_template.jinja)")
