@@ -124,6 +124,7 @@ func (p *SlotPool) Run(ctx context.Context, job Job) (Outcome, error) {
 	if err != nil {
 		return Outcome{}, err
 	}
+	defer s.Close() // device memory is not the collector's to free
 	if err := s.SetModelInfo(p.tok.SpecialIDs(), p.tok.IsPunctuation); err != nil {
 		return Outcome{}, err
 	}
