@@ -32,22 +32,21 @@ func TestChatUsesTheModelsTemplate(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "tokenizer_config.json"), cfg, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var golden struct {
+	var g struct {
 		Cases []struct{ Template, Conversation, Text string }
 	}
 	data, err := os.ReadFile("../chat/testdata/golden.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal(data, &golden); err != nil {
+	if err := json.Unmarshal(data, &g); err != nil {
 		t.Fatal(err)
 	}
-	var want string
-	for _, c := range golden.Cases {
-		if c.Template == "qwen2" && c.Conversation == "system_user" {
-			want = c.Text
-		}
+	golden := map[string]string{}
+	for _, c := range g.Cases {
+		golden[c.Template+"/"+c.Conversation] = c.Text
 	}
+	want := golden["qwen2/system_user"]
 	if want == "" {
 		t.Fatal("no golden rendering of qwen2/system_user")
 	}
@@ -75,6 +74,14 @@ func TestChatUsesTheModelsTemplate(t *testing.T) {
 	ids := tok.Encode(want, false)
 	if !slices.Equal(p.job.Request.Prompt, ids) {
 		t.Fatalf("prompt ids %v, want the golden rendering's %v", p.job.Request.Prompt, ids)
+	}
+	// add_generation_prompt: false renders the chat as it ends.
+	p, apiErr = s.prepare(mustDecode(t, `{"messages": [{"role": "user", "content": "Say hi."}, {"role": "assistant", "content": "Hi."}], "add_generation_prompt": false}`))
+	if apiErr != nil {
+		t.Fatal(apiErr)
+	}
+	if ids := tok.Encode(golden["qwen2/ends_with_assistant"], false); !slices.Equal(p.job.Request.Prompt, ids) {
+		t.Fatalf("without the generation prompt: %v, want %v", p.job.Request.Prompt, ids)
 	}
 }
 

@@ -88,7 +88,7 @@ func (s *Server) promptIDs(req *request) ([]int, string, *apiError) {
 		}
 		return tok.Encode(req.Prompt, true), "prompt", nil
 	}
-	text, err := s.tmpl.Render(req.Messages, req.Tools, true, nil)
+	text, err := s.tmpl.Render(req.Messages, req.Tools, req.AddGenerationPrompt, nil)
 	if err != nil {
 		var te *chat.TemplateError
 		if errors.As(err, &te) {

@@ -25,6 +25,10 @@ type request struct {
 	// content, and tools, for the template.
 	Messages []any
 	Tools    []any
+	// AddGenerationPrompt (extension, default true, as vLLM's) ends the
+	// rendered chat with the assistant's header; false continues the last
+	// message instead.
+	AddGenerationPrompt bool
 
 	MaxTokens      int    // 0: the default
 	MaxTokensField string // the field that set it (max_tokens or max_completion_tokens)
@@ -317,6 +321,10 @@ func (r *request) decodeChat(f fields) *apiError {
 			return badField("tools", "must be an array")
 		}
 		r.Tools = tools
+	}
+	r.AddGenerationPrompt = true
+	if e := f.boolean("add_generation_prompt", &r.AddGenerationPrompt); e != nil {
+		return e
 	}
 	if e := f.boolean("logprobs", &r.Logprobs); e != nil {
 		return e
