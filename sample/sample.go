@@ -16,9 +16,9 @@ import (
 
 // Params are one request's sampling settings, with OpenAI's names.
 type Params struct {
-	// Temperature divides the logits; 0 picks the most likely token
-	// (greedy, the first on ties), and then TopP, TopK, MinP and the seed
-	// play no part.
+	// Temperature divides the logits; 0 (or below 1e-5) picks the most
+	// likely token (greedy, the first on ties), and then TopP, TopK, MinP and
+	// the seed play no part.
 	Temperature float64
 	// TopP keeps the smallest set of most likely tokens whose probability
 	// sums to at least TopP; 1 (or 0) keeps all.
@@ -109,8 +109,12 @@ func New(p Params) *Sampler {
 	return &Sampler{p: p, rng: mrand.New(mrand.NewPCG(seed, 0x6e616d6d)), counts: map[int]int{}}
 }
 
+// greedyBelow: temperatures under it pick greedily, as vLLM's do (dividing
+// by a denormal temperature would overflow the logits to infinities).
+const greedyBelow = 1e-5
+
 // Greedy reports whether the sampler always picks the most likely token.
-func (s *Sampler) Greedy() bool { return s.p.Temperature == 0 }
+func (s *Sampler) Greedy() bool { return s.p.Temperature < greedyBelow }
 
 // Next picks the next token from logits and counts it for the penalties.
 func (s *Sampler) Next(logits []float32) Choice {

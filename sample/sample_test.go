@@ -208,6 +208,10 @@ func TestGreedyAndPenalties(t *testing.T) {
 	if c := s.Next(logits); c.ID != 1 {
 		t.Fatalf("greedy picked %d, want 1 (first of the tied maxima)", c.ID)
 	}
+	// A denormal temperature is greedy, not a division overflowing to NaN.
+	if c := New(Params{Temperature: 1e-320}).Next([]float32{1, 2, 5, 3}); c.ID != 2 {
+		t.Fatalf("temperature 1e-320 picked %d, want 2", c.ID)
+	}
 	// Presence 1.5 lowers token 1 to 1.5: token 2 wins.
 	s = New(Params{PresencePenalty: 1.5})
 	if a, b := s.Next(logits).ID, s.Next(logits).ID; a != 1 || b != 2 {

@@ -153,6 +153,9 @@ func decodeRequest(body []byte, isChat bool) (*request, *apiError) {
 			return nil, e
 		}
 	}
+	if f.has("top_p") && r.TopP <= 0 {
+		return nil, badField("top_p", "must be in (0, 1], got %v", r.TopP)
+	}
 	if err := r.decodeLimits(f); err != nil {
 		return nil, err
 	}

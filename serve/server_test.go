@@ -368,6 +368,7 @@ func TestBadRequests(t *testing.T) {
 		{"/v1/completions", `{"prompt": "x", "temperature": "hot"}`, 400, "temperature"},
 		{"/v1/completions", `{"prompt": "x", "temperature": 3}`, 400, "temperature"},
 		{"/v1/completions", `{"prompt": "x", "top_p": -1}`, 400, "top_p"},
+		{"/v1/completions", `{"prompt": "x", "top_p": 0}`, 400, "top_p"},
 		{"/v1/completions", `{"prompt": "x", "logprobs": 9}`, 400, "logprobs"},
 		{"/v1/completions", `{"prompt": "x", "stop": 3}`, 400, "stop"},
 		{"/v1/completions", `{"prompt": "x", "stop": ["a","b","c","d","e"]}`, 400, "stop"},
