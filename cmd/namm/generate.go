@@ -9,19 +9,24 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/namm-dev/namm/runner"
+	"github.com/namm-dev/namm/sample"
+	"github.com/namm-dev/namm/textgen"
+	"github.com/namm-dev/namm/tokenizer"
 )
 
 func generateCmd() *cobra.Command {
 	var mf modelFlags
 	var mem memoryFlags
+	var sf samplingFlags
 	var prompt, promptFile string
 	var maxNew int
 	var asJSON, noBOS bool
 	cmd := &cobra.Command{
 		Use:   "generate --prompt TEXT",
-		Short: "Generate a greedy continuation of a prompt, streaming it",
+		Short: "Generate a continuation of a prompt (greedy, or sampled), streaming it",
 		Example: `  namm generate --model testdata/models/tiny-llama --prompt "Once upon a time" --max-new-tokens 20
-  namm generate --model DIR --prompt-file long.txt --memory h2o --budget 1024 --json`,
+  namm generate --model DIR --prompt-file long.txt --memory h2o --budget 1024 --json
+  namm generate --prompt "Once upon a time" --temperature 0.8 --top-p 0.95 --seed 1 --stop "."`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if promptFile != "" {
 				data, err := os.ReadFile(promptFile)
@@ -36,6 +41,10 @@ func generateCmd() *cobra.Command {
 			if maxNew <= 0 {
 				return fmt.Errorf("--max-new-tokens must be > 0, got %d", maxNew)
 			}
+			sp, err := sf.params()
+			if err != nil {
+				return err
+			}
 			p, err := mem.policy()
 			if err != nil {
 				return err
@@ -44,48 +53,72 @@ func generateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			r := runner.New(e, tok, 1)
+			s, err := newSession(e, tok, p)
+			if err != nil {
+				return err
+			}
 			ids := tok.Encode(prompt, !noBOS)
 			out := cmd.OutOrStdout()
-			stream := r.NewTextStream()
 			start := time.Now()
 			var firstToken time.Duration
-			res, err := r.Generate(cmd.Context(), runner.Request{Prompt: ids, MaxNew: maxNew, Policy: p}, func(id int) {
+			req := textgen.Request{Prompt: ids, MaxTokens: maxNew, Sampling: sp, StopTokens: runner.New(e, tok, 1).StopIDs(), StopStrings: sf.stop}
+			decode := func(ids []int) string { return tok.Decode(ids, true) }
+			res, err := textgen.Run(cmd.Context(), s, decode, req, func(ev textgen.Event) error {
 				if firstToken == 0 {
 					firstToken = time.Since(start)
 				}
 				if !asJSON {
-					fmt.Fprint(out, stream.Add(id))
+					fmt.Fprint(out, ev.Text)
 				}
+				return nil
 			})
 			if err != nil {
 				return err
 			}
 			elapsed := time.Since(start)
-			gen, st := res.Tokens, res.Stats
-			text := tok.Decode(gen, true)
+			st := s.Stats()
 			if asJSON {
 				n, ct := e.Compilations()
-				return json.NewEncoder(out).Encode(map[string]any{
-					"prompt_tokens": len(ids), "generated_tokens": len(gen), "ids": gen, "text": text,
-					"memory": p.Name(), "kv_tokens_per_layer": res.CacheTokens, "peak_kv_tokens": st.PeakKVTokens,
+				obj := map[string]any{
+					"prompt_tokens": len(ids), "generated_tokens": len(res.Tokens), "ids": res.Tokens, "text": res.Text,
+					"finish_reason": res.FinishReason,
+					"memory":        p.Name(), "kv_tokens_per_layer": s.CacheTokens(), "peak_kv_tokens": st.PeakKVTokens,
 					"mean_kv_tokens": st.MeanKVTokens(), "peak_kv_bytes": st.PeakBytes,
 					"seconds": elapsed.Seconds(), "first_token_seconds": firstToken.Seconds(),
 					"graphs_compiled": n, "compile_seconds": ct.Seconds(),
-				})
+				}
+				if sp.TopLogprobs > 0 {
+					obj["logprobs"] = logprobsJSON(tok, res.Choices)
+				}
+				return json.NewEncoder(out).Encode(obj)
 			}
-			fmt.Fprintln(out, stream.Flush())
+			fmt.Fprintln(out)
 			fmt.Fprintf(cmd.ErrOrStderr(), "[%d prompt + %d new tokens in %.2fs; memory %s; KV tokens per layer now %v]\n",
-				len(ids), len(gen), elapsed.Seconds(), p.Name(), res.CacheTokens)
+				len(ids), len(res.Tokens), elapsed.Seconds(), p.Name(), s.CacheTokens())
 			return nil
 		},
 	}
 	mf.register(cmd)
 	mem.register(cmd)
+	sf.register(cmd)
 	cmd.Flags().StringVar(&prompt, "prompt", "", "prompt text")
 	cmd.Flags().StringVar(&promptFile, "prompt-file", "", "read the prompt from a file")
 	cmd.Flags().IntVar(&maxNew, "max-new-tokens", 64, "maximum number of tokens to generate")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object instead of streaming text")
 	cmd.Flags().BoolVar(&noBOS, "no-bos", false, "do not add the tokenizer's special tokens (BOS) to the prompt")
 	return cmd
+}
+
+// logprobsJSON lists each generated token with its log probability and the
+// most likely alternatives.
+func logprobsJSON(tok *tokenizer.Tokenizer, choices []sample.Choice) []map[string]any {
+	out := make([]map[string]any, len(choices))
+	for i, c := range choices {
+		top := make([]map[string]any, len(c.Top))
+		for j, t := range c.Top {
+			top[j] = map[string]any{"id": t.ID, "token": tok.Decode([]int{t.ID}, false), "logprob": t.Logprob}
+		}
+		out[i] = map[string]any{"id": c.ID, "token": tok.Decode([]int{c.ID}, false), "logprob": c.Logprob, "top_logprobs": top}
+	}
+	return out
 }

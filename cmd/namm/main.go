@@ -27,7 +27,9 @@ Attention Memory Model (NAMM, "An Evolved Universal Transformer Memory", ICLR
 2025) or a baseline (StreamingLLM, H2O, L2, TOVA, SnapKV, FastGen, random).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version(),
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	var cpuProfile string
 	root.PersistentFlags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to this file")
 	_ = root.PersistentFlags().MarkHidden("cpuprofile")

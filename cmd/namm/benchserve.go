@@ -1,0 +1,206 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/namm-dev/namm/serve"
+)
+
+func init() { extraCommands = append(extraCommands, benchServeCmd) }
+
+// loadResult is one load level's outcome.
+type loadResult struct {
+	Clients      int     `json:"clients"`
+	Requests     int     `json:"requests"`
+	Failures     int     `json:"failures"`
+	Tokens       int     `json:"completion_tokens"`
+	Seconds      float64 `json:"seconds"`
+	TokensPerSec float64 `json:"tokens_per_second"`
+	P50          float64 `json:"p50_seconds"`
+	P99          float64 `json:"p99_seconds"`
+	FirstError   string  `json:"first_error,omitempty"`
+}
+
+func benchServeCmd() *cobra.Command {
+	var mf modelFlags
+	var mem memoryFlags
+	var url, apiKey string
+	var clients, maxTokens, slots, queue int
+	var dur time.Duration
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "bench-serve",
+		Short: "Load-test the server: one client, then many, for a duration each (failures, latency, tokens/s)",
+		Long: `bench-serve sends completion requests (greedy, max_tokens each, prompts that
+differ per request) from one client, then from --clients clients at once,
+each for --duration, and reports failed requests, p50/p99 latency and the
+aggregate completion tokens/s, with its ratio to one client's. Without --url
+it starts the server in the same process (the model and memory flags, --slots).`,
+		Example: `  namm bench-serve --clients 16 --duration 60s
+  namm bench-serve --url http://127.0.0.1:8080 --api-key KEY --clients 32 --duration 60s --json`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if clients < 1 || maxTokens < 1 || dur <= 0 {
+				return fmt.Errorf("--clients, --max-tokens and --duration must be > 0")
+			}
+			if url == "" {
+				b, err := mem.budgetSpec()
+				if err != nil {
+					return err
+				}
+				e, tok, err := mf.load()
+				if err != nil {
+					return err
+				}
+				if slots <= 0 {
+					slots = defaultSlots(mf.backend)
+				}
+				srv, err := serve.New(serve.Config{ModelID: modelID(mf.model), Engine: e, Tokenizer: tok,
+					Memory: mem.memory, Budget: b, Slots: slots, MaxQueue: max(queue, clients)})
+				if err != nil {
+					return err
+				}
+				ln, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					return err
+				}
+				hs := &http.Server{Handler: srv.Handler()}
+				go hs.Serve(ln)
+				defer hs.Close()
+				url = "http://" + ln.Addr().String()
+			}
+			ctx := cmd.Context()
+			one := runLoad(ctx, url, apiKey, 1, dur, maxTokens)
+			many := runLoad(ctx, url, apiKey, clients, dur, maxTokens)
+			if asJSON {
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(map[string]any{"url": url, "max_tokens": maxTokens, "slots": slots,
+					"memory": mem.memory, "one": one, "many": many, "speedup": many.TokensPerSec / one.TokensPerSec})
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "%-8s %9s %9s %8s %10s %10s %10s\n", "clients", "requests", "failures", "tokens", "tokens/s", "p50 s", "p99 s")
+			for _, r := range []loadResult{one, many} {
+				fmt.Fprintf(out, "%-8d %9d %9d %8d %10.1f %10.3f %10.3f\n", r.Clients, r.Requests, r.Failures, r.Tokens, r.TokensPerSec, r.P50, r.P99)
+				if r.FirstError != "" {
+					fmt.Fprintf(out, "  first failure: %s\n", r.FirstError)
+				}
+			}
+			fmt.Fprintf(out, "aggregate tokens/s, %d clients / 1 client: %.2fx\n", clients, many.TokensPerSec/one.TokensPerSec)
+			return nil
+		},
+	}
+	mf.register(cmd)
+	mem.register(cmd)
+	cmd.Flags().StringVar(&url, "url", "", "server to load (default: start one in this process)")
+	cmd.Flags().StringVar(&apiKey, "api-key", "", "API key for --url")
+	cmd.Flags().IntVar(&clients, "clients", 16, "concurrent clients of the second run")
+	cmd.Flags().DurationVar(&dur, "duration", 60*time.Second, "how long each run sends requests")
+	cmd.Flags().IntVar(&maxTokens, "max-tokens", 64, "tokens generated per request")
+	cmd.Flags().IntVar(&slots, "slots", 0, "slots of the in-process server (default as namm serve's)")
+	cmd.Flags().IntVar(&queue, "queue", 0, "queue of the in-process server (default: --clients)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
+	return cmd
+}
+
+// benchPrompts are varied so that requests do not all decode the same text.
+var benchPrompts = []string{
+	"It was a bright cold day in April, and the clocks were striking thirteen.",
+	"The old man walked down to the harbour where the boats were waiting for the tide.",
+	"In the morning the village woke to find that the river had frozen overnight.",
+	"She opened the letter slowly, knowing already what it would say.",
+	"The train was late again, and the platform filled with people and their umbrellas.",
+	"Far to the north, beyond the mountains, there lived a family of clockmakers.",
+}
+
+// runLoad runs clients clients for dur, each sending one request after
+// another; requests in flight at the end are waited for and counted.
+func runLoad(ctx context.Context, url, apiKey string, clients int, dur time.Duration, maxTokens int) loadResult {
+	res := loadResult{Clients: clients}
+	var mu sync.Mutex
+	var lat []float64
+	start := time.Now()
+	deadline := start.Add(dur)
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; time.Now().Before(deadline) && ctx.Err() == nil; i++ {
+				prompt := fmt.Sprintf("%s (%d.%d)", benchPrompts[(c+i)%len(benchPrompts)], c, i)
+				body, _ := json.Marshal(map[string]any{"prompt": prompt, "max_tokens": maxTokens, "temperature": 0})
+				t0 := time.Now()
+				tokens, err := postCompletion(ctx, url, apiKey, body)
+				d := time.Since(t0).Seconds()
+				mu.Lock()
+				res.Requests++
+				if err != nil {
+					res.Failures++
+					if res.FirstError == "" {
+						res.FirstError = err.Error()
+					}
+				} else {
+					res.Tokens += tokens
+					lat = append(lat, d)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	res.Seconds = time.Since(start).Seconds()
+	res.TokensPerSec = float64(res.Tokens) / res.Seconds
+	res.P50, res.P99 = percentile(lat, 0.50), percentile(lat, 0.99)
+	return res
+}
+
+// percentile is the nearest-rank percentile of xs (0 when empty).
+func percentile(xs []float64, q float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	i := int(q*float64(len(s))+0.999999) - 1
+	return s[min(max(i, 0), len(s)-1)]
+}
+
+func postCompletion(ctx context.Context, url, apiKey string, body []byte) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, "POST", url+"/v1/completions", bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if apiKey != "" {
+		req.Header.Set("Authorization", "Bearer "+apiKey)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(data))
+	}
+	var out struct {
+		Usage struct {
+			CompletionTokens int `json:"completion_tokens"`
+		} `json:"usage"`
+	}
+	if err := json.Unmarshal(data, &out); err != nil {
+		return 0, err
+	}
+	return out.Usage.CompletionTokens, nil
+}

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/namm-dev/namm/chat"
+	"github.com/namm-dev/namm/hub"
+	"github.com/namm-dev/namm/serve"
+)
+
+func init() { extraCommands = append(extraCommands, serveCmd) }
+
+func serveCmd() *cobra.Command {
+	var mf modelFlags
+	var mem memoryFlags
+	var addr, apiKey, templateFile string
+	var slots, queue int
+	var timeout time.Duration
+	var maxBody int64
+	cmd := &cobra.Command{
+		Use:   "serve [--model DIR|ORG/NAME] [--memory POLICY] [--addr 127.0.0.1:8080]",
+		Short: "Serve the model over an OpenAI-compatible HTTP API",
+		Long: `serve answers OpenAI's API: GET /v1/models, POST /v1/completions, POST
+/v1/chat/completions (stream: true sends server-sent events), GET /health and
+GET /metrics (Prometheus). A request may choose its memory policy with the
+extension fields "memory" (a spec as --memory takes, without file paths) and
+"kv_budget"; usage reports kv_tokens_mean and kv_tokens_peak (per layer).
+Requests run on --slots independent sessions over the same weights; up to
+--queue more wait, and further ones get 429.`,
+		Example: `  namm serve                                   # the embedded model on 127.0.0.1:8080
+  namm serve --model Qwen/Qwen2-0.5B-Instruct --memory namm --slots 2
+  namm serve --addr 0.0.0.0:8080 --api-key "$KEY"
+  curl http://127.0.0.1:8080/v1/completions -d '{"prompt": "Once upon a time", "max_tokens": 20, "memory": "h2o", "kv_budget": 256}'`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if apiKey == "" {
+				apiKey = os.Getenv("NAMM_API_KEY")
+			}
+			if !loopback(addr) && apiKey == "" {
+				return fmt.Errorf("--addr %s listens beyond loopback: give --api-key (or NAMM_API_KEY) so that requests need \"Authorization: Bearer KEY\"", addr)
+			}
+			b, err := mem.budgetSpec()
+			if err != nil {
+				return err
+			}
+			dir, err := resolveModel(mf.model)
+			if err != nil {
+				return err
+			}
+			e, tok, err := mf.load()
+			if err != nil {
+				return err
+			}
+			if slots <= 0 {
+				slots = defaultSlots(mf.backend)
+			}
+			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
+			var tmpl *chat.Template
+			if templateFile != "" {
+				src, err := os.ReadFile(templateFile)
+				if err != nil {
+					return err
+				}
+				if tmpl, err = chat.LoadDirWith(dir, string(src)); err != nil {
+					return fmt.Errorf("--chat-template %s: %w", templateFile, err)
+				}
+			} else if tmpl, err = chat.LoadDir(dir); errors.Is(err, chat.ErrNoTemplate) {
+				log.Info("the model has no chat template: chats use the plain \"role: content\" fallback", "model", dir)
+				tmpl = nil
+			} else if err != nil {
+				return err
+			}
+			srv, err := serve.New(serve.Config{
+				ModelID: modelID(mf.model), Engine: e, Tokenizer: tok, Template: tmpl,
+				Memory: mem.memory, Budget: b, Slots: slots, MaxQueue: queue,
+				RequestTimeout: timeout, MaxBodyBytes: maxBody, APIKey: apiKey, Logger: log,
+			})
+			if err != nil {
+				return err
+			}
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return err
+			}
+			hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			go func() {
+				<-ctx.Done()
+				shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				_ = hs.Shutdown(shutdown)
+			}()
+			fmt.Fprintf(cmd.ErrOrStderr(), "namm: serving %s on http://%s (memory %s, %d slots)\n", modelID(mf.model), ln.Addr(), mem.memory, slots)
+			if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		},
+	}
+	mf.register(cmd)
+	mem.register(cmd)
+	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on (beyond loopback, --api-key is required)")
+	cmd.Flags().StringVar(&apiKey, "api-key", "", "require \"Authorization: Bearer KEY\" (default: $NAMM_API_KEY)")
+	cmd.Flags().IntVar(&slots, "slots", 0, "generations run at once, each on its own session over shared weights (default: 1 on the CPU, where parallel sessions only slow each other, 4 on a GPU)")
+	cmd.Flags().IntVar(&queue, "queue", 64, "requests that may wait for a slot; more get 429")
+	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Minute, "longest time a request may take, queueing included")
+	cmd.Flags().Int64Var(&maxBody, "max-body", 4<<20, "largest request body in bytes")
+	cmd.Flags().StringVar(&templateFile, "chat-template", "", "Jinja chat template file (default: the model's tokenizer_config.json or chat_template.jinja)")
+	return cmd
+}
+
+// defaultSlots: one session at a time on the CPU (bench-serve on the 2-core
+// development machine, 16 clients: 1.07x one client's tokens/s with one
+// slot, 0.62x with four; docs/performance.md), four on a GPU.
+func defaultSlots(backend string) int {
+	if strings.HasPrefix(backend, "xla") {
+		return 4
+	}
+	return 1
+}
+
+// loopback reports whether addr listens only on the loopback interface.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// modelID is the name the API serves the model under.
+func modelID(flag string) string {
+	switch {
+	case flag == "":
+		return "namm-model-a"
+	case hub.IsID(flag):
+		if _, err := os.Stat(flag); err != nil {
+			return flag
+		}
+	}
+	return filepath.Base(filepath.Clean(flag))
+}
