@@ -24,13 +24,16 @@ import (
 // (model.LayerBatch). With fused pass graphs (the GPU's default) a step
 // runs each sequence's pass in turn: the fused graph takes one cache.
 
-// Seq is one sequence of a Batch: a prompt to prefill, then greedy decoding
-// of up to MaxNew tokens, stopping after any id in Stop.
+// Seq is one sequence of a Batch: a prompt to prefill, then decoding of up
+// to MaxNew tokens, stopping after any id in Stop.
 type Seq struct {
 	Session *Session
 	Prompt  []int
 	MaxNew  int
 	Stop    []int
+	// Choose, if set, picks each token from its logits (a sampler; the
+	// logits are valid during the call); nil picks greedily (Argmax).
+	Choose func(logits []float32) int
 	// OnToken, if set, is called with each generated token as it comes;
 	// OnLogits with the logits each one was chosen from (valid during the
 	// call).
@@ -171,7 +174,11 @@ func (b *Batch) advance(s *Seq, in *passInput, logits []float32) {
 	if s.OnLogits != nil {
 		s.OnLogits(logits)
 	}
-	s.next = Argmax(logits)
+	if s.Choose != nil {
+		s.next = s.Choose(logits)
+	} else {
+		s.next = Argmax(logits)
+	}
 	s.Out = append(s.Out, s.next)
 	if s.OnToken != nil {
 		s.OnToken(s.next)
@@ -221,8 +228,9 @@ func (b *Batch) sweep() []*Seq {
 	return done
 }
 
-// Remove takes a sequence out of the batch before its next pass (a
-// cancelled request), marking it Done with err.
+// Remove takes a sequence out of the batch before its next pass, marking it
+// Done with err: a cancelled request's error, or nil for one that ends as
+// it is (its caller found a stop string).
 func (b *Batch) Remove(s *Seq, err error) {
 	if s.Done {
 		return
