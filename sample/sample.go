@@ -143,17 +143,30 @@ func (s *Sampler) penalised(logits []float32, i int) float64 {
 	return x
 }
 
+// penalising reports whether some logit is lowered now: a look-up per
+// token of the vocabulary costs as much as the rest of a small model's
+// step, so the common case skips it.
+func (s *Sampler) penalising() bool {
+	return len(s.counts) > 0 && (s.p.FrequencyPenalty != 0 || s.p.PresencePenalty != 0)
+}
+
 func (s *Sampler) argmaxPenalised(logits []float32) int {
-	if len(s.counts) == 0 {
+	if !s.penalising() {
 		return argmax(logits)
 	}
-	best, bv := 0, math.Inf(-1)
-	for i := range logits {
-		if v := s.penalised(logits, i); v > bv {
+	// The best unpenalised token, then the penalised ones against it.
+	best, bv := -1, math.Inf(-1)
+	for i, x := range logits {
+		if v := float64(x); v > bv && s.counts[i] == 0 {
 			best, bv = i, v
 		}
 	}
-	return best
+	for i := range s.counts {
+		if v := s.penalised(logits, i); v > bv || v == bv && (best < 0 || i < best) {
+			best, bv = i, v
+		}
+	}
+	return max(best, 0)
 }
 
 // Probs returns the distribution the sampler draws from for logits: after
@@ -178,8 +191,16 @@ func (s *Sampler) filter(logits []float32) {
 	}
 	z := s.z[:n]
 	m := math.Inf(-1)
+	for i, x := range logits {
+		z[i] = float64(x)
+	}
+	if s.penalising() {
+		for i := range s.counts {
+			z[i] = s.penalised(logits, i)
+		}
+	}
 	for i := range z {
-		z[i] = s.penalised(logits, i) / s.p.Temperature
+		z[i] /= s.p.Temperature
 		m = max(m, z[i])
 	}
 	var sum float64

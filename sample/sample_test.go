@@ -288,3 +288,35 @@ func TestValidate(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// Greedy picks with penalties equal the first maximum of the penalised
+// logits (refProbs' formula), ties between penalised and unpenalised
+// tokens included.
+func TestGreedyPenalisedMatchesReference(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for trial := range 300 {
+		logits := make([]float32, 1+r.IntN(40))
+		for i := range logits {
+			logits[i] = float32(r.IntN(7)) / 2 // many ties
+		}
+		p := Params{FrequencyPenalty: float64(r.IntN(5)) / 2, PresencePenalty: float64(r.IntN(5)-2) / 2}
+		s := New(p)
+		counts := map[int]int{}
+		for range 6 {
+			best, bv := 0, math.Inf(-1)
+			for i, x := range logits {
+				v := float64(x)
+				if c := counts[i]; c > 0 {
+					v -= float64(c)*p.FrequencyPenalty + p.PresencePenalty
+				}
+				if v > bv {
+					best, bv = i, v
+				}
+			}
+			if got := s.Next(logits).ID; got != best {
+				t.Fatalf("trial %d, %+v, logits %v, counts %v: picked %d, want %d", trial, p, logits, counts, got, best)
+			}
+			counts[best]++
+		}
+	}
+}
