@@ -1,7 +1,8 @@
 // Package runner binds an engine and its tokenizer into the one recipe
 // every command uses: tokenise with BOS, truncate the middle of a prompt
-// that is too long, generate greedily under a memory policy until a stop
-// id or the token budget, decode. Requests are served through a batch
+// that is too long, generate (greedily, or sampled with the request's
+// settings and its own seeded generator) under a memory policy until a stop
+// id, the token budget or Stop, decode. Requests are served through a batch
 // (engine.Batch): up to Batch sequences advance one pass each per step,
 // joining and leaving between steps, so concurrent callers (eval's
 // samples, evolution's jobs, a server's users) share the weight reads.
@@ -9,7 +10,7 @@
 // The API for a caller that streams: Submit a Request, read its tokens
 // from Handle.Tokens as they come, Wait for the Result; cancelling the
 // context passed to Submit takes the sequence out of the batch at the next
-// step.
+// step. Package textgen builds text on it (stop strings, streamed pieces).
 package runner
 
 import (
@@ -17,10 +18,12 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/namm-dev/namm/engine"
 	"github.com/namm-dev/namm/policy"
+	"github.com/namm-dev/namm/sample"
 	"github.com/namm-dev/namm/task/reader"
 	"github.com/namm-dev/namm/tokenizer"
 )
@@ -41,6 +44,9 @@ type Runner struct {
 	mu      sync.Mutex
 	queue   []*Handle
 	running bool // the scheduling goroutine is on
+
+	active  atomic.Int64 // sequences in the batch
+	kvBytes atomic.Int64 // their KV cache, after the last step
 }
 
 // New returns a runner of up to batch sequences per pass.
@@ -96,6 +102,10 @@ type Request struct {
 	Policy policy.Policy
 	// Stop ends the generation after any of these ids; nil uses StopIDs.
 	Stop []int
+	// Sampling picks the tokens (the zero value: greedy). Each request
+	// draws from its own generator, so a seeded request gets the same
+	// tokens whatever it is batched with.
+	Sampling sample.Params
 }
 
 // Result is a finished request.
@@ -103,24 +113,41 @@ type Result struct {
 	Tokens      []int               // generated, the stop id included
 	Stats       engine.SessionStats // the sequence's cache use
 	CacheTokens []int               // per layer, the tokens held at the end
+	Processed   int                 // tokens the sequence ran through the model
 	Seconds     float64             // from admission into the batch to the end
+}
+
+// EvictedTokens is the tokens the policy evicted, summed over layers.
+func (r Result) EvictedTokens() int {
+	n := 0
+	for _, held := range r.CacheTokens {
+		n += max(0, r.Processed-held)
+	}
+	return n
 }
 
 // Handle follows a submitted request.
 type Handle struct {
-	req    Request
-	ctx    context.Context
-	tokens chan int
-	done   chan struct{}
-	res    Result
-	err    error
-	seq    *engine.Seq
-	start  time.Time
+	req     Request
+	ctx     context.Context
+	tokens  chan sample.Choice
+	done    chan struct{}
+	stopped atomic.Bool
+	res     Result
+	err     error
+	seq     *engine.Seq
+	start   time.Time
 }
 
-// Tokens delivers the generated tokens as they come; it is closed when the
-// request ends (see Wait for how).
-func (h *Handle) Tokens() <-chan int { return h.tokens }
+// Tokens delivers the generated tokens as they come (with log
+// probabilities when the sampling settings ask for them); it is closed
+// when the request ends (see Wait for how).
+func (h *Handle) Tokens() <-chan sample.Choice { return h.tokens }
+
+// Stop ends the request at the next step as if it had reached its budget:
+// Wait returns its result (with the tokens generated until then). A
+// caller that found a stop string in the text uses it.
+func (h *Handle) Stop() { h.stopped.Store(true) }
 
 // Wait blocks until the request ends and returns its result, or its error
 // (the context's when cancelled).
@@ -136,7 +163,7 @@ func (r *Runner) Submit(ctx context.Context, req Request) *Handle {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	h := &Handle{req: req, ctx: ctx, tokens: make(chan int, max(req.MaxNew, 0)+1), done: make(chan struct{})}
+	h := &Handle{req: req, ctx: ctx, tokens: make(chan sample.Choice, max(req.MaxNew, 0)+1), done: make(chan struct{})}
 	r.mu.Lock()
 	r.queue = append(r.queue, h)
 	if !r.running {
@@ -151,9 +178,9 @@ func (r *Runner) Submit(ctx context.Context, req Request) *Handle {
 // if set, with each token as it comes.
 func (r *Runner) Generate(ctx context.Context, req Request, onToken func(int)) (Result, error) {
 	h := r.Submit(ctx, req)
-	for id := range h.tokens {
+	for c := range h.tokens {
 		if onToken != nil {
-			onToken(id)
+			onToken(c.ID)
 		}
 	}
 	return h.Wait()
@@ -200,7 +227,9 @@ func (r *Runner) loop() {
 				active = append(active, h)
 			}
 		}
+		r.active.Store(int64(b.Len()))
 		if b.Len() == 0 {
+			r.kvBytes.Store(0)
 			r.running = false
 			r.mu.Unlock()
 			return
@@ -209,6 +238,8 @@ func (r *Runner) loop() {
 		for _, h := range active {
 			if err := h.ctx.Err(); err != nil {
 				b.Remove(h.seq, err)
+			} else if h.stopped.Load() {
+				b.Remove(h.seq, nil)
 			}
 		}
 		if err := step(b); err != nil {
@@ -216,17 +247,42 @@ func (r *Runner) loop() {
 				b.Remove(h.seq, err)
 			}
 		}
+		var done []*Handle
 		kept := active[:0]
+		var kv int64
 		for _, h := range active {
 			if h.seq.Done {
-				r.finish(h)
+				done = append(done, h)
 			} else {
 				kept = append(kept, h)
+				kv += h.seq.Session.CacheBytes()
 			}
 		}
 		clear(active[len(kept):])
 		active = kept
+		// The load is current before a finished request's Wait returns.
+		r.active.Store(int64(len(active)))
+		r.kvBytes.Store(kv)
+		for _, h := range done {
+			r.finish(h)
+		}
 	}
+}
+
+// Load is what a runner is doing now: the sequences in its batch, the
+// requests waiting for a place, and the KV cache the batch holds (bytes,
+// as of the last step).
+type Load struct {
+	Active, Queued int
+	KVBytes        int64
+}
+
+// Load reports the runner's load; it is safe to call at any time.
+func (r *Runner) Load() Load {
+	r.mu.Lock()
+	queued := len(r.queue)
+	r.mu.Unlock()
+	return Load{Active: int(r.active.Load()), Queued: queued, KVBytes: r.kvBytes.Load()}
 }
 
 // admit starts a request's session and adds it to the batch; a request that
@@ -234,6 +290,10 @@ func (r *Runner) loop() {
 func (r *Runner) admit(b *engine.Batch, h *Handle) bool {
 	if err := h.ctx.Err(); err != nil {
 		h.end(err)
+		return false
+	}
+	if err := h.req.Sampling.Validate(); err != nil {
+		h.end(fmt.Errorf("runner: sampling: %w", err))
 		return false
 	}
 	s, err := r.Engine.NewSession(h.req.Policy)
@@ -249,23 +309,36 @@ func (r *Runner) admit(b *engine.Batch, h *Handle) bool {
 		stop = r.stop
 	}
 	h.start = time.Now()
-	h.seq = &engine.Seq{Session: s, Prompt: h.req.Prompt, MaxNew: h.req.MaxNew, Stop: stop,
-		OnToken: func(id int) { h.tokens <- id }}
+	h.seq = &engine.Seq{Session: s, Prompt: h.req.Prompt, MaxNew: h.req.MaxNew, Stop: stop}
+	if h.req.Sampling == (sample.Params{}) {
+		h.seq.OnToken = func(id int) { h.tokens <- sample.Choice{TokenLogprob: sample.TokenLogprob{ID: id}} }
+	} else {
+		sampler := sample.New(h.req.Sampling)
+		h.seq.Choose = func(logits []float32) int {
+			c := sampler.Next(logits)
+			h.tokens <- c
+			return c.ID
+		}
+	}
 	b.Add(h.seq)
 	if h.seq.Done {
+		s.Close()
 		h.end(h.seq.Err)
 		return false
 	}
 	return true
 }
 
+// finish hands out a request's result and frees its session.
 func (r *Runner) finish(h *Handle) {
+	s := h.seq.Session
+	defer s.Close()
 	if h.seq.Err != nil {
 		h.end(h.seq.Err)
 		return
 	}
-	s := h.seq.Session
-	h.res = Result{Tokens: h.seq.Out, Stats: s.Stats(), CacheTokens: s.CacheTokens(), Seconds: time.Since(h.start).Seconds()}
+	h.res = Result{Tokens: h.seq.Out, Stats: s.Stats(), CacheTokens: s.CacheTokens(), Processed: len(s.Tokens()),
+		Seconds: time.Since(h.start).Seconds()}
 	h.end(nil)
 }
 

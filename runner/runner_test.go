@@ -12,6 +12,7 @@ import (
 
 	"github.com/namm-dev/namm/engine"
 	"github.com/namm-dev/namm/policy"
+	"github.com/namm-dev/namm/sample"
 	"github.com/namm-dev/namm/tokenizer"
 )
 
@@ -70,8 +71,8 @@ func TestConcurrentRequestsMatchAlone(t *testing.T) {
 				return
 			}
 			h := r.Submit(context.Background(), Request{Prompt: prompt(uint64(i), lengths[i], e.Config.VocabSize), MaxNew: 5, Policy: p})
-			for id := range h.Tokens() {
-				got[i].streamed = append(got[i].streamed, id)
+			for c := range h.Tokens() {
+				got[i].streamed = append(got[i].streamed, c.ID)
 			}
 			got[i].res, got[i].err = h.Wait()
 		}()
@@ -141,33 +142,104 @@ func TestCancelLeavesTheOthers(t *testing.T) {
 	}
 }
 
-// TestTextStreamJoinsToTheDecoding: pieces handed out token by token never
-// hold a partial character and join to the decoding of all the tokens,
-// also for characters split over byte-fallback tokens.
-func TestTextStreamJoinsToTheDecoding(t *testing.T) {
+// TestSampledRequestsMatchAlone: seeded sampled requests batched together
+// draw exactly the tokens, and report the log probabilities, of a hand-run
+// loop over one session with a sampler of the same settings; the load is
+// empty once they are done.
+func TestSampledRequestsMatchAlone(t *testing.T) {
 	e, tok := load(t)
-	r := New(e, tok, 1)
-	for _, text := range []string{"Hello there, world.", "naïve café 世界 𝔘𝔫𝔦 龘 done", "日本語"} {
-		ids := tok.Encode(text, false)
-		st := r.NewTextStream()
-		var joined strings.Builder
-		held := 0 // tokens after which nothing was ready
-		for _, id := range ids {
-			piece := st.Add(id)
-			if piece == "" {
-				held++
+	r := New(e, tok, 3)
+	seed := func(n uint64) *uint64 { return &n }
+	settings := []sample.Params{
+		{Temperature: 1, Seed: seed(1)},
+		{Temperature: 0.7, TopP: 0.9, Seed: seed(2), TopLogprobs: 3},
+		{Temperature: 1.3, TopK: 20, MinP: 0.01, Seed: seed(3)},
+		{Temperature: 0.9, FrequencyPenalty: 1, PresencePenalty: 0.5, Seed: seed(4), Logprobs: true},
+		{TopLogprobs: 2}, // greedy, with log probabilities
+	}
+	lengths := []int{150, 40, 270, 90, 130}
+	const maxNew = 12
+	got := make([][]sample.Choice, len(settings))
+	errs := make([]error, len(settings))
+	var wg sync.WaitGroup
+	for i, sp := range settings {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h := r.Submit(context.Background(), Request{Prompt: prompt(uint64(10+i), lengths[i], e.Config.VocabSize), MaxNew: maxNew, Stop: []int{}, Sampling: sp})
+			for c := range h.Tokens() {
+				got[i] = append(got[i], c)
 			}
-			if strings.ContainsRune(piece, '\uFFFD') {
-				t.Errorf("%q: a piece with a partial character: %q", text, piece)
+			_, errs[i] = h.Wait()
+		}()
+	}
+	wg.Wait()
+	for i, sp := range settings {
+		if errs[i] != nil {
+			t.Fatalf("request %d: %v", i, errs[i])
+		}
+		s, err := e.NewSession(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		logits, err := s.Prefill(prompt(uint64(10+i), lengths[i], e.Config.VocabSize))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sampler := sample.New(sp)
+		var want []sample.Choice
+		for len(want) < maxNew {
+			c := sampler.Next(logits)
+			want = append(want, c)
+			if logits, err = s.Decode(c.ID); err != nil {
+				t.Fatal(err)
 			}
-			joined.WriteString(piece)
 		}
-		joined.WriteString(st.Flush())
-		if want := tok.Decode(ids, true); joined.String() != want {
-			t.Errorf("stream of %q joined to %q, decoding %q", text, joined.String(), want)
+		if len(got[i]) != len(want) {
+			t.Fatalf("request %d: %d tokens, alone %d", i, len(got[i]), len(want))
 		}
-		if strings.Contains(text, "𝔘") && held == 0 {
-			t.Errorf("%q: no token was held back: the rare characters were not split into bytes (%v)", text, ids)
+		for j := range want {
+			g, w := got[i][j], want[j]
+			if g.ID != w.ID || g.Logprob != w.Logprob || !slices.Equal(g.Top, w.Top) {
+				t.Fatalf("request %d token %d: batched %+v, alone %+v", i, j, g, w)
+			}
 		}
+		if sp.TopLogprobs > 0 && len(got[i][0].Top) != sp.TopLogprobs {
+			t.Errorf("request %d: %d top log probabilities, asked for %d", i, len(got[i][0].Top), sp.TopLogprobs)
+		}
+	}
+	if l := r.Load(); l != (Load{}) {
+		t.Errorf("load after every request ended: %+v", l)
+	}
+}
+
+// TestStopEndsWithAResult: a request stopped by its caller ends at the next
+// step without error, its tokens a prefix of its full generation; one with
+// sampling settings out of range fails naming the field.
+func TestStopEndsWithAResult(t *testing.T) {
+	e, tok := load(t)
+	r := New(e, tok, 2)
+	ids := prompt(5, 100, e.Config.VocabSize)
+	full, err := r.Generate(context.Background(), Request{Prompt: ids, MaxNew: 40, Stop: []int{}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := r.Submit(context.Background(), Request{Prompt: ids, MaxNew: 40, Stop: []int{}})
+	n := 0
+	for range h.Tokens() {
+		if n++; n == 3 {
+			h.Stop()
+		}
+	}
+	res, err := h.Wait()
+	if err != nil || len(res.Tokens) < 3 || len(res.Tokens) >= 40 || !slices.Equal(res.Tokens, full.Tokens[:len(res.Tokens)]) {
+		t.Fatalf("stopped after 3 tokens: %v, error %v; full generation %v", res.Tokens, err, full.Tokens)
+	}
+	if res.Processed != len(ids)+len(res.Tokens)-1 || res.EvictedTokens() != 0 {
+		t.Errorf("processed %d tokens, evicted %d; want %d and 0 (full cache)", res.Processed, res.EvictedTokens(), len(ids)+len(res.Tokens)-1)
+	}
+	_, err = r.Generate(context.Background(), Request{Prompt: ids, MaxNew: 4, Sampling: sample.Params{Temperature: 3}}, nil)
+	if err == nil || !strings.Contains(err.Error(), "temperature") {
+		t.Errorf("temperature 3: error %v, want one naming temperature", err)
 	}
 }

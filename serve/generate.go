@@ -67,8 +67,8 @@ func (s *Server) prepare(req *request) (*prepared, *apiError) {
 	if e != nil {
 		return nil, e
 	}
-	return &prepared{req: req, memory: p.Name(), job: Job{Policy: p, Request: textgen.Request{
-		Prompt: prompt, MaxTokens: maxTokens, Sampling: sp, StopTokens: s.stopIDs, StopStrings: req.Stop,
+	return &prepared{req: req, memory: p.Name(), job: Job{Request: textgen.Request{
+		Prompt: prompt, MaxTokens: maxTokens, Sampling: sp, Policy: p, StopTokens: s.stopIDs, StopStrings: req.Stop,
 	}}}, nil
 }
 

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/namm-dev/namm/engine"
-	"github.com/namm-dev/namm/policy"
+	"github.com/namm-dev/namm/runner"
 	"github.com/namm-dev/namm/textgen"
 	"github.com/namm-dev/namm/tokenizer"
 )
@@ -17,10 +17,10 @@ import (
 // server answers 429.
 var ErrQueueFull = errors.New("the server is at capacity: every slot is busy and the queue is full")
 
-// Job is one generation to schedule: its memory policy (a fresh instance;
-// policies keep per-sequence state), the request, and a callback per token.
+// Job is one generation to schedule: the request (its memory policy a
+// fresh instance: policies keep per-sequence state) and a callback per
+// token.
 type Job struct {
-	Policy  policy.Policy
 	Request textgen.Request
 	OnEvent func(textgen.Event) error
 }
@@ -28,9 +28,6 @@ type Job struct {
 // Outcome is a finished job: the generation and what its cache did.
 type Outcome struct {
 	textgen.Result
-	// EvictedTokens is the tokens the policy evicted, summed over layers
-	// (tokens processed minus tokens held at the end, per layer).
-	EvictedTokens int
 	// Waited is the time spent in the queue; Ran the time on a slot.
 	Waited, Ran time.Duration
 }
@@ -42,9 +39,8 @@ type Load struct {
 }
 
 // Scheduler runs generation jobs on the engine. The server calls Run once
-// per request, from the request's goroutine. Implementations: SlotPool
-// (independent sessions over shared weights); a batched runner can take its
-// place.
+// per request, from the request's goroutine. Implementations: Pool, batched
+// (NewBatchPool) or with a session of its own per slot (NewSlotPool).
 type Scheduler interface {
 	// Run queues job, runs it, and returns when it is done. It returns
 	// ErrQueueFull at once when the queue is full, and ctx.Err() when ctx
@@ -54,92 +50,90 @@ type Scheduler interface {
 	Load() Load
 }
 
-// SlotPool runs each job on its own engine session, at most Slots at once;
-// at most MaxQueue more wait.
-type SlotPool struct {
-	e        *engine.Engine
-	tok      *tokenizer.Tokenizer
-	free     chan int // indices of idle slots
+// Pool runs jobs on runners (package runner): a job takes one of the
+// pool's slots, waiting in a bounded queue while none is free, and runs on
+// the runner the slot belongs to until Run returns. Each runner batches the
+// jobs on its slots: one step is one pass over the weights for all of them,
+// and jobs join and leave between steps (continuous batching); a cancelled
+// job leaves at the next step. Each job keeps its own session, memory policy
+// and sampler (its own seeded generator), so its tokens do not depend on
+// what it is batched with.
+type Pool struct {
+	runners  []*runner.Runner
+	free     chan *runner.Runner // one entry per idle slot
 	maxQueue int
 	queued   atomic.Int64
-	kv       []atomic.Int64 // per slot, bytes of KV cache held
-	mu       sync.Mutex     // orders the queue check with taking a slot
+	mu       sync.Mutex // orders the queue check with taking a slot
 }
 
-// NewSlotPool makes a pool of slots sessions over e's weights.
-func NewSlotPool(e *engine.Engine, tok *tokenizer.Tokenizer, slots, maxQueue int) *SlotPool {
-	p := &SlotPool{e: e, tok: tok, free: make(chan int, slots), maxQueue: maxQueue, kv: make([]atomic.Int64, slots)}
-	for i := range slots {
-		p.free <- i
+// NewBatchPool makes a pool of one runner whose batch holds up to slots
+// jobs: every running job shares each pass over the weights. On the CPU
+// this is what makes concurrent requests faster than one at a time.
+func NewBatchPool(e *engine.Engine, tok *tokenizer.Tokenizer, slots, maxQueue int) *Pool {
+	return newPool(e, tok, 1, slots, maxQueue)
+}
+
+// NewSlotPool makes a pool of slots runners of one job each: independent
+// sessions over shared weights, each pass by itself (on a GPU, passes of
+// several sessions may overlap).
+func NewSlotPool(e *engine.Engine, tok *tokenizer.Tokenizer, slots, maxQueue int) *Pool {
+	return newPool(e, tok, slots, 1, maxQueue)
+}
+
+func newPool(e *engine.Engine, tok *tokenizer.Tokenizer, runners, batch, maxQueue int) *Pool {
+	p := &Pool{free: make(chan *runner.Runner, runners*batch), maxQueue: maxQueue}
+	for range runners {
+		r := runner.New(e, tok, batch)
+		p.runners = append(p.runners, r)
+		for range batch {
+			p.free <- r
+		}
 	}
 	return p
 }
 
 // Load implements Scheduler.
-func (p *SlotPool) Load() Load {
+func (p *Pool) Load() Load {
 	l := Load{Slots: cap(p.free), Busy: cap(p.free) - len(p.free), Queued: int(p.queued.Load())}
-	for i := range p.kv {
-		l.KVBytes += p.kv[i].Load()
+	for _, r := range p.runners {
+		l.KVBytes += r.Load().KVBytes
 	}
 	return l
 }
 
 // acquire takes an idle slot, waiting in the queue if there is room.
-func (p *SlotPool) acquire(ctx context.Context) (int, error) {
+func (p *Pool) acquire(ctx context.Context) (*runner.Runner, error) {
 	p.mu.Lock()
 	select {
-	case slot := <-p.free:
+	case r := <-p.free:
 		p.mu.Unlock()
-		return slot, nil
+		return r, nil
 	default:
 	}
 	if p.queued.Load() >= int64(p.maxQueue) {
 		p.mu.Unlock()
-		return 0, ErrQueueFull
+		return nil, ErrQueueFull
 	}
 	p.queued.Add(1)
 	p.mu.Unlock()
 	defer p.queued.Add(-1)
 	select {
-	case slot := <-p.free:
-		return slot, nil
+	case r := <-p.free:
+		return r, nil
 	case <-ctx.Done():
-		return 0, ctx.Err()
+		return nil, ctx.Err()
 	}
 }
 
 // Run implements Scheduler.
-func (p *SlotPool) Run(ctx context.Context, job Job) (Outcome, error) {
+func (p *Pool) Run(ctx context.Context, job Job) (Outcome, error) {
 	start := time.Now()
-	slot, err := p.acquire(ctx)
+	r, err := p.acquire(ctx)
 	if err != nil {
 		return Outcome{Waited: time.Since(start)}, err
 	}
 	waited := time.Since(start)
-	defer func() {
-		p.kv[slot].Store(0)
-		p.free <- slot
-	}()
-	s, err := p.e.NewSession(job.Policy)
-	if err != nil {
-		return Outcome{}, err
-	}
-	defer s.Close() // device memory is not the collector's to free
-	if err := s.SetModelInfo(p.tok.SpecialIDs(), p.tok.IsPunctuation); err != nil {
-		return Outcome{}, err
-	}
-	decode := func(ids []int) string { return p.tok.Decode(ids, true) }
-	res, err := textgen.Run(ctx, s, decode, job.Request, func(ev textgen.Event) error {
-		p.kv[slot].Store(s.CacheBytes())
-		if job.OnEvent != nil {
-			return job.OnEvent(ev)
-		}
-		return nil
-	})
-	out := Outcome{Result: res, Waited: waited, Ran: time.Since(start) - waited}
-	processed := len(s.Tokens())
-	for _, held := range s.CacheTokens() {
-		out.EvictedTokens += max(0, processed-held)
-	}
-	return out, err
+	defer func() { p.free <- r }()
+	res, err := textgen.Run(ctx, r, job.Request, job.OnEvent)
+	return Outcome{Result: res, Waited: waited, Ran: time.Since(start) - waited}, err
 }

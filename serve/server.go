@@ -37,11 +37,14 @@ type Config struct {
 	// Memory and Budget are the policy of requests that name none.
 	Memory string
 	Budget policy.Budget
-	// Scheduler runs the generations; nil makes a SlotPool of Slots slots
-	// (default 4) and a queue of MaxQueue (default 4 x Slots).
+	// Scheduler runs the generations; nil makes a Pool of Slots slots
+	// (default 4) and a queue of MaxQueue (default 4 x Slots): one batch of
+	// Slots sequences (NewBatchPool), or with Independent a session of its
+	// own per slot (NewSlotPool).
 	Scheduler      Scheduler
 	Slots          int
 	MaxQueue       int
+	Independent    bool
 	RequestTimeout time.Duration // default 10 minutes
 	MaxBodyBytes   int64         // default 4 MiB
 	// APIKey, if set, must come as "Authorization: Bearer KEY" on /v1/ and
@@ -100,7 +103,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, sched: cfg.Scheduler, tmpl: cfg.Template, created: time.Now().Unix()}
 	if s.sched == nil {
-		s.sched = NewSlotPool(cfg.Engine, cfg.Tokenizer, cfg.Slots, cfg.MaxQueue)
+		if cfg.Independent {
+			s.sched = NewSlotPool(cfg.Engine, cfg.Tokenizer, cfg.Slots, cfg.MaxQueue)
+		} else {
+			s.sched = NewBatchPool(cfg.Engine, cfg.Tokenizer, cfg.Slots, cfg.MaxQueue)
+		}
 	}
 	if s.tmpl == nil {
 		t, err := chat.New(FallbackTemplate, nil)

@@ -213,47 +213,79 @@ func TestSeedAndStop(t *testing.T) {
 	}
 }
 
-// Concurrent requests on several slots give each the text it gets alone.
+// Concurrent requests, batched or on slots of their own, give each the text
+// it gets alone: greedy ones the engine's greedy decoding, seeded sampled
+// ones (each with other settings) what the same request gets by itself on
+// a server of one slot.
 func TestConcurrentRequests(t *testing.T) {
-	ts, _ := start(t, Config{Slots: 3, MaxQueue: 8})
 	prompts := []string{"One", "Two birds", "Three little pigs", "Four", "Five and six", "Seven"}
-	var wg sync.WaitGroup
-	got := make([]string, len(prompts))
-	errs := make([]error, len(prompts))
-	for i, p := range prompts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			resp, err := http.Post(ts.URL+"/v1/completions", "application/json",
-				strings.NewReader(fmt.Sprintf(`{"prompt": %q, "max_tokens": 16, "temperature": 0}`, p)))
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			defer resp.Body.Close()
-			var out map[string]any
-			if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != 200 {
-				errs[i] = fmt.Errorf("status %d, %v, %v", resp.StatusCode, out, err)
-				return
-			}
-			got[i] = out["choices"].([]any)[0].(map[string]any)["text"].(string)
-		}()
+	sampled := func(i int) string {
+		return fmt.Sprintf(`"temperature": %.1f, "top_p": 0.95, "top_k": %d, "seed": %d, "frequency_penalty": 0.5`, 0.6+0.2*float64(i), 10*i, 100+i)
 	}
-	wg.Wait()
-	for i, p := range prompts {
-		if errs[i] != nil {
-			t.Fatal(errs[i])
+	body := func(i int, greedy bool) string {
+		settings := `"temperature": 0`
+		if !greedy {
+			settings = sampled(i)
 		}
-		if want := greedyText(t, p, 16); got[i] != want {
-			t.Errorf("%q: concurrent %q, alone %q", p, got[i], want)
+		return fmt.Sprintf(`{"prompt": %q, "max_tokens": 16, %s}`, prompts[i], settings)
+	}
+	alone, _ := start(t, Config{Slots: 1})
+	wantSampled := make([]string, len(prompts))
+	for i := range prompts {
+		code, out := post(t, alone.URL+"/v1/completions", body(i, false))
+		if code != 200 {
+			t.Fatalf("alone: %d %v", code, out)
 		}
+		wantSampled[i] = text(t, out)
+	}
+	for _, independent := range []bool{false, true} {
+		ts, _ := start(t, Config{Slots: 3, MaxQueue: 16, Independent: independent})
+		var wg sync.WaitGroup
+		got := make([]string, 2*len(prompts))
+		errs := make([]error, 2*len(prompts))
+		for j := range got {
+			i, greedy := j/2, j%2 == 0
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				resp, err := http.Post(ts.URL+"/v1/completions", "application/json", strings.NewReader(body(i, greedy)))
+				if err != nil {
+					errs[j] = err
+					return
+				}
+				defer resp.Body.Close()
+				var out map[string]any
+				if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != 200 {
+					errs[j] = fmt.Errorf("status %d, %v, %v", resp.StatusCode, out, err)
+					return
+				}
+				got[j] = out["choices"].([]any)[0].(map[string]any)["text"].(string)
+			}()
+		}
+		wg.Wait()
+		for j, g := range got {
+			i, greedy := j/2, j%2 == 0
+			if errs[j] != nil {
+				t.Fatal(errs[j])
+			}
+			want := wantSampled[i]
+			if greedy {
+				want = greedyText(t, prompts[i], 16)
+			}
+			if g != want {
+				t.Errorf("independent=%v, %q (greedy %v): concurrent %q, alone %q", independent, prompts[i], greedy, g, want)
+			}
+		}
+	}
+	if wantSampled[0] == greedyText(t, prompts[0], 16) {
+		t.Errorf("sampling at temperature 0.6 gave the greedy text %q: the check above compares nothing", wantSampled[0])
 	}
 }
 
-// gated is a SlotPool whose jobs wait at their first token until released:
-// it holds slots busy for as long as a test needs.
+// gated is a batch pool whose jobs wait at their first token until
+// released: it holds slots busy for as long as a test needs.
 type gated struct {
-	*SlotPool
+	*Pool
 	release chan struct{}
 	running chan struct{} // one send per job that reached its first token
 }
@@ -276,12 +308,12 @@ func (g *gated) Run(ctx context.Context, job Job) (Outcome, error) {
 		}
 		return nil
 	}
-	return g.SlotPool.Run(ctx, job)
+	return g.Pool.Run(ctx, job)
 }
 
 func newGated(t *testing.T, slots, queue int) *gated {
 	e, tok := model(t)
-	return &gated{SlotPool: NewSlotPool(e, tok, slots, queue), release: make(chan struct{}), running: make(chan struct{}, 16)}
+	return &gated{Pool: NewBatchPool(e, tok, slots, queue), release: make(chan struct{}), running: make(chan struct{}, 16)}
 }
 
 func TestQueueFullIs429(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/namm-dev/namm/engine"
+	"github.com/namm-dev/namm/runner"
 	"github.com/namm-dev/namm/sample"
 	"github.com/namm-dev/namm/tokenizer"
 )
@@ -35,20 +36,17 @@ func TestRunMatchesGreedyAndStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	decode := func(ids []int) string { return tok.Decode(ids, true) }
+	r := runner.New(e, tok, 2)
 	run := func(req Request, onEvent func(Event) error) Result {
 		t.Helper()
-		s, err := e.NewSession(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := Run(context.Background(), s, decode, req, onEvent)
+		res, err := Run(context.Background(), r, req, onEvent)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return res
 	}
 	var streamed strings.Builder
-	res := run(Request{Prompt: prompt, MaxTokens: 24}, func(ev Event) error { streamed.WriteString(ev.Text); return nil })
+	res := run(Request{Prompt: prompt, MaxTokens: 24, StopTokens: []int{}}, func(ev Event) error { streamed.WriteString(ev.Text); return nil })
 	if !slices.Equal(res.Tokens, want) || res.FinishReason != FinishLength {
 		t.Fatalf("greedy Run: %v (%s), engine.Greedy: %v", res.Tokens, res.FinishReason, want)
 	}
@@ -69,7 +67,7 @@ func TestRunMatchesGreedyAndStops(t *testing.T) {
 	// A stop string from the middle of the greedy text.
 	full := decode(want)
 	stop := full[len(full)/2 : len(full)/2+3]
-	res = run(Request{Prompt: prompt, MaxTokens: 24, StopStrings: []string{stop}}, nil)
+	res = run(Request{Prompt: prompt, MaxTokens: 24, StopTokens: []int{}, StopStrings: []string{stop}}, nil)
 	if res.Text != full[:strings.Index(full, stop)] || res.FinishReason != FinishStop {
 		t.Fatalf("stop string %q: got %q (%s), want %q", stop, res.Text, res.FinishReason, full[:strings.Index(full, stop)])
 	}
@@ -84,21 +82,50 @@ func TestRunMatchesGreedyAndStops(t *testing.T) {
 
 func TestRunCancelled(t *testing.T) {
 	e, tok := load(t)
-	s, err := e.NewSession(nil)
+	r := runner.New(e, tok, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	n := 0
+	res, err := Run(ctx, r, Request{Prompt: tok.Encode("Hello", true), MaxTokens: 100, StopTokens: []int{}}, func(Event) error {
+		n++
+		if n == 3 {
+			cancel()
+		}
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) || len(res.Tokens) != 3 {
+		t.Fatalf("got %d tokens, %v; want 3 and context.Canceled", len(res.Tokens), err)
+	}
+}
+
+// TestSlowReaderHoldsBackNoOne: while one request's reader is blocked, the
+// other request of its batch runs to its end with the text it gets alone;
+// an error from the blocked reader then ends its request and frees the
+// batch.
+func TestSlowReaderHoldsBackNoOne(t *testing.T) {
+	e, tok := load(t)
+	r := runner.New(e, tok, 2)
+	alone, err := Run(context.Background(), runner.New(e, tok, 1), Request{Prompt: tok.Encode("Two birds", true), MaxTokens: 20, StopTokens: []int{}, StopStrings: []string{"zz"}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	n := 0
-	res, err := Run(ctx, s, func(ids []int) string { return tok.Decode(ids, true) },
-		Request{Prompt: tok.Encode("Hello", true), MaxTokens: 100}, func(Event) error {
-			n++
-			if n == 3 {
-				cancel()
-			}
-			return nil
+	release := make(chan struct{})
+	blocked := make(chan error, 1)
+	go func() {
+		_, err := Run(context.Background(), r, Request{Prompt: tok.Encode("Hello", true), MaxTokens: 50, StopTokens: []int{}}, func(Event) error {
+			<-release
+			return errors.New("the client went away")
 		})
-	if !errors.Is(err, context.Canceled) || len(res.Tokens) != 3 {
-		t.Fatalf("got %d tokens, %v; want 3 and context.Canceled", len(res.Tokens), err)
+		blocked <- err
+	}()
+	res, err := Run(context.Background(), r, Request{Prompt: tok.Encode("Two birds", true), MaxTokens: 20, StopTokens: []int{}, StopStrings: []string{"zz"}}, nil)
+	if err != nil || res.Text != alone.Text || !slices.Equal(res.Tokens, alone.Tokens) {
+		t.Fatalf("beside a blocked reader: %q %v (%v); alone %q", res.Text, res.Tokens, err, alone.Text)
+	}
+	close(release)
+	if err := <-blocked; err == nil || err.Error() != "the client went away" {
+		t.Fatalf("the blocked reader's request: %v", err)
+	}
+	if l := r.Load(); l.Active != 0 || l.Queued != 0 {
+		t.Fatalf("load after both ended: %+v", l)
 	}
 }

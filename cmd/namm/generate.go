@@ -53,17 +53,13 @@ func generateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			s, err := newSession(e, tok, p)
-			if err != nil {
-				return err
-			}
+			r := runner.New(e, tok, 1)
 			ids := tok.Encode(prompt, !noBOS)
 			out := cmd.OutOrStdout()
 			start := time.Now()
 			var firstToken time.Duration
-			req := textgen.Request{Prompt: ids, MaxTokens: maxNew, Sampling: sp, StopTokens: runner.New(e, tok, 1).StopIDs(), StopStrings: sf.stop}
-			decode := func(ids []int) string { return tok.Decode(ids, true) }
-			res, err := textgen.Run(cmd.Context(), s, decode, req, func(ev textgen.Event) error {
+			req := textgen.Request{Prompt: ids, MaxTokens: maxNew, Sampling: sp, Policy: p, StopStrings: sf.stop}
+			res, err := textgen.Run(cmd.Context(), r, req, func(ev textgen.Event) error {
 				if firstToken == 0 {
 					firstToken = time.Since(start)
 				}
@@ -76,13 +72,13 @@ func generateCmd() *cobra.Command {
 				return err
 			}
 			elapsed := time.Since(start)
-			st := s.Stats()
+			st := res.Stats
 			if asJSON {
 				n, ct := e.Compilations()
 				obj := map[string]any{
 					"prompt_tokens": len(ids), "generated_tokens": len(res.Tokens), "ids": res.Tokens, "text": res.Text,
 					"finish_reason": res.FinishReason,
-					"memory":        p.Name(), "kv_tokens_per_layer": s.CacheTokens(), "peak_kv_tokens": st.PeakKVTokens,
+					"memory":        p.Name(), "kv_tokens_per_layer": res.CacheTokens, "peak_kv_tokens": st.PeakKVTokens,
 					"mean_kv_tokens": st.MeanKVTokens(), "peak_kv_bytes": st.PeakBytes,
 					"seconds": elapsed.Seconds(), "first_token_seconds": firstToken.Seconds(),
 					"graphs_compiled": n, "compile_seconds": ct.Seconds(),
@@ -94,7 +90,7 @@ func generateCmd() *cobra.Command {
 			}
 			fmt.Fprintln(out)
 			fmt.Fprintf(cmd.ErrOrStderr(), "[%d prompt + %d new tokens in %.2fs; memory %s; KV tokens per layer now %v]\n",
-				len(ids), len(res.Tokens), elapsed.Seconds(), p.Name(), s.CacheTokens())
+				len(ids), len(res.Tokens), elapsed.Seconds(), p.Name(), res.CacheTokens)
 			return nil
 		},
 	}

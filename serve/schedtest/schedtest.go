@@ -1,5 +1,5 @@
 // Package schedtest checks that a serve.Scheduler keeps the contract the
-// server relies on. Any implementation (the slot pool, a batched runner)
+// server relies on. Any implementation (the batch pool, the slot pool)
 // runs the same checks:
 //
 //	func TestMyScheduler(t *testing.T) {
@@ -17,6 +17,7 @@ import (
 
 	"github.com/namm-dev/namm/engine"
 	"github.com/namm-dev/namm/policy"
+	"github.com/namm-dev/namm/sample"
 	"github.com/namm-dev/namm/serve"
 	"github.com/namm-dev/namm/textgen"
 	"github.com/namm-dev/namm/tokenizer"
@@ -26,7 +27,9 @@ import (
 // at most queue more.
 type Factory func(slots, queue int) serve.Scheduler
 
-// Run checks: concurrent jobs give each the tokens it gets alone; a full
+// Run checks: concurrent jobs give each the tokens it gets alone (greedy
+// ones the engine's greedy decoding, seeded sampled ones the same job on a
+// scheduler of one slot); a full
 // queue refuses at once with serve.ErrQueueFull; cancelling a running or a
 // queued job returns its context's error and frees its place.
 func Run(t *testing.T, e *engine.Engine, tok *tokenizer.Tokenizer, newScheduler Factory) {
@@ -41,38 +44,65 @@ func job(t *testing.T, tok *tokenizer.Tokenizer, prompt string, n int, onEvent f
 	if err != nil {
 		t.Fatal(err)
 	}
-	return serve.Job{Policy: p, Request: textgen.Request{Prompt: tok.Encode(prompt, true), MaxTokens: n}, OnEvent: onEvent}
+	return serve.Job{Request: textgen.Request{Prompt: tok.Encode(prompt, true), MaxTokens: n, Policy: p, StopTokens: []int{}}, OnEvent: onEvent}
 }
 
 func concurrent(t *testing.T, e *engine.Engine, tok *tokenizer.Tokenizer, newScheduler Factory) {
-	s := newScheduler(3, 8)
 	prompts := []string{"One", "Two birds", "Three little pigs", "Four", "Five and six", "Seven"}
-	got := [][]int{}
-	for range prompts {
-		got = append(got, nil)
+	// Each prompt runs greedily and sampled with a seed of its own.
+	sampled := func(i int) serve.Job {
+		j := job(t, tok, prompts[i], 12, nil)
+		seed := uint64(7 + i)
+		j.Request.Sampling = sample.Params{Temperature: 0.8 + 0.1*float64(i), TopP: 0.9, Seed: &seed}
+		return j
 	}
-	errs := slices.Repeat([]error{nil}, len(prompts))
-	var wg sync.WaitGroup
-	for i, p := range prompts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			out, err := s.Run(context.Background(), job(t, tok, p, 12, nil))
-			got[i], errs[i] = out.Tokens, err
-		}()
-	}
-	wg.Wait()
-	for i, p := range prompts {
-		if errs[i] != nil {
-			t.Fatalf("%q: %v", p, errs[i])
-		}
-		want, err := e.Greedy(tok.Encode(p, true), 12, nil, nil)
+	wantSampled := make([][]int, len(prompts))
+	for i := range prompts {
+		out, err := newScheduler(1, 1).Run(context.Background(), sampled(i))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !slices.Equal(got[i], want) {
-			t.Errorf("%q: concurrent %v, alone %v", p, got[i], want)
+		wantSampled[i] = out.Tokens
+	}
+	s := newScheduler(3, 16)
+	got := make([][]int, 2*len(prompts))
+	errs := make([]error, len(got))
+	var wg sync.WaitGroup
+	for k := range got {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			j := job(t, tok, prompts[k/2], 12, nil)
+			if k%2 == 1 {
+				j = sampled(k / 2)
+			}
+			out, err := s.Run(context.Background(), j)
+			got[k], errs[k] = out.Tokens, err
+		}()
+	}
+	wg.Wait()
+	differ := 0 // sampled jobs whose tokens are not the greedy ones
+	for k := range got {
+		p := prompts[k/2]
+		if errs[k] != nil {
+			t.Fatalf("%q: %v", p, errs[k])
 		}
+		want := wantSampled[k/2]
+		if k%2 == 0 {
+			var err error
+			if want, err = e.Greedy(tok.Encode(p, true), 12, nil, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !slices.Equal(got[k], want) {
+			t.Errorf("%q (sampled %v): concurrent %v, alone %v", p, k%2 == 1, got[k], want)
+		}
+		if k%2 == 1 && !slices.Equal(got[k], got[k-1]) {
+			differ++
+		}
+	}
+	if differ == 0 {
+		t.Errorf("every sampled job gave the greedy tokens: the scheduler ignores the sampling settings")
 	}
 	if l := s.Load(); l.Busy != 0 || l.Queued != 0 {
 		t.Errorf("load after every job finished: %+v", l)

@@ -8,7 +8,7 @@ import (
 	"github.com/namm-dev/namm/tokenizer"
 )
 
-func TestSlotPool(t *testing.T) {
+func load(t *testing.T) (*engine.Engine, *tokenizer.Tokenizer) {
 	const dir = "../../testdata/models/tiny-llama"
 	e, err := engine.Load(dir, engine.Options{})
 	if err != nil {
@@ -18,5 +18,15 @@ func TestSlotPool(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return e, tok
+}
+
+func TestSlotPool(t *testing.T) {
+	e, tok := load(t)
 	Run(t, e, tok, func(slots, queue int) serve.Scheduler { return serve.NewSlotPool(e, tok, slots, queue) })
+}
+
+func TestBatchPool(t *testing.T) {
+	e, tok := load(t)
+	Run(t, e, tok, func(slots, queue int) serve.Scheduler { return serve.NewBatchPool(e, tok, slots, queue) })
 }
