@@ -36,7 +36,8 @@ func benchServeCmd() *cobra.Command {
 	var mf modelFlags
 	var mem memoryFlags
 	var url, apiKey string
-	var clients, maxTokens, slots, queue int
+	var sched schedFlags
+	var clients, maxTokens, queue int
 	var dur time.Duration
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -46,8 +47,10 @@ func benchServeCmd() *cobra.Command {
 differ per request) from one client, then from --clients clients at once,
 each for --duration, and reports failed requests, p50/p99 latency and the
 aggregate completion tokens/s, with its ratio to one client's. Without --url
-it starts the server in the same process (the model and memory flags, --slots).`,
+it starts the server in the same process (the model and memory flags,
+--scheduler, --slots).`,
 		Example: `  namm bench-serve --clients 16 --duration 60s
+  namm bench-serve --clients 16 --duration 30s --scheduler slots --slots 1
   namm bench-serve --url http://127.0.0.1:8080 --api-key KEY --clients 32 --duration 60s --json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if clients < 1 || maxTokens < 1 || dur <= 0 {
@@ -62,11 +65,11 @@ it starts the server in the same process (the model and memory flags, --slots).`
 				if err != nil {
 					return err
 				}
-				if slots <= 0 {
-					slots = defaultSlots(mf.backend)
+				if err := sched.resolve(mf.backend); err != nil {
+					return err
 				}
 				srv, err := serve.New(serve.Config{ModelID: modelID(mf.model), Engine: e, Tokenizer: tok,
-					Memory: mem.memory, Budget: b, Slots: slots, MaxQueue: max(queue, clients)})
+					Memory: mem.memory, Budget: b, Slots: sched.slots, MaxQueue: max(queue, clients), Independent: sched.independent()})
 				if err != nil {
 					return err
 				}
@@ -83,10 +86,13 @@ it starts the server in the same process (the model and memory flags, --slots).`
 			one := runLoad(ctx, url, apiKey, 1, dur, maxTokens)
 			many := runLoad(ctx, url, apiKey, clients, dur, maxTokens)
 			if asJSON {
-				return json.NewEncoder(cmd.OutOrStdout()).Encode(map[string]any{"url": url, "max_tokens": maxTokens, "slots": slots,
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(map[string]any{"url": url, "max_tokens": maxTokens, "slots": sched.slots, "scheduler": sched.kind,
 					"memory": mem.memory, "one": one, "many": many, "speedup": many.TokensPerSec / one.TokensPerSec})
 			}
 			out := cmd.OutOrStdout()
+			if sched.kind != "" {
+				fmt.Fprintf(out, "in-process server: scheduler %s, %d slots, memory %s\n", sched.kind, sched.slots, mem.memory)
+			}
 			fmt.Fprintf(out, "%-8s %9s %9s %8s %10s %10s %10s\n", "clients", "requests", "failures", "tokens", "tokens/s", "p50 s", "p99 s")
 			for _, r := range []loadResult{one, many} {
 				fmt.Fprintf(out, "%-8d %9d %9d %8d %10.1f %10.3f %10.3f\n", r.Clients, r.Requests, r.Failures, r.Tokens, r.TokensPerSec, r.P50, r.P99)
@@ -105,7 +111,7 @@ it starts the server in the same process (the model and memory flags, --slots).`
 	cmd.Flags().IntVar(&clients, "clients", 16, "concurrent clients of the second run")
 	cmd.Flags().DurationVar(&dur, "duration", 60*time.Second, "how long each run sends requests")
 	cmd.Flags().IntVar(&maxTokens, "max-tokens", 64, "tokens generated per request")
-	cmd.Flags().IntVar(&slots, "slots", 0, "slots of the in-process server (default as namm serve's)")
+	sched.register(cmd)
 	cmd.Flags().IntVar(&queue, "queue", 0, "queue of the in-process server (default: --clients)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
 	return cmd

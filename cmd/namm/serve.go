@@ -27,7 +27,8 @@ func serveCmd() *cobra.Command {
 	var mf modelFlags
 	var mem memoryFlags
 	var addr, apiKey, templateFile string
-	var slots, queue int
+	var sched schedFlags
+	var queue int
 	var timeout time.Duration
 	var maxBody int64
 	cmd := &cobra.Command{
@@ -38,8 +39,11 @@ func serveCmd() *cobra.Command {
 GET /metrics (Prometheus). A request may choose its memory policy with the
 extension fields "memory" (a spec as --memory takes, without file paths) and
 "kv_budget"; usage reports kv_tokens_mean and kv_tokens_peak (per layer).
-Requests run on --slots independent sessions over the same weights; up to
---queue more wait, and further ones get 429.`,
+Up to --slots requests run at once, each with its own session, memory
+policy and sampler: batched (--scheduler batch: each step is one pass over
+the weights for all of them, requests joining and leaving between steps) or
+on sessions that run by themselves (--scheduler slots). Up to --queue more
+wait, and further ones get 429.`,
 		Example: `  namm serve                                   # the embedded model on 127.0.0.1:8080
   namm serve --model Qwen/Qwen2-0.5B-Instruct --memory namm --slots 2
   namm serve --addr 0.0.0.0:8080 --api-key "$KEY"
@@ -63,8 +67,8 @@ Requests run on --slots independent sessions over the same weights; up to
 			if err != nil {
 				return err
 			}
-			if slots <= 0 {
-				slots = defaultSlots(mf.backend)
+			if err := sched.resolve(mf.backend); err != nil {
+				return err
 			}
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
 			var tmpl *chat.Template
@@ -84,7 +88,7 @@ Requests run on --slots independent sessions over the same weights; up to
 			}
 			srv, err := serve.New(serve.Config{
 				ModelID: modelID(mf.model), Engine: e, Tokenizer: tok, Template: tmpl,
-				Memory: mem.memory, Budget: b, Slots: slots, MaxQueue: queue,
+				Memory: mem.memory, Budget: b, Slots: sched.slots, MaxQueue: queue, Independent: sched.independent(),
 				RequestTimeout: timeout, MaxBodyBytes: maxBody, APIKey: apiKey, Logger: log,
 			})
 			if err != nil {
@@ -103,7 +107,7 @@ Requests run on --slots independent sessions over the same weights; up to
 				defer cancel()
 				_ = hs.Shutdown(shutdown)
 			}()
-			fmt.Fprintf(cmd.ErrOrStderr(), "namm: serving %s on http://%s (memory %s, %d slots)\n", modelID(mf.model), ln.Addr(), mem.memory, slots)
+			fmt.Fprintf(cmd.ErrOrStderr(), "namm: serving %s on http://%s (memory %s, %d slots, scheduler %s)\n", modelID(mf.model), ln.Addr(), mem.memory, sched.slots, sched.kind)
 			if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 				return err
 			}
@@ -114,7 +118,7 @@ Requests run on --slots independent sessions over the same weights; up to
 	mem.register(cmd)
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on (beyond loopback, --api-key is required)")
 	cmd.Flags().StringVar(&apiKey, "api-key", "", "require \"Authorization: Bearer KEY\" (default: $NAMM_API_KEY)")
-	cmd.Flags().IntVar(&slots, "slots", 0, "generations run at once, each on its own session over shared weights (default: 1 on the CPU, where parallel sessions only slow each other, 4 on a GPU)")
+	sched.register(cmd)
 	cmd.Flags().IntVar(&queue, "queue", 64, "requests that may wait for a slot; more get 429")
 	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Minute, "longest time a request may take, queueing included")
 	cmd.Flags().Int64Var(&maxBody, "max-body", 4<<20, "largest request body in bytes")
@@ -122,15 +126,44 @@ Requests run on --slots independent sessions over the same weights; up to
 	return cmd
 }
 
-// defaultSlots: one session at a time on the CPU (bench-serve on the 2-core
-// development machine, 16 clients: 1.07x one client's tokens/s with one
-// slot, 0.62x with four; docs/performance.md), four on a GPU.
-func defaultSlots(backend string) int {
-	if strings.HasPrefix(backend, "xla") {
-		return 4
-	}
-	return 1
+// schedFlags choose how the server runs concurrent requests.
+type schedFlags struct {
+	kind  string
+	slots int
 }
+
+func (f *schedFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.kind, "scheduler", "", `"batch" (requests share each pass over the weights) or "slots" (a session of its own per slot); default: batch on the CPU, slots on a GPU`)
+	cmd.Flags().IntVar(&f.slots, "slots", 0, "requests run at once (default: 16 batched, 4 slots)")
+}
+
+// resolve fills the defaults for backend. On the CPU one batch serves
+// concurrent clients faster than independent sessions, which only slow each
+// other (docs/performance.md); a GPU runs a batch's fused passes one
+// sequence after another, while independent sessions' passes may overlap.
+func (f *schedFlags) resolve(backend string) error {
+	if f.kind == "" {
+		f.kind = "batch"
+		if strings.HasPrefix(backend, "xla") {
+			f.kind = "slots"
+		}
+	}
+	switch f.kind {
+	case "batch":
+		if f.slots <= 0 {
+			f.slots = 16
+		}
+	case "slots":
+		if f.slots <= 0 {
+			f.slots = 4
+		}
+	default:
+		return fmt.Errorf("--scheduler %q: want batch or slots", f.kind)
+	}
+	return nil
+}
+
+func (f *schedFlags) independent() bool { return f.kind == "slots" }
 
 // loopback reports whether addr listens only on the loopback interface.
 func loopback(addr string) bool {
