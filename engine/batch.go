@@ -156,7 +156,7 @@ func (b *Batch) begin(s *Seq) (*passInput, error) {
 		n := min(cs-pos%cs, len(s.Prompt)-s.fed)
 		last := s.fed+n == len(s.Prompt)
 		pass := policy.Pass{Phase: policy.Prefill, Start: pos, NewTokens: n, LastPrefill: last, PromptLen: s.start + len(s.Prompt)}
-		return sess.beginPass(s.Prompt[s.fed:s.fed+n], pass, cs, last)
+		return sess.beginPass(s.Prompt[s.fed:s.fed+n], pass, b.e.prefillWidth(n), last)
 	}
 	pass := policy.Pass{Phase: policy.Decode, Start: len(sess.tokens), NewTokens: 1, PromptLen: -1}
 	return sess.beginPass([]int{s.next}, pass, 1, true)

@@ -31,6 +31,18 @@ func (e *Engine) hostProjections() bool {
 	return e.hostCache() && e.Weights.DType == dtypes.Float32 && !e.graphLayers
 }
 
+// prefillWidth is the rows of a prefill pass of n tokens: the chunk size
+// where every shape is a compiled graph, but on the host only n rounded up
+// to 16 (a short prompt no longer runs a whole chunk of padding through
+// every projection).
+func (e *Engine) prefillWidth(n int) int {
+	cs := e.opts.ChunkSize
+	if !e.hostProjections() {
+		return cs
+	}
+	return min(cs, (n+15)/16*16)
+}
+
 // flat32 calls f with t's float32 data (shared with the backend: no copy).
 func flat32(t *tensors.Tensor, f func([]float32)) error {
 	return tensors.ConstFlatData(t, f)

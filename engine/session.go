@@ -142,7 +142,7 @@ func (s *Session) Prefill(ids []int) ([]float32, error) {
 		n := min(cs-pos%cs, len(ids)-i)
 		pass := policy.Pass{Phase: policy.Prefill, Start: pos, NewTokens: n, LastPrefill: i+n == len(ids), PromptLen: promptLen}
 		var err error
-		logits, err = s.forward(ids[i:i+n], pass, cs, pass.LastPrefill)
+		logits, err = s.forward(ids[i:i+n], pass, s.e.prefillWidth(n), pass.LastPrefill)
 		if err != nil {
 			return nil, err
 		}
