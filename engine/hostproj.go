@@ -7,7 +7,6 @@ import (
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/viterin/vek/vek32"
 
 	"github.com/namm-dev/namm/internal/mat"
 	"github.com/namm-dev/namm/internal/par"
@@ -66,16 +65,17 @@ func rmsNormRows(x []float32, d int, w []float32, eps float64) []float32 {
 
 // matVecs is y = x W^T + beta y for a few rows x [B, in] and W [out, in]
 // row-major (beta 0, or 1 for a residual): on every core a block of W's
-// rows, each read once for all B rows (dot products), so a decoding batch
-// streams the weights once, as one token does. Bound by memory bandwidth.
+// rows, each read once for all B rows (mat.Dots), so a decoding batch
+// streams the weights once, as one token does. One row is bound by memory
+// bandwidth; a batch's B dot products per weight row by the kernel.
 func matVecs(x []float32, b, in int, w []float32, out int, y []float32, beta float32) {
 	parts := min(runtime.GOMAXPROCS(0), 8, max(1, out/64))
 	per := (out + parts - 1) / parts
 	par.For(parts, parts, func(i int) {
+		dots := make([]float32, b)
 		for o := i * per; o < min(out, (i+1)*per); o++ {
-			row := w[o*in : (o+1)*in]
-			for r := range b {
-				v := vek32.Dot(row, x[r*in:(r+1)*in])
+			mat.Dots(dots, w[o*in:(o+1)*in], x[:b*in])
+			for r, v := range dots {
 				if beta != 0 {
 					v += beta * y[r*out+o]
 				}

@@ -1,0 +1,88 @@
+#include "textflag.h"
+
+// Each dot product: two accumulators of 8 lanes (even and odd 8-value
+// blocks), added, then the lanes summed as ((0+4)+(2+6))+((1+5)+(3+7)).
+#define REDUCE(Y, X, T, XT) \
+	VEXTRACTF128 $1, Y, XT \
+	VADDPS XT, X, X \
+	VPERMILPS $0x4E, X, XT \
+	VADDPS XT, X, X \
+	VPERMILPS $0xB1, X, XT \
+	VADDPS XT, X, X
+
+// func dots4(w, x *float32, n int, out *float32)
+TEXT ·dots4(SB), NOSPLIT, $0-32
+	MOVQ w+0(FP), SI
+	MOVQ x+8(FP), DI
+	MOVQ n+16(FP), CX
+	MOVQ out+24(FP), DX
+	MOVQ CX, R8
+	SHLQ $2, R8
+	LEAQ (DI)(R8*1), R9
+	LEAQ (R9)(R8*1), R10
+	LEAQ (R10)(R8*1), R11
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	XORQ AX, AX
+	SHRQ $4, CX
+
+loop4:
+	VMOVUPS (SI)(AX*1), Y8
+	VMOVUPS 32(SI)(AX*1), Y9
+	VFMADD231PS (DI)(AX*1), Y8, Y0
+	VFMADD231PS 32(DI)(AX*1), Y9, Y1
+	VFMADD231PS (R9)(AX*1), Y8, Y2
+	VFMADD231PS 32(R9)(AX*1), Y9, Y3
+	VFMADD231PS (R10)(AX*1), Y8, Y4
+	VFMADD231PS 32(R10)(AX*1), Y9, Y5
+	VFMADD231PS (R11)(AX*1), Y8, Y6
+	VFMADD231PS 32(R11)(AX*1), Y9, Y7
+	ADDQ $64, AX
+	DECQ CX
+	JNZ  loop4
+
+	VADDPS Y1, Y0, Y0
+	VADDPS Y3, Y2, Y2
+	VADDPS Y5, Y4, Y4
+	VADDPS Y7, Y6, Y6
+	REDUCE(Y0, X0, Y8, X8)
+	REDUCE(Y2, X2, Y8, X8)
+	REDUCE(Y4, X4, Y8, X8)
+	REDUCE(Y6, X6, Y8, X8)
+	VMOVSS X0, (DX)
+	VMOVSS X2, 4(DX)
+	VMOVSS X4, 8(DX)
+	VMOVSS X6, 12(DX)
+	VZEROUPPER
+	RET
+
+// func dot1(w, x *float32, n int) float32
+TEXT ·dot1(SB), NOSPLIT, $0-28
+	MOVQ w+0(FP), SI
+	MOVQ x+8(FP), DI
+	MOVQ n+16(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	XORQ AX, AX
+	SHRQ $4, CX
+
+loop1:
+	VMOVUPS (SI)(AX*1), Y8
+	VMOVUPS 32(SI)(AX*1), Y9
+	VFMADD231PS (DI)(AX*1), Y8, Y0
+	VFMADD231PS 32(DI)(AX*1), Y9, Y1
+	ADDQ $64, AX
+	DECQ CX
+	JNZ  loop1
+
+	VADDPS Y1, Y0, Y0
+	REDUCE(Y0, X0, Y8, X8)
+	VMOVSS X0, ret+24(FP)
+	VZEROUPPER
+	RET
