@@ -355,42 +355,24 @@ func (sm *softmax) row(kpos []int32, cr, nr []float32, qp int32, maskCache bool)
 // forwardHost runs one pass of each sequence with every layer on the host
 // (hostProjections). The sequences' rows are stacked so that each weight is
 // read once for all of them: the projections, the SwiGLU and the LM head
-// run as one product per weight (rows), the attention per sequence over
-// its own cache, with its own statistics and policy state. Rows of
-// decoding passes (width 1) come first and run as matrix-vector products
-// (matVecs), the prefill chunks' rows after them as one matrix product:
-// each row gets the same arithmetic in any batch, so a sequence's results
-// do not depend on what it is batched with (TestBatchMatchesAlone).
+// run over every row at once (matVecs), the attention per sequence over
+// its own cache, with its own statistics and policy state. Each row gets
+// the same arithmetic in any batch, so a sequence's results do not depend
+// on what it is batched with (TestBatchMatchesAlone).
 func (e *Engine) forwardHost(seqs []*Session, ins []*passInput) ([]passOutput, error) {
 	cfg := e.Config
 	d, kh, hd := cfg.HiddenSize, cfg.NumKVHeads, cfg.HeadDim
-	order := make([]int, 0, len(seqs)) // narrow passes first
-	for i, in := range ins {
-		if in.width == 1 {
-			order = append(order, i)
-		}
-	}
-	narrow := len(order)
-	for i, in := range ins {
-		if in.width != 1 {
-			order = append(order, i)
-		}
-	}
 	off := make([]int, len(seqs)) // first row of each sequence
 	rows := 0
-	for _, i := range order {
+	for i, in := range ins {
 		off[i] = rows
-		rows += ins[i].width
+		rows += in.width
 	}
 	x := make([]float32, rows*d)
 	hp := make([]*hostPass, len(seqs))
 	for i, in := range ins {
 		copy(x[off[i]*d:], in.x)
 		hp[i] = &hostPass{t: in.width, qpos: in.qpos, cos: in.cos, sin: in.sin, qw: in.qw}
-	}
-	seg := rowSplit{narrow: narrow, rows: rows}
-	for _, i := range order[narrow:] {
-		seg.wide = append(seg.wide, ins[i].width)
 	}
 	outs := make([]passOutput, len(seqs))
 	for i := range outs {
@@ -409,7 +391,7 @@ func (e *Engine) forwardHost(seqs []*Session, ins []*passInput) ([]passOutput, e
 	nq := cfg.NumHeads * hd
 	attn := make([]float32, rows*nq)
 	for l := range cfg.NumLayers {
-		qkv, err := e.hostLayerIn(l, x, seg)
+		qkv, err := e.hostLayerIn(l, x, rows)
 		if err != nil {
 			return nil, fmt.Errorf("engine: layer %d: %w", l, err)
 		}
@@ -443,7 +425,7 @@ func (e *Engine) forwardHost(seqs []*Session, ins []*passInput) ([]passOutput, e
 			}
 			lc.AppendIndex(in.qpos[:in.nReal])
 		}
-		if err := e.hostLayerOut(l, x, seg, attn); err != nil {
+		if err := e.hostLayerOut(l, x, rows, attn); err != nil {
 			return nil, fmt.Errorf("engine: layer %d: %w", l, err)
 		}
 	}
