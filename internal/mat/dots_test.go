@@ -1,6 +1,7 @@
 package mat
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -55,14 +56,14 @@ func BenchmarkDots(b *testing.B) {
 			x[i] = rand.Float32()
 		}
 		dst := make([]float32, rows)
-		b.Run("rows="+string(rune('0'+rows/10))+string(rune('0'+rows%10)), func(b *testing.B) {
+		b.Run(fmt.Sprintf("rows=%d", rows), func(b *testing.B) {
 			for range b.N {
 				for o := range out {
 					Dots(dst, w[o*in:(o+1)*in], x)
 				}
 			}
 		})
-		b.Run("vek/rows="+string(rune('0'+rows/10))+string(rune('0'+rows%10)), func(b *testing.B) {
+		b.Run(fmt.Sprintf("vek/rows=%d", rows), func(b *testing.B) {
 			for range b.N {
 				for o := range out {
 					for r := range rows {
@@ -81,4 +82,35 @@ var vek32Dot = func(a, b []float32) float32 {
 	Dots(dst, a, b)
 	avx2 = saved
 	return dst[0]
+}
+
+// BenchmarkDotsAgainstMulInto: a [768, 256] weight against T rows, as the
+// engine's projections take them (Dots per weight row) and as one matrix
+// product (MulInto, y^T = W x^T).
+func BenchmarkDotsAgainstMulInto(b *testing.B) {
+	const out, in = 768, 256
+	w := make([]float32, out*in)
+	for i := range w {
+		w[i] = rand.Float32()
+	}
+	for _, t := range []int{16, 32, 128} {
+		x := make([]float32, t*in)
+		for i := range x {
+			x[i] = rand.Float32()
+		}
+		y := make([]float32, out*t)
+		dst := make([]float32, t)
+		b.Run(fmt.Sprintf("Dots/rows=%d", t), func(b *testing.B) {
+			for range b.N {
+				for o := range out {
+					Dots(dst, w[o*in:(o+1)*in], x)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("MulInto/rows=%d", t), func(b *testing.B) {
+			for range b.N {
+				MulInto(y, w, x, out, in, t)
+			}
+		})
+	}
 }

@@ -1,6 +1,8 @@
 // Package mat multiplies row-major float32 matrices on the host: with vek's
 // AVX2 kernels where the CPU has AVX2 and FMA, with gonum's BLAS elsewhere
 // (arm64, older x86), because vek's own fallback is a plain triple loop.
+// Dots takes one weight row against several vectors (the engine's
+// projections), with a kernel of its own.
 // BenchmarkMulInto measures the three on the engine's shapes (on the 2-core
 // development machine: vek 11-19 GFMA/s, gonum 3.1-3.8, vek's fallback 0.7).
 //
