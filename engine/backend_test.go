@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -16,6 +18,29 @@ func TestOpenBackendRefusesParallelScheduler(t *testing.T) {
 	for _, spec := range []string{"", "go", "go:ops_sequential"} {
 		if _, err := OpenBackend(spec); err != nil {
 			t.Fatalf("%q: %v", spec, err)
+		}
+	}
+}
+
+// TestOpenBackendXLAErrors: a missing or broken plugin is named once, with
+// no doubled separators from GoMLX's own prefix.
+func TestOpenBackendXLAErrors(t *testing.T) {
+	if !xlaBuilt {
+		t.Skip("built with -tags noxla")
+	}
+	notPlugin := filepath.Join(t.TempDir(), "not_a_plugin.so")
+	if err := os.WriteFile(notPlugin, []byte("text"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(t.TempDir(), "missing.so")
+	for _, path := range []string{missing, notPlugin} {
+		_, err := OpenBackend("xla:" + path)
+		if err == nil {
+			t.Fatalf("xla:%s opened", path)
+		}
+		msg := err.Error()
+		if strings.Contains(msg, "::") || strings.Count(msg, path) < 1 || strings.Count(msg, `backend "xla`) > 1 {
+			t.Errorf("xla:%s: %q: want the plugin named, the backend once, no '::'", path, msg)
 		}
 	}
 }
