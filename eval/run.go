@@ -80,6 +80,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if len(cfg.Tasks) == 0 || len(cfg.Variants) == 0 {
 		return nil, errors.New("eval: nothing to run (no tasks or no memory policies)")
 	}
+	if err := CheckMaxLength(cfg.Scorer.MaxLength, cfg.Scorer.Engine.Config.MaxPositionEmbeddings); err != nil {
+		return nil, fmt.Errorf("eval: %w", err)
+	}
 	meta := Meta{Model: cfg.Model, Setup: cfg.Setup, MaxLength: cfg.Scorer.maxLength()}
 	rep := &Report{Results: Results{Meta: meta, Notes: cfg.Notes}}
 	done := map[string]SampleResult{}

@@ -45,8 +45,20 @@ func (m *modelFlags) options(dt dtypes.DType) engine.Options {
 	return engine.Options{Backend: m.backend, ChunkSize: m.chunk, DType: dt, NoFuse: m.noFuse, PrefixGraphs: m.prefix, Precompile: m.ahead}
 }
 
+// validate checks the flags that need no model.
+func (m *modelFlags) validate() error {
+	if m.chunk <= 0 {
+		return fmt.Errorf("--chunk must be > 0 tokens, got %d", m.chunk)
+	}
+	_, err := parseDType(m.dtype)
+	return err
+}
+
 // load opens the model and its tokenizer.
 func (m *modelFlags) load() (*engine.Engine, *tokenizer.Tokenizer, error) {
+	if err := m.validate(); err != nil {
+		return nil, nil, err
+	}
 	dir, err := resolveModel(m.model)
 	if err != nil {
 		return nil, nil, err
@@ -96,6 +108,23 @@ func (f *memoryFlags) budgetSpec() (policy.Budget, error) {
 		}
 	}
 	return b, b.Validate()
+}
+
+// checkLayerBudgets refuses per-layer budgets that do not name each of the
+// model's layers.
+func checkLayerBudgets(layers int, budgets ...policy.Budget) error {
+	for _, b := range budgets {
+		if err := b.CheckLayers(layers); err != nil {
+			return fmt.Errorf("--layer-budgets: %w", err)
+		}
+	}
+	return nil
+}
+
+// mustBudget is budgetSpec for flags already validated by policy.
+func (f *memoryFlags) mustBudget() policy.Budget {
+	b, _ := f.budgetSpec()
+	return b
 }
 
 func (f *memoryFlags) policy() (policy.Policy, error) {

@@ -70,6 +70,12 @@ are written at the end.`,
 			if err != nil {
 				return err
 			}
+			if err := checkLayerBudgets(e.Config.NumLayers, budgetList...); err != nil {
+				return err
+			}
+			if err := eval.CheckMaxLength(maxLength, e.Config.MaxPositionEmbeddings); err != nil {
+				return fmt.Errorf("--max-length: %w", err)
+			}
 			stderr := cmd.ErrOrStderr()
 			loaded, err := eval.LoadTasks(strings.Split(tasks, ","), tok, eval.LoadOptions{
 				Samples: samples, Seed: seed, HasSeed: cmd.Flags().Changed("seed"), SkipBad: skipBad,

@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 	"runtime/pprof"
 
 	"github.com/spf13/cobra"
@@ -12,9 +13,15 @@ import (
 
 func main() {
 	if err := rootCmd().Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "namm:", err)
+		fmt.Fprintln(os.Stderr, errorLine(err))
 		os.Exit(1)
 	}
+}
+
+// errorLine is the message printed for a failed command: "namm: " and the
+// error, whose own "namm: " (errors of package namm) is not repeated.
+func errorLine(err error) string {
+	return "namm: " + strings.TrimPrefix(err.Error(), "namm: ")
 }
 
 func rootCmd() *cobra.Command {
