@@ -8,7 +8,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/namm-dev/namm/defaultmodel"
 	"github.com/namm-dev/namm/engine"
+	"github.com/namm-dev/namm/internal/modelid"
+	"github.com/namm-dev/namm/internal/provenance"
 	"github.com/namm-dev/namm/policy"
 	"github.com/namm-dev/namm/tokenizer"
 
@@ -76,6 +79,29 @@ func (m *modelFlags) load() (*engine.Engine, *tokenizer.Tokenizer, error) {
 		return nil, nil, err
 	}
 	return e, tok, nil
+}
+
+// modelID identifies the model the flags select by content: the embedded
+// model as embedded:NAME, a directory by its absolute path.
+func (m *modelFlags) modelID() (modelid.ID, error) {
+	dir, err := resolveModel(m.model)
+	if err != nil {
+		return modelid.ID{}, err
+	}
+	if m.model == "" {
+		return modelid.Embedded(defaultmodel.Name, dir)
+	}
+	return modelid.Of(dir)
+}
+
+// provenance is what results record of the model, the settings in effect
+// and the build.
+func (m *modelFlags) provenance(e *engine.Engine) (provenance.Run, error) {
+	id, err := m.modelID()
+	if err != nil {
+		return provenance.Run{}, err
+	}
+	return provenance.Run{Model: id, Backend: m.backend, DType: e.Weights.DType.String(), Chunk: e.ChunkSize(), Namm: provenance.ReadBuild()}, nil
 }
 
 // memoryFlags select a memory policy and its budget.

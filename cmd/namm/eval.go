@@ -28,7 +28,7 @@ func evalCmd() *cobra.Command {
 		samples, maxLength, jobs, batch int
 		seed                            int64
 		asJSON, noRef, skipBad          bool
-		noPlots, quiet                  bool
+		noPlots, svg, quiet             bool
 	)
 	cmd := &cobra.Command{
 		Use:   "eval --tasks SPEC[,SPEC] --memory POLICY[,POLICY] [--budget N | --ratio R | --budgets N1,N2,...]",
@@ -45,9 +45,13 @@ follow it ("h2o:recent=8,streaming" is h2o with recent=8, then streaming).
 
 Prompts longer than --max-length minus the task's new tokens lose their middle
 (LongBench's truncation). With --out DIR, each finished sample is appended to
-DIR/journal.jsonl, so re-running the same command resumes where it stopped;
-DIR/results.json and the plots DIR/score_vs_cache.png and DIR/cache_per_layer.png
-are written at the end.`,
+DIR/journal.jsonl, so re-running the same command resumes where it stopped
+(from any directory, as long as the model's files are the same: the model is
+identified by a hash of its config, tokenizer and weights). At the end come
+DIR/results.json (with the model, dtype, backend, policies with their options
+and namm's version), the same tables as DIR/summary.csv and DIR/samples.csv,
+and the plots DIR/score_vs_cache.png and DIR/cache_per_layer.png (--svg: also
+as SVG).`,
 		Example: `  namm eval --model testdata/models/tiny-llama --tasks niah_single:len=512:n=2 --memory full,h2o,streaming --budget 256 --out /tmp/ev
   namm eval --model DIR --tasks core --memory h2o,snapkv,namm:my.namm --budgets 256,512,1024 --samples 10 --out runs/core
   namm eval --model DIR --tasks longbench:data/hotpotqa.jsonl,jsonl:my.jsonl:template=prompt.txt:metric=rouge --memory tova --ratio 0.25`,
@@ -84,9 +88,9 @@ are written at the end.`,
 			if err != nil {
 				return err
 			}
-			model := mf.model
-			if abs, err := filepath.Abs(model); err == nil {
-				model = abs
+			run, err := mf.provenance(e)
+			if err != nil {
+				return err
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 			defer stop()
@@ -101,9 +105,9 @@ are written at the end.`,
 				Tasks:    loaded,
 				Variants: matrix.Variants,
 				OutDir:   outDir,
-				Model:    model,
-				Setup:    fmt.Sprintf("backend=%s dtype=%s chunk=%d", mf.backend, mf.dtype, mf.chunk),
+				Run:      run,
 				NoPlots:  noPlots,
+				SVG:      svg,
 				Notes:    matrix.Notes,
 			}
 			if !quiet {
@@ -147,7 +151,8 @@ are written at the end.`,
 	f.BoolVar(&asJSON, "json", false, "print results.json's content instead of the table")
 	f.BoolVar(&noRef, "no-reference", false, "do not run the full cache (no normalised scores)")
 	f.BoolVar(&skipBad, "skip-bad", false, "skip malformed lines of task files (with a warning) instead of stopping")
-	f.BoolVar(&noPlots, "no-plots", false, "do not draw the PNG plots")
+	f.BoolVar(&noPlots, "no-plots", false, "do not draw the plots")
+	f.BoolVar(&svg, "svg", false, "draw the plots as SVG files too")
 	f.BoolVar(&quiet, "quiet", false, "no progress bar")
 	f.IntVar(&jobs, "workers", 1, "samples run at once (at least --batch)")
 	f.IntVar(&batch, "batch", 1, "samples that share each forward pass (batched inference: each keeps its own cache and policy; on a CPU the weights are read once for all)")
