@@ -3,18 +3,18 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/namm-dev/namm/eval"
+	"github.com/namm-dev/namm/internal/progress"
 	"github.com/namm-dev/namm/policy"
 )
 
@@ -110,13 +110,18 @@ as SVG).`,
 				SVG:      svg,
 				Notes:    matrix.Notes,
 			}
+			reporter := &progressReporter{w: stderr}
 			if !quiet {
-				cfg.Progress = &progressReporter{w: stderr}
+				cfg.Progress = reporter
 			}
 			rep, err := eval.Run(ctx, cfg)
 			if err != nil {
-				if outDir != "" && rep != nil && rep.Ran > 0 {
-					fmt.Fprintf(stderr, "%d samples saved in %s; run the same command again to resume\n", rep.Ran, filepath.Join(outDir, eval.JournalFile))
+				reporter.stop()
+				if ctx.Err() != nil {
+					err = errors.New("interrupted")
+				}
+				if outDir != "" && rep != nil && rep.Ran+rep.Resumed > 0 {
+					fmt.Fprintf(stderr, "%d samples saved in %s; run the same command again to resume\n", rep.Ran+rep.Resumed, filepath.Join(outDir, eval.JournalFile))
 				}
 				return err
 			}
@@ -177,35 +182,21 @@ func evalBudgets(mem *memoryFlags, list string) ([]policy.Budget, error) {
 	return eval.ParseBudgets(list)
 }
 
-// progressReporter draws a progress bar with an ETA on stderr.
+// progressReporter draws a progress bar with an ETA on stderr when it is a
+// terminal.
 type progressReporter struct {
 	w   io.Writer
-	bar *progressbar.ProgressBar
+	bar *progress.Bar
 }
 
 func (p *progressReporter) Start(total, resumed int) {
 	if resumed > 0 {
 		fmt.Fprintf(p.w, "resuming: %d samples already done, %d to run\n", resumed, total)
 	}
-	if total == 0 {
-		return
-	}
-	p.bar = progressbar.NewOptions(total,
-		progressbar.OptionSetWriter(p.w),
-		progressbar.OptionSetDescription("eval"),
-		progressbar.OptionShowCount(),
-		progressbar.OptionSetPredictTime(true),
-		progressbar.OptionShowElapsedTimeOnFinish(),
-		progressbar.OptionSetWidth(25),
-		progressbar.OptionThrottle(200*time.Millisecond),
-		progressbar.OptionOnCompletion(func() { fmt.Fprintln(p.w) }),
-	)
+	p.bar = progress.New(p.w, total, "eval")
 }
 
 func (p *progressReporter) Done(r eval.SampleResult) {
-	if p.bar == nil {
-		return
-	}
 	label := r.Policy
 	if r.Budget != "" {
 		label += "@" + r.Budget
@@ -215,5 +206,8 @@ func (p *progressReporter) Done(r eval.SampleResult) {
 		task = task[:24]
 	}
 	p.bar.Describe(fmt.Sprintf("%-24s %-14s", task, label))
-	_ = p.bar.Add(1)
+	p.bar.Add(1)
 }
+
+// stop ends an unfinished bar's line before an error message.
+func (p *progressReporter) stop() { p.bar.Break() }

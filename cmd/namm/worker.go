@@ -19,25 +19,24 @@ func workerCmd() *cobra.Command {
 	var natsURL string
 	var workers, batch int
 	cmd := &cobra.Command{
-		Use:   "worker --nats URL --model DIR",
+		Use:   "worker --nats URL [--model DIR]",
 		Short: "Evaluate NAMM candidates for 'namm evolve --nats' coordinators",
 		Long: `Pull evaluation jobs from the NATS JetStream work queue of 'namm evolve --nats',
 run them on the model and send the results back. Run any number of workers on
 any number of machines; a job whose worker dies is delivered to another. The
-model directory must be the coordinator's (checked by fingerprint).`,
+model must be the coordinator's (the same files, checked by a hash of their
+content; default: the embedded model); a worker with another model refuses
+the jobs, says why, and leaves them to the other workers.`,
 		Example: `  namm worker --nats nats://10.0.0.5:4222 --model /models/llama-3-8b --backend xla:/path/pjrt_c_api_gpu_plugin.so`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if natsURL == "" {
 				return errors.New("give --nats URL (the coordinator prints it)")
 			}
-			dir, err := resolveModel(mf.model)
+			id, err := mf.modelID()
 			if err != nil {
 				return err
 			}
-			fp, err := evolve.ModelFingerprint(dir)
-			if err != nil {
-				return err
-			}
+			fp := id.Hash
 			e, tok, err := mf.load()
 			if err != nil {
 				return err
@@ -57,7 +56,7 @@ model directory must be the coordinator's (checked by fingerprint).`,
 			}
 			defer nc.Close()
 			stderr := cmd.ErrOrStderr()
-			fmt.Fprintf(stderr, "worker %s: model %s, %d concurrent jobs, waiting for jobs at %s\n", ev.Name, fp, workers, natsURL)
+			fmt.Fprintf(stderr, "worker %s: model %s, %d concurrent jobs, waiting for jobs at %s\n", ev.Name, id, workers, natsURL)
 			w := &evolve.Worker{Eval: ev, Concurrency: workers, Messages: func(s string) { fmt.Fprintln(stderr, s) }}
 			err = w.Run(ctx, nc)
 			if errors.Is(err, context.Canceled) {

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestEvolveFlagsRefused: values that used to be replaced silently
+// (population 0 became 32) or checked only after the normalisation
+// statistics (sigma0) are refused before any model work.
+func TestEvolveFlagsRefused(t *testing.T) {
+	base := []string{"evolve", "--model", tinyLlama, "--stage", "niah_single:len=600:n=8", "--out", t.TempDir(), "--quiet"}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--population", "0"}, "--population must be >= 2, got 0"},
+		{[]string{"--sigma0", "-1"}, "--sigma0 must be finite and > 0"},
+		{[]string{"--workers", "0"}, "--workers must be >= 1 without --nats"},
+		{[]string{"--cma", "diag"}, "want full or sep"},
+		{[]string{"--eigen-every", "-2"}, "--eigen-every must be >= 0"},
+	} {
+		if _, _, err := runCmd(t, append(base, c.args...)...); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("evolve %q: error %v, want one containing %q", c.args, err, c.want)
+		}
+	}
+}
+
+func TestLocalWorkers(t *testing.T) {
+	def := defaultLocalWorkers("go")
+	for _, c := range []struct {
+		flag    int
+		given   bool
+		nats    string
+		want    int
+		wantErr bool
+	}{
+		{0, false, "", def, false},
+		{3, true, "", 3, false},
+		{0, true, "", 0, true},
+		{-1, true, "embedded", 0, true},
+		{0, false, "embedded", def, false},
+		{0, true, "embedded", 0, false}, // the in-process server only: remote workers join it
+		{0, false, "nats://h:4222", 0, false},
+		{2, true, "nats://h:4222", 2, false},
+	} {
+		got, err := localWorkers(c.flag, c.given, c.nats, "go")
+		if got != c.want || (err != nil) != c.wantErr {
+			t.Errorf("localWorkers(%d, %v, %q) = %d, %v; want %d (error %v)", c.flag, c.given, c.nats, got, err, c.want, c.wantErr)
+		}
+	}
+}
