@@ -38,7 +38,7 @@ type Config struct {
 	// 0 means cmaes.LazyInterval, 1 every generation (the reference).
 	EigenEvery int
 	EvalEvery  int // validate the mean every EvalEvery generations and at 0 (default 10)
-	MaxNew      int // cap on generated tokens per prompt; 0 keeps each task's own
+	MaxNew     int // cap on generated tokens per prompt; 0 keeps each task's own
 	// NormSamples is how many prompts of the first task's training pool the
 	// normalisation statistics are computed on; 0 means all (the reference).
 	NormSamples int
