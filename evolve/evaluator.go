@@ -67,17 +67,34 @@ func (ev *Evaluator) Run(job Job) Result {
 	return res
 }
 
+// Accepts reports why this evaluator cannot run job (nil when it can): the
+// job is for another model, or the prompt regenerated here differs from the
+// coordinator's (another generator or tokenizer version).
+func (ev *Evaluator) Accepts(job Job) error {
+	if job.Model != ev.Fingerprint {
+		return fmt.Errorf("job is for model %s, this evaluator has %s (give this worker the coordinator's model files)", job.Model, ev.Fingerprint)
+	}
+	if job.PromptHash == "" {
+		return nil
+	}
+	sample, err := ev.Store.Sample(job.Spec, job.Sample)
+	if err != nil {
+		return nil // reported by Run, as for every worker
+	}
+	if h := promptHash(sample.Prompt); h != job.PromptHash {
+		return fmt.Errorf("regenerated prompt hash %s, the coordinator's is %s (different generator or tokenizer version)", h, job.PromptHash)
+	}
+	return nil
+}
+
 func (ev *Evaluator) run(job Job) (Result, error) {
 	var res Result
-	if job.Model != ev.Fingerprint {
-		return res, fmt.Errorf("job is for model %s, this evaluator has %s", job.Model, ev.Fingerprint)
+	if err := ev.Accepts(job); err != nil {
+		return res, err
 	}
 	sample, err := ev.Store.Sample(job.Spec, job.Sample)
 	if err != nil {
 		return res, err
-	}
-	if h := promptHash(sample.Prompt); job.PromptHash != "" && h != job.PromptHash {
-		return res, fmt.Errorf("regenerated prompt hash %s, the coordinator's is %s (different generator or tokenizer version)", h, job.PromptHash)
 	}
 	var p policy.Policy
 	if job.Params != nil {

@@ -50,3 +50,15 @@ func TestLocalWorkers(t *testing.T) {
 		}
 	}
 }
+
+// TestWorkerHelpModelOptional: --model defaults to the embedded model, and
+// the usage line says so.
+func TestWorkerHelpModelOptional(t *testing.T) {
+	out, _, err := runCmd(t, "worker", "--help")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "worker --nats URL [--model DIR]") || !strings.Contains(out, "--exit-idle") {
+		t.Errorf("worker --help:\n%s", out)
+	}
+}
