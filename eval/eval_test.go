@@ -489,6 +489,21 @@ func checkOutputs(t *testing.T, dir string, n int) {
 		if len(colours) < 5 {
 			t.Errorf("%s has %d colours: blank?", name, len(colours))
 		}
+		// Nothing drawn at the edges (a title, legend marker or tick label
+		// cut off there): a band of 5 pixels around the image is background.
+		bg := img.At(b.Min.X, b.Min.Y)
+		for y := b.Min.Y; y < b.Max.Y; y++ {
+			for x := b.Min.X; x < b.Max.X; x++ {
+				if x-b.Min.X >= 5 && b.Max.X-x > 5 && y-b.Min.Y >= 5 && b.Max.Y-y > 5 {
+					continue
+				}
+				if img.At(x, y) != bg {
+					t.Errorf("%s: pixel (%d, %d) at the edge is drawn: something is cut off", name, x, y)
+					y = b.Max.Y
+					break
+				}
+			}
+		}
 	}
 }
 
