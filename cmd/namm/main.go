@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/namm-dev/namm/internal/provenance"
 )
 
 func main() {
@@ -34,6 +36,7 @@ Attention Memory Model (NAMM, "An Evolved Universal Transformer Memory", ICLR
 2025) or a baseline (StreamingLLM, H2O, L2, TOVA, SnapKV, FastGen, random).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       versionLine(provenance.ReadBuild()),
 	}
 	var cpuProfile string
 	root.PersistentFlags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to this file")
@@ -62,3 +65,16 @@ Attention Memory Model (NAMM, "An Evolved Universal Transformer Memory", ICLR
 
 // extraCommands lets other files of this package add commands.
 var extraCommands []func() *cobra.Command
+
+// versionLine is what --version prints: the module version, the commit the
+// binary was built from and the Go version.
+func versionLine(b provenance.Build) string {
+	v := b.Version
+	if b.Commit != "" {
+		v += " commit " + b.Commit
+		if b.Modified {
+			v += " (modified)"
+		}
+	}
+	return v + " " + b.Go
+}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+
+	"github.com/namm-dev/namm/internal/provenance"
 )
 
 func TestErrorLineNamesNammOnce(t *testing.T) {
@@ -17,5 +19,15 @@ func TestErrorLineNamesNammOnce(t *testing.T) {
 		if got := errorLine(c.err); got != c.want {
 			t.Errorf("errorLine(%q) = %q, want %q", c.err, got, c.want)
 		}
+	}
+}
+
+func TestVersionLine(t *testing.T) {
+	got := versionLine(provenance.Build{Version: "(devel)", Commit: "abc123", Modified: true, Go: "go1.26.8"})
+	if got != "(devel) commit abc123 (modified) go1.26.8" {
+		t.Errorf("versionLine = %q", got)
+	}
+	if got := versionLine(provenance.Build{Version: "v1.2.0", Go: "go1.26.8"}); got != "v1.2.0 go1.26.8" {
+		t.Errorf("versionLine without a commit = %q", got)
 	}
 }
