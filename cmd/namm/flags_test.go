@@ -75,3 +75,17 @@ func TestGenerateRefusesPromptPastPositions(t *testing.T) {
 		t.Errorf("no truncation note on stderr: %q", stderr)
 	}
 }
+
+// TestNoProgressBarInLogs: with stderr not a terminal (a pipe, a log file)
+// no progress bar is drawn: no carriage returns in the log.
+func TestNoProgressBarInLogs(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out")
+	_, stderr, err := runCmd(t, "eval", "--model", tinyLlama, "--tasks", "niah_single:len=256:n=2", "--memory", "full",
+		"--max-length", "300", "--no-plots", "--out", out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(stderr, "\r") || strings.Contains(stderr, "eval") {
+		t.Errorf("progress bar drawn into a non-terminal: %q", stderr)
+	}
+}
