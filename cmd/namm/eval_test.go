@@ -80,7 +80,6 @@ func TestEvalCommand(t *testing.T) {
 // and a copy of a model directory resumes the original's results, while
 // changed weights at the same path do not.
 func TestEvalResumeIdentifiesModelByContent(t *testing.T) {
-	t.Setenv("NAMM_CACHE_DIR", t.TempDir())
 	orig, err := filepath.Abs("../../testdata/models/tiny-llama")
 	if err != nil {
 		t.Fatal(err)

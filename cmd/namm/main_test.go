@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 	"testing"
 
 	"github.com/namm-dev/namm/internal/provenance"
@@ -30,4 +31,19 @@ func TestVersionLine(t *testing.T) {
 	if got := versionLine(provenance.Build{Version: "v1.2.0", Go: "go1.26.8"}); got != "v1.2.0 go1.26.8" {
 		t.Errorf("versionLine without a commit = %q", got)
 	}
+}
+
+// TestMain gives the package's tests one cache directory for the embedded
+// model and the weight hashes (the model is extracted once per process, so
+// a directory of one test's own would vanish under the next).
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "namm-cmd-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv("NAMM_CACHE_DIR", dir)
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }

@@ -9,7 +9,6 @@ import (
 // TestNammFileRecordsBaseModel: a NAMM file made with the embedded model
 // names it (it said "." before), and show prints it.
 func TestNammFileRecordsBaseModel(t *testing.T) {
-	t.Setenv("NAMM_CACHE_DIR", t.TempDir())
 	out := filepath.Join(t.TempDir(), "zero.namm")
 	if _, _, err := runCmd(t, "namm-file", "init", "--quiet", "--tasks", "niah_single:len=600:n=1", "--out", out); err != nil {
 		t.Fatal(err)
