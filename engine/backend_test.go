@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -42,5 +43,34 @@ func TestOpenBackendXLAErrors(t *testing.T) {
 		if strings.Contains(msg, "::") || strings.Count(msg, path) < 1 || strings.Count(msg, `backend "xla`) > 1 {
 			t.Errorf("xla:%s: %q: want the plugin named, the backend once, no '::'", path, msg)
 		}
+	}
+}
+
+// TestSessionRefusesPastPositions: a prompt, or a decoded token, beyond
+// max_position_embeddings is refused instead of run at extrapolated
+// positions.
+func TestSessionRefusesPastPositions(t *testing.T) {
+	e, err := Load("../testdata/models/tiny-llama", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Config.MaxPositionEmbeddings = 40 // this test loaded its own config
+	s, err := e.NewSession(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]int, 41)
+	for i := range ids {
+		ids[i] = 100 + i
+	}
+	if _, err := s.Prefill(ids); !errors.Is(err, ErrPastPositions) || !strings.Contains(err.Error(), "41 tokens, the model has 40") {
+		t.Fatalf("41-token prompt: %v", err)
+	}
+	s, _ = e.NewSession(nil)
+	if _, err := s.Prefill(ids[:40]); err != nil {
+		t.Fatalf("40-token prompt: %v", err)
+	}
+	if _, err := s.Decode(7); !errors.Is(err, ErrPastPositions) {
+		t.Fatalf("decoding the 41st token: %v", err)
 	}
 }
