@@ -436,6 +436,11 @@ func checkOutputs(t *testing.T, dir string, n int) {
 	if len(res.Policies) == 0 {
 		t.Error("results.json lists no policies")
 	}
+	for _, p := range res.Policies {
+		if p.Fingerprint != "" {
+			t.Errorf("policy %s without learned parameters has fingerprint %q", p.Label, p.Fingerprint)
+		}
+	}
 	checkCSV(t, dir, &res)
 	for _, s := range res.Samples {
 		if s.ID == "" || s.Task == "" || len(s.Answers) == 0 || len(s.MeanPerLayer) == 0 || s.PromptTokens == 0 || s.Seconds <= 0 {

@@ -82,7 +82,13 @@ type PolicyInfo struct {
 	Spec   string `json:"spec"`
 	Budget string `json:"budget,omitempty"`
 	Name   string `json:"name"`
+	// Fingerprint identifies a learned policy's parameters by content (a
+	// NAMM's: its file may be replaced at the same path); "" for the others.
+	Fingerprint string `json:"fingerprint,omitempty"`
 }
+
+// fingerprinter is implemented by policies with learned parameters.
+type fingerprinter interface{ Fingerprint() string }
 
 // Results is the content of results.json.
 type Results struct {
@@ -103,7 +109,11 @@ func policyInfo(variants []Variant) ([]PolicyInfo, error) {
 		if err != nil {
 			return nil, fmt.Errorf("eval: memory %s: %w", v.Label(), err)
 		}
-		out = append(out, PolicyInfo{Label: v.Label(), Spec: v.Policy, Budget: BudgetLabel(v.Budget), Name: p.Name()})
+		info := PolicyInfo{Label: v.Label(), Spec: v.Policy, Budget: BudgetLabel(v.Budget), Name: p.Name()}
+		if f, ok := p.(fingerprinter); ok {
+			info.Fingerprint = f.Fingerprint()
+		}
+		out = append(out, info)
 	}
 	return out, nil
 }
