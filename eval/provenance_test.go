@@ -2,6 +2,7 @@ package eval
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/namm-dev/namm/namm"
@@ -39,5 +40,40 @@ func TestPolicyInfoFingerprintsNAMM(t *testing.T) {
 	again, err := policyInfo([]Variant{{Policy: "namm:" + path}})
 	if err != nil || again[0].Fingerprint == infos[1].Fingerprint {
 		t.Errorf("replaced NAMM file kept fingerprint %s (%v)", again[0].Fingerprint, err)
+	}
+}
+
+// TestResumeRefusesChangedNAMM: results journalled with one NAMM file are
+// not resumed once another NAMM is at that path.
+func TestResumeRefusesChangedNAMM(t *testing.T) {
+	e, tok := tiny(t)
+	f := &namm.File{Params: make([]float32, namm.NumParams)}
+	for i := range f.Norm.Var {
+		f.Norm.Var[i] = 1
+	}
+	path := filepath.Join(t.TempDir(), "a.namm")
+	if err := namm.Save(path, f); err != nil {
+		t.Fatal(err)
+	}
+	tasks, err := LoadTasks([]string{"niah_single:len=256:n=1"}, tok, LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Scorer: &Scorer{Engine: e, Tokenizer: tok, MaxLength: 300}, Tasks: tasks, NoPlots: true, OutDir: t.TempDir(),
+		Variants: []Variant{{Policy: "namm:" + path}}}
+	if _, err := Run(t.Context(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	// A new policy joins the directory; the same NAMM resumes.
+	cfg.Variants = append(cfg.Variants, Variant{Policy: "full"})
+	if rep, err := Run(t.Context(), cfg); err != nil || rep.Resumed != 1 || rep.Ran != 1 {
+		t.Fatalf("same NAMM plus the full cache: %+v, %v", rep, err)
+	}
+	f.Params[7] = 0.5
+	if err := namm.Save(path, f); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(t.Context(), cfg); err == nil || !strings.Contains(err.Error(), "its file now holds") {
+		t.Errorf("a replaced NAMM file resumed: %v", err)
 	}
 }

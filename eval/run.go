@@ -73,6 +73,9 @@ func metaOf(run provenance.Run, maxLength int) Meta {
 type runFile struct {
 	Meta
 	Run provenance.Run `json:"run"`
+	// Policies are every policy journalled into the directory so far; a
+	// learned one must keep its fingerprint to resume.
+	Policies []PolicyInfo `json:"policies,omitempty"`
 }
 
 // PolicyInfo describes one column of the results: the spec as given, its
@@ -158,7 +161,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if err := atomicfile.RemoveTemps(cfg.OutDir); err != nil {
 			return nil, fmt.Errorf("eval: %w", err)
 		}
-		if err := checkMeta(filepath.Join(cfg.OutDir, MetaFile), runFile{Meta: meta, Run: cfg.Run}); err != nil {
+		if err := checkMeta(filepath.Join(cfg.OutDir, MetaFile), runFile{Meta: meta, Run: cfg.Run, Policies: policies}); err != nil {
 			return nil, err
 		}
 		j, prev, err := OpenJournal(filepath.Join(cfg.OutDir, JournalFile))
@@ -276,6 +279,25 @@ func checkMeta(path string, run runFile) error {
 	if old := stored.Meta; old != meta {
 		return fmt.Errorf("eval: %s holds results of another run (model %s %s, %s, max length %d; now model %s %s, %s, max length %d): use another --out",
 			filepath.Dir(path), stored.Run.Model.Name, old.Model, old.Setup, old.MaxLength, run.Run.Model.Name, meta.Model, meta.Setup, meta.MaxLength)
+	}
+	known := map[string]PolicyInfo{}
+	for _, p := range stored.Policies {
+		known[p.Label] = p
+	}
+	added := false
+	for _, p := range run.Policies {
+		old, ok := known[p.Label]
+		switch {
+		case !ok:
+			stored.Policies = append(stored.Policies, p)
+			added = true
+		case old.Fingerprint != p.Fingerprint:
+			return fmt.Errorf("eval: %s holds results of memory %s with parameters %s; its file now holds %s: use another --out",
+				filepath.Dir(path), p.Label, old.Fingerprint, p.Fingerprint)
+		}
+	}
+	if added {
+		return writeJSONAtomic(path, stored)
 	}
 	return nil
 }
