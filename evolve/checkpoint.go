@@ -35,8 +35,9 @@ type Identity struct {
 	Stages      [][]string `json:"stages"` // canonical training specs per stage
 	// MemoryWeight is omitted at 0 so that earlier checkpoints still match.
 	MemoryWeight float64 `json:"memory_weight,omitempty"`
-	// EigenEvery is the full mode's eigendecomposition interval (0 in sep
-	// mode; omitted then, as in earlier checkpoints).
+	// EigenEvery is the full mode's eigendecomposition interval when above
+	// 1 (omitted for sep mode and for every generation, as in earlier
+	// checkpoints).
 	EigenEvery int `json:"eigen_every,omitempty"`
 }
 

@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/namm-dev/namm/evolve/cmaes"
+	"github.com/namm-dev/namm/namm"
 )
 
 // TestResumeRestoresFiles: after an interruption, a temporary file of a
@@ -141,5 +144,27 @@ func TestLastStageKeepsNoBestState(t *testing.T) {
 	ck2, err := loadCheckpoint(dir2, cfg2.identityWithDefaults(), func(string) {})
 	if err != nil || ck2 == nil || ck2.BestCMA == nil {
 		t.Errorf("first of two stages: the best state is needed by stage 2 (%v)", err)
+	}
+}
+
+// TestFullModeEigenEvery: full mode defaults to Hansen's lazy interval, and
+// that interval is part of the identity, except 1 (every generation), which
+// earlier checkpoints of full mode were made with.
+func TestFullModeEigenEvery(t *testing.T) {
+	cfg := smallConfig(t, t.TempDir())
+	cfg.CMA = cmaes.ModeFull
+	id := cfg.identityWithDefaults()
+	if want := cmaes.LazyInterval(namm.NumParams, cfg.Population); id.EigenEvery != want || want < 2 {
+		t.Errorf("full mode: eigen_every %d, want the lazy interval %d", id.EigenEvery, want)
+	}
+	cfg = smallConfig(t, t.TempDir())
+	cfg.CMA, cfg.EigenEvery = cmaes.ModeFull, 1
+	if id := cfg.identityWithDefaults(); id.EigenEvery != 0 {
+		t.Errorf("--eigen-every 1: identity holds %d, want it omitted as in earlier checkpoints", id.EigenEvery)
+	}
+	cfg = smallConfig(t, t.TempDir())
+	cfg.CMA = ""
+	if id := cfg.identityWithDefaults(); id.CMA != "sep" || id.EigenEvery != 0 {
+		t.Errorf("default: cma %q eigen_every %d, want sep and none", id.CMA, id.EigenEvery)
 	}
 }

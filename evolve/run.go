@@ -116,7 +116,10 @@ func (c *Config) identity() Identity {
 	id := Identity{Params: namm.NumParams, Population: c.Population, CMA: string(c.CMA), Sigma0: c.Sigma0,
 		Seed: c.Seed, Samples: c.Samples, ValSamples: c.ValSamples, EvalEvery: c.EvalEvery,
 		Generations: c.Generations, MaxNew: c.MaxNew, NormSamples: c.NormSamples, Model: c.Model,
-		MemoryWeight: c.MemoryWeight, EigenEvery: c.EigenEvery}
+		MemoryWeight: c.MemoryWeight}
+	if c.EigenEvery > 1 { // 1 is the reference's (and earlier checkpoints') every-generation update
+		id.EigenEvery = c.EigenEvery
+	}
 	for _, st := range c.Stages {
 		var specs []string
 		for _, sp := range st.Train {

@@ -194,7 +194,7 @@ JetStream; --nats embedded starts an in-process server on 127.0.0.1 and
 	f.Float64Var(&cfg.MemoryWeight, "memory-weight", 0, "add W x (1 - KV tokens / full cache's KV tokens) to the fitness, so the memory saved counts (0: the reference, score only)")
 	f.Int64Var(&cfg.Seed, "seed", 1337, "seed of CMA-ES and of the sample draws")
 	f.StringVar(&cma, "cma", "sep", "covariance model: sep (diagonal: O(n) time and ~100 kB checkpoints; use it) or full (the reference's 4,172 x 4,172 matrix: checkpoints of 70-420 MB and an eigendecomposition of minutes every --eigen-every generations, on 2 cores; with few hundred generations it barely moves from the identity)")
-	f.IntVar(&cfg.EigenEvery, "eigen-every", 0, "with --cma full, generations one eigendecomposition serves (0: Hansen's lazy interval, 25 at population 32; 1: every generation, as the reference)")
+	f.IntVar(&cfg.EigenEvery, "eigen-every", 0, "with --cma full, generations one eigendecomposition serves (0: Hansen's lazy interval, 25 at population 32; 1: every generation, as the reference and earlier versions; use it to resume their full-mode runs)")
 	f.BoolVar(&quiet, "quiet", false, "no progress bars")
 	f.IntVar(&cfg.EvalEvery, "eval-every", 10, "validate the mean every N generations (and at 0 and at the end of a stage)")
 	f.IntVar(&cfg.MaxNew, "max-new", 0, "cap on generated tokens per prompt (0: each task's own)")
