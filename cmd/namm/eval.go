@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -92,7 +91,7 @@ as SVG).`,
 			if err != nil {
 				return err
 			}
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 			defer stop()
 			scorer := &eval.Scorer{Engine: e, Tokenizer: tok, MaxLength: maxLength, Workers: jobs, Batch: batch}
 			// Refused before it starts: a batch of prompts at the truncation

@@ -125,7 +125,7 @@ JetStream; --nats embedded starts an in-process server on 127.0.0.1 and
 			if err := setBatch(ev, batch); err != nil {
 				return err
 			}
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			stderr := cmd.ErrOrStderr()
 

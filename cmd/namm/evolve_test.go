@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestEvolveFlagsRefused: values that used to be replaced silently
@@ -60,5 +64,35 @@ func TestWorkerHelpModelOptional(t *testing.T) {
 	}
 	if !strings.Contains(out, "worker --nats URL [--model DIR]") || !strings.Contains(out, "--exit-idle") {
 		t.Errorf("worker --help:\n%s", out)
+	}
+}
+
+// TestInterruptSaysHowToResume: an interrupted evolve or eval (Ctrl-C
+// cancels the command's context) says what was kept and how to resume, on
+// a line of its own.
+func TestInterruptSaysHowToResume(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"evolve", "--model", tinyLlama, "--stage", "niah_single:len=600:n=8", "--generations", "1000", "--population", "4",
+			"--samples", "2", "--norm-samples", "1", "--max-new", "2"}, "run the same command again to resume"},
+		{[]string{"eval", "--model", tinyLlama, "--tasks", "niah_single:len=3000:n=100", "--memory", "full", "--max-length", "3100"}, "interrupted"},
+	} {
+		out := filepath.Join(t.TempDir(), "out")
+		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+		root := rootCmd()
+		var stdout, stderr bytes.Buffer
+		root.SetOut(&stdout)
+		root.SetErr(&stderr)
+		root.SetArgs(append(c.args, "--out", out))
+		err := root.ExecuteContext(ctx)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s interrupted: error %v, want one saying %q\n%s", c.args[0], err, c.want, stderr.String())
+		}
+		if c.args[0] == "eval" && !strings.Contains(stderr.String(), "run the same command again to resume") {
+			t.Errorf("eval interrupted: no resume hint in %q", stderr.String())
+		}
 	}
 }

@@ -52,7 +52,7 @@ without jobs); --exit-idle makes it stop by itself.`,
 				return err
 			}
 			workers = max(workers, batch)
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			stderr := cmd.ErrOrStderr()
 			nc, err := nats.Connect(natsURL, nats.Name("namm-worker "+ev.Name), nats.MaxReconnects(-1),
