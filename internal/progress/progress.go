@@ -22,8 +22,8 @@ func IsTerminal(w io.Writer) bool {
 // Bar is a progress bar; the nil *Bar draws nothing, so callers need no
 // checks.
 type Bar struct {
-	bar *progressbar.ProgressBar
-	w   io.Writer
+	bar     *progressbar.ProgressBar
+	stopped bool // Break ended the line
 }
 
 // New returns a bar of total steps on w, or nil when w is not a terminal.
@@ -35,7 +35,7 @@ func New(w io.Writer, total int, desc string) *Bar {
 }
 
 func newBar(w io.Writer, total int, desc string) *Bar {
-	b := &Bar{w: w}
+	b := &Bar{}
 	b.bar = progressbar.NewOptions(total,
 		progressbar.OptionSetWriter(w),
 		progressbar.OptionSetDescription(desc),
@@ -79,8 +79,8 @@ func (b *Bar) Finish() {
 // Break ends the bar's line when it stops unfinished (an error, Ctrl-C), so
 // that the next message starts on a line of its own.
 func (b *Bar) Break() {
-	if b != nil && !b.bar.IsFinished() {
-		_ = b.bar.Exit()
-		fmt.Fprintln(b.w)
+	if b != nil && !b.bar.IsFinished() && !b.stopped {
+		b.stopped = true
+		_ = b.bar.Exit() // runs the completion callback: the newline
 	}
 }

@@ -46,8 +46,9 @@ func TestBreakEndsTheLine(t *testing.T) {
 	b := newBar(&buf, 10, "eval")
 	b.Add(3)
 	b.Break()
+	b.Break()
 	buf.WriteString("interrupted")
-	if !strings.Contains(buf.String(), "\ninterrupted") {
-		t.Fatalf("message glued to the bar: %q", buf.String())
+	if !strings.Contains(buf.String(), "\ninterrupted") || strings.Contains(buf.String(), "\n\ninterrupted") {
+		t.Fatalf("want the message on the line after the bar, no blank line: %q", buf.String())
 	}
 }
