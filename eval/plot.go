@@ -1,9 +1,7 @@
 package eval
 
 import (
-	"bytes"
 	"fmt"
-	"io"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -13,9 +11,8 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
-	"gonum.org/v1/plot/vg/vgsvg"
+
+	"github.com/namm-dev/namm/internal/plotfile"
 )
 
 // Plot file names written by WritePlots.
@@ -35,10 +32,7 @@ func WritePlots(dir string, rows []Row, svg bool) ([]string, error) {
 	if len(overall) == 0 {
 		return nil, nil
 	}
-	formats := []string{"png"}
-	if svg {
-		formats = append(formats, "svg")
-	}
+	formats := plotfile.Formats(svg)
 	var paths []string
 	for _, pl := range []struct {
 		file string
@@ -50,7 +44,7 @@ func WritePlots(dir string, rows []Row, svg bool) ([]string, error) {
 		}
 		for _, format := range formats {
 			file := strings.TrimSuffix(pl.file, ".png") + "." + format
-			data, err := render(p, format)
+			data, err := plotfile.Render(p, plotWidth, plotHeight, format)
 			if err != nil {
 				return paths, fmt.Errorf("plot %s: %w", file, err)
 			}
@@ -64,36 +58,11 @@ func WritePlots(dir string, rows []Row, svg bool) ([]string, error) {
 	return paths, nil
 }
 
-// Plot size, and the margin left around the plot so that the title, the
-// legend's markers and the last tick labels are not cut at the edges.
+// Plot size.
 const (
 	plotWidth  = 8 * vg.Inch
 	plotHeight = 5 * vg.Inch
-	plotMargin = 8 // points
 )
-
-// render draws p as a PNG or SVG file's bytes, inset by plotMargin.
-func render(p *plot.Plot, format string) ([]byte, error) {
-	var c interface {
-		vg.CanvasSizer
-		io.WriterTo
-	}
-	switch format {
-	case "png":
-		c = vgimg.PngCanvas{Canvas: vgimg.New(plotWidth, plotHeight)}
-	case "svg":
-		c = vgsvg.New(plotWidth, plotHeight)
-	default:
-		return nil, fmt.Errorf("unknown plot format %q", format)
-	}
-	m := vg.Points(plotMargin)
-	p.Draw(draw.Crop(draw.New(c), m, -m, m, -m))
-	var buf bytes.Buffer
-	if _, err := c.WriteTo(&buf); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
-}
 
 // overallRows are the AllTasks rows, or the rows of the only task.
 func overallRows(rows []Row) []Row {

@@ -126,8 +126,14 @@ func TestLastStageKeepsNoBestState(t *testing.T) {
 	dir := t.TempDir()
 	cfg := smallConfig(t, dir)
 	cfg.Stages = cfg.Stages[:1]
-	if err := runTrainer(t, cfg, &fakePool{}, 2); !errors.Is(err, ErrStopped) {
+	tr := &Trainer{Cfg: cfg, Eval: tinyEvaluator(t), Pool: &fakePool{}, StopAfter: 2, SVG: true}
+	if err := tr.Run(t.Context()); !errors.Is(err, ErrStopped) {
 		t.Fatal(err)
+	}
+	for _, f := range []string{"fitness.png", "fitness.svg", "sigma.svg", "cache.svg"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("curves with SVG: %v", err)
+		}
 	}
 	ck, err := loadCheckpoint(dir, cfg.identityWithDefaults(), func(string) {})
 	if err != nil || ck == nil {

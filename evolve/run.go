@@ -150,6 +150,8 @@ type Trainer struct {
 	Progress io.Writer
 	// Messages receives one line per generation and warnings (nil: none).
 	Messages io.Writer
+	// SVG also draws the curves as SVG files.
+	SVG bool
 	// StopAfter > 0 makes Run return ErrStopped after that many generations
 	// of this call (tests use it to interrupt a run between checkpoints).
 	StopAfter int
@@ -311,7 +313,7 @@ func (t *Trainer) restoreFiles() error {
 	}
 	t.ck.LogBytes = int64(buf.Len())
 	if len(t.log) > 0 {
-		return writeCurves(out, t.log)
+		return writeCurves(out, t.log, t.SVG)
 	}
 	return nil
 }
@@ -623,7 +625,7 @@ func (t *Trainer) record(e LogEntry, val *valResult, start time.Time) error {
 	}
 	t.ck.LogBytes = size
 	t.log = append(t.log, e)
-	return writeCurves(t.Cfg.Out, t.log)
+	return writeCurves(t.Cfg.Out, t.log, t.SVG)
 }
 
 // endStage logs the stage's last validation and moves to the next stage,

@@ -48,7 +48,7 @@ func evolveCmd() *cobra.Command {
 	var workers, poolSize, batch int
 	var ackWait time.Duration
 	var maxDeliver int
-	var benchWorkers, quiet bool
+	var benchWorkers, quiet, svg bool
 	cmd := &cobra.Command{
 		Use:   "evolve --stage TASKS [--stage TASKS ...] --out DIR",
 		Short: "Evolve a NAMM with CMA-ES over a curriculum of generated tasks",
@@ -169,7 +169,7 @@ JetStream; --nats embedded starts an in-process server on 127.0.0.1 and
 				defer wait()
 			}
 			defer pool.Close()
-			tr := &evolve.Trainer{Cfg: cfg, Eval: ev, Pool: pool, Messages: stderr}
+			tr := &evolve.Trainer{Cfg: cfg, Eval: ev, Pool: pool, Messages: stderr, SVG: svg}
 			if !quiet {
 				tr.Progress = stderr
 			}
@@ -196,6 +196,7 @@ JetStream; --nats embedded starts an in-process server on 127.0.0.1 and
 	f.StringVar(&cma, "cma", "sep", "covariance model: sep (diagonal: O(n) time and ~100 kB checkpoints; use it) or full (the reference's 4,172 x 4,172 matrix: checkpoints of 70-420 MB and an eigendecomposition of minutes every --eigen-every generations, on 2 cores; with few hundred generations it barely moves from the identity)")
 	f.IntVar(&cfg.EigenEvery, "eigen-every", 0, "with --cma full, generations one eigendecomposition serves (0: Hansen's lazy interval, 25 at population 32; 1: every generation, as the reference and earlier versions; use it to resume their full-mode runs)")
 	f.BoolVar(&quiet, "quiet", false, "no progress bars")
+	f.BoolVar(&svg, "svg", false, "draw the curves (fitness, sigma, cache) as SVG files too")
 	f.IntVar(&cfg.EvalEvery, "eval-every", 10, "validate the mean every N generations (and at 0 and at the end of a stage)")
 	f.IntVar(&cfg.MaxNew, "max-new", 0, "cap on generated tokens per prompt (0: each task's own)")
 	f.IntVar(&cfg.NormSamples, "norm-samples", 0, "prompts of the first task for the normalisation statistics (0: all, the reference)")
