@@ -61,7 +61,7 @@ func generateCmd() *cobra.Command {
 			if len(ids)+maxNew > positions {
 				if !truncate {
 					return fmt.Errorf("the prompt has %d tokens; with --max-new-tokens %d that is more than the model's %d positions (max_position_embeddings in its config.json), and namm does not extrapolate positions: "+
-						"give --truncate to keep the prompt's first and last parts (LongBench's middle truncation), shorten the prompt, or use a model whose config extends its context (rope_scaling)",
+						"give --truncate to keep the prompt's first and last parts (LongBench's middle truncation), shorten the prompt or --max-new-tokens, or use a model whose config extends its context (rope_scaling)",
 						len(ids), maxNew, positions)
 				}
 				if maxNew >= positions {
