@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/namm-dev/namm/eval"
 	"github.com/namm-dev/namm/runner"
 )
 
@@ -68,7 +67,10 @@ func generateCmd() *cobra.Command {
 					return fmt.Errorf("--max-new-tokens %d leaves no room for a prompt in the model's %d positions", maxNew, positions)
 				}
 				original := len(ids)
-				if ids, _, err = eval.PromptIDs(tok, prompt, positions, maxNew); err != nil {
+				if noBOS {
+					return fmt.Errorf("--truncate encodes the kept text again with the tokenizer's special tokens: it does not go with --no-bos")
+				}
+				if ids, _, err = r.PromptIDs(prompt, maxNew); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "note: prompt truncated from %d to %d tokens (its middle dropped) to fit the model's %d positions with %d new tokens\n",
