@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -68,19 +69,30 @@ func TestWorkerHelpModelOptional(t *testing.T) {
 }
 
 // TestInterruptSaysHowToResume: an interrupted evolve or eval (Ctrl-C
-// cancels the command's context) says what was kept and how to resume, on
-// a line of its own.
+// cancels the command's context) says what was kept and how to resume. The
+// interruption comes once the run has saved something (a first checkpoint,
+// a first journal line).
 func TestInterruptSaysHowToResume(t *testing.T) {
 	for _, c := range []struct {
-		args []string
-		want string
+		args  []string
+		saved string // file whose content means the run has saved work
+		want  string
 	}{
 		{[]string{"evolve", "--model", tinyLlama, "--stage", "niah_single:len=600:n=8", "--generations", "1000", "--population", "4",
-			"--samples", "2", "--norm-samples", "1", "--max-new", "2"}, "run the same command again to resume"},
-		{[]string{"eval", "--model", tinyLlama, "--tasks", "niah_single:len=3000:n=100", "--memory", "full", "--max-length", "3100"}, "interrupted"},
+			"--samples", "2", "--norm-samples", "1", "--max-new", "2"}, "checkpoint-00000000.ckpt", "run the same command again to resume"},
+		{[]string{"eval", "--model", tinyLlama, "--tasks", "niah_single:len=600:n=100", "--memory", "full", "--max-length", "700"}, "journal.jsonl", "interrupted"},
 	} {
 		out := filepath.Join(t.TempDir(), "out")
-		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		go func() {
+			for ctx.Err() == nil {
+				if fi, err := os.Stat(filepath.Join(out, c.saved)); err == nil && fi.Size() > 0 {
+					cancel() // Ctrl-C
+					return
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}()
 		root := rootCmd()
 		var stdout, stderr bytes.Buffer
 		root.SetOut(&stdout)
