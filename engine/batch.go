@@ -82,7 +82,7 @@ func (b *Batch) Add(s *Seq) {
 	default:
 		s.start = len(s.Session.tokens)
 		if n, limit := s.start+len(s.Prompt)+s.MaxNew, b.e.Config.MaxPositionEmbeddings; limit > 0 && n > limit {
-			s.Err = fmt.Errorf("engine: %d tokens held, a prompt of %d and %d new ones exceed the model's %d positions", s.start, len(s.Prompt), s.MaxNew, limit)
+			s.Err = fmt.Errorf("%w: %d tokens held, a prompt of %d and %d new ones exceed the model's %d (max_position_embeddings)", ErrPastPositions, s.start, len(s.Prompt), s.MaxNew, limit)
 		}
 	}
 	if s.Err != nil {

@@ -104,8 +104,14 @@ func OpenBackend(spec string) (b backends.Backend, err error) {
 			return nil, fmt.Errorf("backend %q: GoMLX v0.26's parallel scheduler can deadlock on these graphs; use go (the sequential scheduler, also the faster one here)", spec)
 		}
 	case "xla":
+		if !xlaBuilt {
+			return nil, fmt.Errorf("backend %q: this binary was built with -tags noxla (CPU only); build without the tag for the XLA backend", spec)
+		}
 		if !strings.Contains(spec, ":") {
 			return nil, fmt.Errorf("backend %q: give the PJRT plugin path, e.g. xla:/path/to/xla_cuda_plugin.so (namm never downloads one)", spec)
+		}
+		if _, err := os.Stat(conf); err != nil {
+			return nil, fmt.Errorf("backend xla: PJRT plugin: %w", err)
 		}
 		os.Setenv("GOMLX_NO_AUTO_INSTALL", "1")
 		os.Setenv("GOPJRT_CUDA_CHECKS", "0")
@@ -123,7 +129,20 @@ func OpenBackend(spec string) (b backends.Backend, err error) {
 			err = fmt.Errorf("backend %q: %v", spec, r)
 		}
 	}()
-	return backends.NewWithConfig(spec)
+	b, err = backends.NewWithConfig(spec)
+	if err != nil {
+		return nil, fmt.Errorf("backend %q: %s", spec, trimBackendPrefix(err.Error(), name))
+	}
+	return b, nil
+}
+
+// trimBackendPrefix drops the `backend "NAME":: ` GoMLX puts before its
+// errors, so that the backend is named once.
+func trimBackendPrefix(msg, name string) string {
+	for _, p := range []string{fmt.Sprintf("backend %q:: ", name), fmt.Sprintf("backend %q: ", name)} {
+		msg = strings.TrimPrefix(msg, p)
+	}
+	return msg
 }
 
 // SetProfile sets Options.Profile for the sessions started after it.

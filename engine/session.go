@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -114,6 +115,20 @@ func (s *Session) CacheTokens() []int { return s.cache.TokensPerLayer() }
 // CacheBytes returns the bytes of K, V and positions allocated now.
 func (s *Session) CacheBytes() int64 { return s.cache.Bytes() }
 
+// ErrPastPositions is wrapped by the error of a pass that would place a
+// token beyond the model's positions (max_position_embeddings): RoPE would
+// extrapolate there and the model answers nonsense.
+var ErrPastPositions = errors.New("engine: beyond the model's positions")
+
+// checkPositions refuses a sequence of n tokens longer than the model's
+// positions.
+func (s *Session) checkPositions(n int) error {
+	if limit := s.e.Config.MaxPositionEmbeddings; limit > 0 && n > limit {
+		return fmt.Errorf("%w: %d tokens, the model has %d (max_position_embeddings)", ErrPastPositions, n, limit)
+	}
+	return nil
+}
+
 // Prefill runs the prompt in chunks whose boundaries fall on multiples of
 // the chunk size (in absolute positions) and returns the logits of its last
 // token.
@@ -124,6 +139,9 @@ func (s *Session) Prefill(ids []int) ([]float32, error) {
 	cs := s.e.opts.ChunkSize
 	start := len(s.tokens)
 	promptLen := start + len(ids)
+	if err := s.checkPositions(promptLen); err != nil {
+		return nil, err
+	}
 	if !s.e.hostCache() {
 		// On compiled backends every capacity is a new graph: size the cache
 		// for the whole prompt at once so prefill compiles one shape.
@@ -158,6 +176,9 @@ func (s *Session) Prefill(ids []int) ([]float32, error) {
 
 // Decode feeds one token and returns the logits of the next.
 func (s *Session) Decode(id int) ([]float32, error) {
+	if err := s.checkPositions(len(s.tokens) + 1); err != nil {
+		return nil, err
+	}
 	pass := policy.Pass{Phase: policy.Decode, Start: len(s.tokens), NewTokens: 1, PromptLen: -1}
 	return s.forward([]int{id}, pass, 1, true)
 }

@@ -179,6 +179,16 @@ feed:
 	return out, context.Cause(ctx)
 }
 
+// CheckMaxLength refuses a truncation limit beyond the model's positions:
+// prompts up to that length would run at positions the model never saw.
+func CheckMaxLength(maxLength, positions int) error {
+	if maxLength > positions {
+		return fmt.Errorf("max length %d is more than the model's %d positions (max_position_embeddings in its config.json), and namm does not extrapolate positions: "+
+			"use %d or less (longer prompts lose their middle), or a model whose config extends its context (rope_scaling)", maxLength, positions, positions)
+	}
+	return nil
+}
+
 // maxLength is the truncation limit in force.
 func (s *Scorer) maxLength() int { return s.Runner().MaxLen() }
 

@@ -3,19 +3,24 @@ package eval
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
+	"encoding/xml"
 	"image/png"
 	"math"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/namm-dev/namm/engine"
+	"github.com/namm-dev/namm/internal/modelid"
+	"github.com/namm-dev/namm/internal/provenance"
 	"github.com/namm-dev/namm/policy"
 	"github.com/namm-dev/namm/task/metric"
 	"github.com/namm-dev/namm/tokenizer"
@@ -283,7 +288,8 @@ func TestRunNormalisedAndResume(t *testing.T) {
 		{Policy: "streaming", Budget: policy.Budget{Tokens: 64}},
 	}
 	out := t.TempDir()
-	cfg := Config{Scorer: &Scorer{Engine: e, Tokenizer: tok, Workers: 2}, Tasks: tasks, Variants: variants, OutDir: out, Model: "tiny"}
+	cfg := Config{Scorer: &Scorer{Engine: e, Tokenizer: tok, Workers: 2}, Tasks: tasks, Variants: variants, OutDir: out, SVG: true,
+		Run: provenance.Run{Model: modelid.ID{Name: "/models/tiny", Hash: "sha256:0123456789abcdef"}, Backend: "go", DType: "float32", Chunk: 128}}
 	before := sessionsRun.Load()
 	rep, err := Run(context.Background(), cfg)
 	if err != nil {
@@ -390,8 +396,13 @@ func TestRunNormalisedAndResume(t *testing.T) {
 		}
 	}
 
-	// Another model in the same --out is refused.
-	cfg.Model = "other"
+	// The same model content at another path (or run from another
+	// directory) resumes; other content at the same path is refused.
+	cfg.Run.Model.Name = "/elsewhere/tiny"
+	if rep4, err := Run(context.Background(), cfg); err != nil || rep4.Ran != 0 {
+		t.Errorf("the same model at another path: ran %v, %v; want everything resumed", rep4, err)
+	}
+	cfg.Run.Model = modelid.ID{Name: "/models/tiny", Hash: "sha256:fedcba9876543210"}
 	if _, err := Run(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "another run") {
 		t.Errorf("a different model resumed into the same directory: %v", err)
 	}
@@ -412,6 +423,25 @@ func checkOutputs(t *testing.T, dir string, n int) {
 	if len(res.Samples) != n || len(res.Summary) == 0 || res.Model == "" {
 		t.Errorf("results.json: %d samples (want %d), %d summary rows, model %q", len(res.Samples), n, len(res.Summary), res.Model)
 	}
+	// Provenance: the model by name and content, the settings, the build,
+	// and each policy with the options in effect.
+	if res.Run.Model.Name == "" || res.Run.Model.Hash != res.Model || res.Run.DType == "" || res.Run.Backend == "" || res.Run.Namm.Go == "" {
+		t.Errorf("results.json run: %+v", res.Run)
+	}
+	for _, p := range res.Policies {
+		if p.Name == "" || p.Label == "h2o@1024" && !strings.Contains(p.Name, "1024") {
+			t.Errorf("policy %+v", p)
+		}
+	}
+	if len(res.Policies) == 0 {
+		t.Error("results.json lists no policies")
+	}
+	for _, p := range res.Policies {
+		if p.Fingerprint != "" {
+			t.Errorf("policy %s without learned parameters has fingerprint %q", p.Label, p.Fingerprint)
+		}
+	}
+	checkCSV(t, dir, &res)
 	for _, s := range res.Samples {
 		if s.ID == "" || s.Task == "" || len(s.Answers) == 0 || len(s.MeanPerLayer) == 0 || s.PromptTokens == 0 || s.Seconds <= 0 {
 			t.Errorf("results.json sample incomplete: %+v", s)
@@ -434,6 +464,12 @@ func checkOutputs(t *testing.T, dir string, n int) {
 		}
 	}
 	for _, name := range []string{ScorePlotFile, LayerPlotFile} {
+		svg := strings.TrimSuffix(name, ".png") + ".svg"
+		if data, err := os.ReadFile(filepath.Join(dir, svg)); err != nil {
+			t.Error(err)
+		} else if err := xml.Unmarshal(data, new(struct{ XMLName xml.Name })); err != nil || !bytes.Contains(data, []byte("<svg")) {
+			t.Errorf("%s is not SVG: %v", svg, err)
+		}
 		f, err := os.Open(filepath.Join(dir, name))
 		if err != nil {
 			t.Fatal(err)
@@ -457,6 +493,21 @@ func checkOutputs(t *testing.T, dir string, n int) {
 		}
 		if len(colours) < 5 {
 			t.Errorf("%s has %d colours: blank?", name, len(colours))
+		}
+		// Nothing drawn at the edges (a title, legend marker or tick label
+		// cut off there): a band of 5 pixels around the image is background.
+		bg := img.At(b.Min.X, b.Min.Y)
+		for y := b.Min.Y; y < b.Max.Y; y++ {
+			for x := b.Min.X; x < b.Max.X; x++ {
+				if x-b.Min.X >= 5 && b.Max.X-x > 5 && y-b.Min.Y >= 5 && b.Max.Y-y > 5 {
+					continue
+				}
+				if img.At(x, y) != bg {
+					t.Errorf("%s: pixel (%d, %d) at the edge is drawn: something is cut off", name, x, y)
+					y = b.Max.Y
+					break
+				}
+			}
 		}
 	}
 }
@@ -502,6 +553,48 @@ func TestBatchedScoresMatchOneByOne(t *testing.T) {
 				a.PeakKVTokens != b.PeakKVTokens || a.MeanKVTokens != b.MeanKVTokens || !slices.Equal(a.FinalPerLayer, b.FinalPerLayer) {
 				t.Errorf("%s sample %d: batched %+v\none by one %+v", spec, i, a, b)
 			}
+		}
+	}
+}
+
+// checkCSV reads summary.csv and samples.csv back and compares each row with
+// results.json's.
+func checkCSV(t *testing.T, dir string, res *Results) {
+	t.Helper()
+	read := func(name string) [][]string {
+		f, err := os.Open(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		recs, err := csv.NewReader(f).ReadAll()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return recs
+	}
+	sum := read(SummaryCSVFile)
+	if len(sum) != len(res.Summary)+1 || sum[0][0] != "task" || sum[0][4] != "score" {
+		t.Fatalf("summary.csv: %d rows, header %v; want %d rows", len(sum), sum[0], len(res.Summary)+1)
+	}
+	for i, r := range res.Summary {
+		rec := sum[i+1]
+		score, err := strconv.ParseFloat(rec[4], 64)
+		if rec[0] != r.Task || rec[1] != r.Policy || rec[2] != r.Budget || err != nil || score != r.Score {
+			t.Errorf("summary.csv row %d %v, results.json %+v", i+1, rec, r)
+		}
+		if (rec[5] == "") != (r.Normalized == nil) {
+			t.Errorf("summary.csv row %d normalised %q, results.json %v", i+1, rec[5], r.Normalized)
+		}
+	}
+	smp := read(SamplesCSVFile)
+	if len(smp) != len(res.Samples)+1 {
+		t.Fatalf("samples.csv: %d rows, want %d", len(smp), len(res.Samples)+1)
+	}
+	for i, r := range res.Samples {
+		rec := smp[i+1]
+		if rec[0] != r.Task || rec[1] != r.ID || rec[2] != r.Policy || rec[6] != r.Prediction || rec[7] != strconv.Itoa(r.PromptTokens) {
+			t.Errorf("samples.csv row %d %v, results.json %+v", i+1, rec, r)
 		}
 	}
 }

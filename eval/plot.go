@@ -1,16 +1,18 @@
 package eval
 
 import (
-	"bytes"
 	"fmt"
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
+
+	"github.com/namm-dev/namm/internal/plotfile"
 )
 
 // Plot file names written by WritePlots.
@@ -23,12 +25,14 @@ const (
 // when there are several tasks, else the single task's): the score against
 // the mean cache size, one line per budgeted policy over its budgets and one
 // point per policy without a budget (the full cache among them); and the
-// tokens each layer kept, one line per variant. It returns the paths written.
-func WritePlots(dir string, rows []Row) ([]string, error) {
+// tokens each layer kept, one line per variant. With svg, each is also
+// written as an SVG file of the same name. It returns the paths written.
+func WritePlots(dir string, rows []Row, svg bool) ([]string, error) {
 	overall := overallRows(rows)
 	if len(overall) == 0 {
 		return nil, nil
 	}
+	formats := plotfile.Formats(svg)
 	var paths []string
 	for _, pl := range []struct {
 		file string
@@ -38,22 +42,27 @@ func WritePlots(dir string, rows []Row) ([]string, error) {
 		if err != nil {
 			return paths, fmt.Errorf("plot %s: %w", pl.file, err)
 		}
-		wt, err := p.WriterTo(8*vg.Inch, 5*vg.Inch, "png")
-		if err != nil {
-			return paths, fmt.Errorf("plot %s: %w", pl.file, err)
+		for _, format := range formats {
+			file := strings.TrimSuffix(pl.file, ".png") + "." + format
+			data, err := plotfile.Render(p, plotWidth, plotHeight, format)
+			if err != nil {
+				return paths, fmt.Errorf("plot %s: %w", file, err)
+			}
+			path := filepath.Join(dir, file)
+			if err := WriteFileAtomic(path, data); err != nil {
+				return paths, err
+			}
+			paths = append(paths, path)
 		}
-		var buf bytes.Buffer
-		if _, err := wt.WriteTo(&buf); err != nil {
-			return paths, fmt.Errorf("plot %s: %w", pl.file, err)
-		}
-		path := filepath.Join(dir, pl.file)
-		if err := WriteFileAtomic(path, buf.Bytes()); err != nil {
-			return paths, err
-		}
-		paths = append(paths, path)
 	}
 	return paths, nil
 }
+
+// Plot size.
+const (
+	plotWidth  = 8 * vg.Inch
+	plotHeight = 5 * vg.Inch
+)
 
 // overallRows are the AllTasks rows, or the rows of the only task.
 func overallRows(rows []Row) []Row {

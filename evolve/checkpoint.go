@@ -35,6 +35,10 @@ type Identity struct {
 	Stages      [][]string `json:"stages"` // canonical training specs per stage
 	// MemoryWeight is omitted at 0 so that earlier checkpoints still match.
 	MemoryWeight float64 `json:"memory_weight,omitempty"`
+	// EigenEvery is the full mode's eigendecomposition interval when above
+	// 1 (omitted for sep mode and for every generation, as in earlier
+	// checkpoints).
+	EigenEvery int `json:"eigen_every,omitempty"`
 }
 
 // Diff names every field in which other differs from id, as
@@ -74,6 +78,10 @@ type checkpointMeta struct {
 	// (0: unknown, a checkpoint written before it was recorded).
 	BestKV   float64 `json:"best_kv,omitempty"`
 	LogBytes int64   `json:"log_bytes"` // length of the JSONL log at this point
+	// Log is every log entry up to this point: a missing, truncated or
+	// damaged evolve.jsonl is rewritten from it on resume. Checkpoints of
+	// earlier versions have none.
+	Log []LogEntry `json:"log,omitempty"`
 }
 
 // checkpoint is the complete state of a run between two generations.

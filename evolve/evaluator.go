@@ -5,12 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"os"
-	"path/filepath"
-	"sort"
 	"sync"
 
 	"github.com/namm-dev/namm/engine"
+	"github.com/namm-dev/namm/internal/modelid"
 	"github.com/namm-dev/namm/namm"
 	"github.com/namm-dev/namm/policy"
 	"github.com/namm-dev/namm/runner"
@@ -42,37 +40,15 @@ func NewEvaluator(e *engine.Engine, tok *tokenizer.Tokenizer, fingerprint string
 		Runner: runner.New(e, tok, 1), ids: map[string][]int{}}
 }
 
-// ModelFingerprint identifies a model directory cheaply: SHA-256 of
-// config.json, tokenizer.json and tokenizer_config.json and of the names and
-// sizes of the *.safetensors files (hashing many GB of weights at every start
-// would cost minutes), prefixed by the directory's base name.
+// ModelFingerprint identifies the model in dir by content (modelid.Of's
+// hash of config, tokenizer and weights): workers and checkpoints accept the
+// same files anywhere and refuse others.
 func ModelFingerprint(dir string) (string, error) {
-	h := sha256.New()
-	for _, name := range []string{"config.json", "tokenizer.json", "tokenizer_config.json"} {
-		data, err := os.ReadFile(filepath.Join(dir, name))
-		if os.IsNotExist(err) && name == "tokenizer_config.json" {
-			continue
-		}
-		if err != nil {
-			return "", fmt.Errorf("model fingerprint: %w", err)
-		}
-		fmt.Fprintf(h, "%s %d\n", name, len(data))
-		h.Write(data)
-	}
-	weights, err := filepath.Glob(filepath.Join(dir, "*.safetensors"))
+	id, err := modelid.Of(dir)
 	if err != nil {
-		return "", fmt.Errorf("model fingerprint: %w", err)
+		return "", err
 	}
-	sort.Strings(weights)
-	for _, w := range weights {
-		fi, err := os.Stat(w)
-		if err != nil {
-			return "", fmt.Errorf("model fingerprint: %w", err)
-		}
-		fmt.Fprintf(h, "%s %d\n", filepath.Base(w), fi.Size())
-	}
-	abs, _ := filepath.Abs(dir)
-	return filepath.Base(abs) + "-" + hex.EncodeToString(h.Sum(nil)[:6]), nil
+	return id.Hash, nil
 }
 
 // promptHash is the first 8 bytes of SHA-256 of the prompt, in hex.
@@ -91,17 +67,34 @@ func (ev *Evaluator) Run(job Job) Result {
 	return res
 }
 
+// Accepts reports why this evaluator cannot run job (nil when it can): the
+// job is for another model, or the prompt regenerated here differs from the
+// coordinator's (another generator or tokenizer version).
+func (ev *Evaluator) Accepts(job Job) error {
+	if job.Model != ev.Fingerprint {
+		return fmt.Errorf("job is for model %s, this evaluator has %s (give this worker the coordinator's model files)", job.Model, ev.Fingerprint)
+	}
+	if job.PromptHash == "" {
+		return nil
+	}
+	sample, err := ev.Store.Sample(job.Spec, job.Sample)
+	if err != nil {
+		return nil // reported by Run, as for every worker
+	}
+	if h := promptHash(sample.Prompt); h != job.PromptHash {
+		return fmt.Errorf("regenerated prompt hash %s, the coordinator's is %s (different generator or tokenizer version)", h, job.PromptHash)
+	}
+	return nil
+}
+
 func (ev *Evaluator) run(job Job) (Result, error) {
 	var res Result
-	if job.Model != ev.Fingerprint {
-		return res, fmt.Errorf("job is for model %s, this evaluator has %s", job.Model, ev.Fingerprint)
+	if err := ev.Accepts(job); err != nil {
+		return res, err
 	}
 	sample, err := ev.Store.Sample(job.Spec, job.Sample)
 	if err != nil {
 		return res, err
-	}
-	if h := promptHash(sample.Prompt); job.PromptHash != "" && h != job.PromptHash {
-		return res, fmt.Errorf("regenerated prompt hash %s, the coordinator's is %s (different generator or tokenizer version)", h, job.PromptHash)
 	}
 	var p policy.Policy
 	if job.Params != nil {

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -165,5 +168,140 @@ func TestNATSMaxDeliver(t *testing.T) {
 	_, err = pool.Run(ctx, jobs, nil)
 	if err == nil || !strings.Contains(err.Error(), "delivered 2 times") || !strings.Contains(err.Error(), "niah_single") {
 		t.Errorf("got %v, want a max-deliveries error naming the job", err)
+	}
+}
+
+// TestNATSWrongModelWorker: a worker started with another model refuses
+// the jobs (a negative ack, one message saying why) instead of failing the
+// batch; the other worker answers every job and the batch completes.
+func TestNATSWrongModelWorker(t *testing.T) {
+	defer func(d time.Duration) { refuseDelay = d }(refuseDelay)
+	refuseDelay = 100 * time.Millisecond
+	base := tinyEvaluator(t)
+	srv, err := StartEmbeddedNATS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	pool, err := NewNATSPool(ctx, srv.URL(), NATSOptions{AckWait: time.Second, MaxDeliver: 20, Queue: "mixed"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+
+	var wg sync.WaitGroup
+	var badMsgs []string
+	var msgMu sync.Mutex
+	var answered [2]atomic.Int32
+	for i, fp := range []string{"sha256:0000000000000000", base.Fingerprint} { // the bad worker starts first
+		nc, err := nats.Connect(srv.URL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev := NewEvaluator(base.Engine, base.Tok, fp)
+		w := &Worker{Eval: ev, Messages: func(s string) {
+			msgMu.Lock()
+			badMsgs = append(badMsgs, fmt.Sprintf("worker %d: %s", i, s))
+			msgMu.Unlock()
+		}}
+		w.beforeReply = func(Job) { answered[i].Add(1) }
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer nc.Close()
+			w.Run(ctx, nc)
+		}()
+		if i == 0 {
+			time.Sleep(200 * time.Millisecond) // first in line for the jobs
+		}
+	}
+	st, _ := ParseStage("niah_single:len=100:n=4", 4, 1)
+	sp := st.Train[0]
+	var jobs []Job
+	for i := range 4 {
+		s, err := base.Store.Sample(sp.String(), i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		jobs = append(jobs, Job{Batch: "b", Index: i, Model: base.Fingerprint, Spec: sp.String(), Sample: i, PromptHash: promptHash(s.Prompt), MaxNew: 1})
+	}
+	res, err := pool.Run(ctx, jobs, nil)
+	cancel()
+	wg.Wait()
+	if err != nil {
+		t.Fatalf("the batch failed: %v\n%s", err, strings.Join(badMsgs, "\n"))
+	}
+	if len(res) != 4 || answered[0].Load() != 0 || answered[1].Load() < 4 {
+		t.Errorf("%d results; the wrong-model worker answered %d jobs, the right one %d", len(res), answered[0].Load(), answered[1].Load())
+	}
+	joined := strings.Join(badMsgs, "\n")
+	if !strings.Contains(joined, "worker 0: refusing jobs") || !strings.Contains(joined, "sha256:0000000000000000") || strings.Count(joined, "refusing") != 1 {
+		t.Errorf("the wrong-model worker should say once why it refuses; messages:\n%s", joined)
+	}
+}
+
+// TestWorkerIdle: a worker without jobs says once that it waits for the
+// next run, and with IdleExit stops by itself.
+func TestWorkerIdle(t *testing.T) {
+	srv, err := StartEmbeddedNATS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pool, err := NewNATSPool(ctx, srv.URL(), NATSOptions{Queue: "idle"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	nc, err := nats.Connect(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	var msgs []string
+	var mu sync.Mutex
+	w := &Worker{Eval: tinyEvaluator(t), Concurrency: 2, IdleNotice: 300 * time.Millisecond, IdleExit: 1500 * time.Millisecond,
+		Messages: func(s string) { mu.Lock(); msgs = append(msgs, s); mu.Unlock() }}
+	start := time.Now()
+	err = w.Run(ctx, nc)
+	if !errors.Is(err, ErrIdle) || time.Since(start) > 10*time.Second {
+		t.Fatalf("Run: %v after %v, want ErrIdle after about 1.5 s", err, time.Since(start))
+	}
+	joined := strings.Join(msgs, "\n")
+	if strings.Count(joined, "waiting for the next run") != 1 {
+		t.Errorf("want one waiting message, got:\n%s", joined)
+	}
+}
+
+// TestRemoveStaleStores: the store of a dead process goes, those of live
+// ones and other files stay.
+func TestRemoveStaleStores(t *testing.T) {
+	tmp := t.TempDir()
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Skip("no true command:", err)
+	}
+	dead := cmd.Process.Pid
+	names := map[string]bool{ // name -> kept
+		fmt.Sprintf("%s%d-123", storePrefix, dead):        false,
+		fmt.Sprintf("%s%d-456", storePrefix, os.Getpid()): true,
+		storePrefix + "789":                               true, // no process id: not ours to judge
+		"other-dir":                                       true,
+	}
+	for name := range names {
+		if err := os.MkdirAll(filepath.Join(tmp, name, "jetstream"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	removeStaleStores(tmp)
+	for name, kept := range names {
+		_, err := os.Stat(filepath.Join(tmp, name))
+		if (err == nil) != kept {
+			t.Errorf("%s: kept %v, want %v", name, err == nil, kept)
+		}
 	}
 }

@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -173,7 +176,7 @@ func (p *NATSPool) Run(ctx context.Context, jobs []Job, onResult func(Result)) (
 		i, ok := seqToJob[a.StreamSeq]
 		seqMu.Unlock()
 		if ok {
-			c.fail(fmt.Errorf("nats: job %d (%s#%d) was delivered %d times without an answer (workers dying or too slow for AckWait %v?)",
+			c.fail(fmt.Errorf("nats: job %d (%s#%d) was delivered %d times without an answer (workers dying, too slow for AckWait %v, or refusing it: a worker with another model says so in its log)",
 				i, jobs[i].Spec, jobs[i].Sample, a.Deliveries, p.opts.AckWait))
 		}
 	})
@@ -239,7 +242,34 @@ type Worker struct {
 	// beforeReply, if set, is called after a job is evaluated and before its
 	// result is sent (tests kill workers there).
 	beforeReply func(Job)
+
+	// IdleExit > 0 makes Run return ErrIdle after that long without a job
+	// (the coordinator has finished); 0 waits for the next run.
+	IdleExit time.Duration
+	// IdleNotice is how long without a job before the worker says that it
+	// is waiting for the next run (default 1 minute).
+	IdleNotice time.Duration
+
+	refusedMu sync.Mutex
+	refused   map[string]bool // reasons already reported
+
+	lastJob  atomic.Int64 // unix nanoseconds of the last job taken, or of the start
+	idleSaid atomic.Bool  // the waiting message was said since the last job
+	fetchMu  sync.Mutex
+	fetchErr string // last fetch error reported (each is said once in a row)
 }
+
+// ErrIdle is returned by Worker.Run after Worker.IdleExit without a job.
+var ErrIdle = errors.New("nats: no jobs for the idle time: worker stopped")
+
+// refuseDelay is how long a refused job waits before it is delivered again,
+// and how long a refusing worker waits before it fetches another: time for
+// the workers that can run it to take it.
+var refuseDelay = 2 * time.Second
+
+// errRefused marks a job this worker cannot run (another model, another
+// prompt generator) and handed back for the others.
+var errRefused = errors.New("job refused")
 
 // ErrWorkerConnClosed is returned by Worker.Run when its connection closed.
 var ErrWorkerConnClosed = errors.New("nats: worker connection closed")
@@ -269,6 +299,9 @@ func (w *Worker) Run(ctx context.Context, nc *nats.Conn) error {
 	if info, err := cons.Info(ctx); err == nil {
 		ackWait = info.Config.AckWait
 	}
+	w.lastJob.Store(time.Now().UnixNano())
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var wg sync.WaitGroup
 	errs := make(chan error, max(w.Concurrency, 1))
 	for range max(w.Concurrency, 1) {
@@ -276,11 +309,40 @@ func (w *Worker) Run(ctx context.Context, nc *nats.Conn) error {
 		go func() {
 			defer wg.Done()
 			errs <- w.loop(ctx, nc, js, cons, ackWait)
+			cancel() // one loop's end (idle, closed connection) ends the others
 		}()
 	}
 	wg.Wait()
 	close(errs)
 	return <-errs
+}
+
+// idle checks the time since the last job: ErrIdle past IdleExit, and one
+// message past IdleNotice.
+func (w *Worker) idle() error {
+	since := time.Since(time.Unix(0, w.lastJob.Load()))
+	if w.IdleExit > 0 && since >= w.IdleExit {
+		return ErrIdle
+	}
+	notice := w.IdleNotice
+	if notice <= 0 {
+		notice = time.Minute
+	}
+	if since >= notice && w.idleSaid.CompareAndSwap(false, true) {
+		w.say("no jobs for %v: the coordinator has finished or not started; waiting for the next run (Ctrl-C stops the worker)", since.Round(time.Second))
+	}
+	return nil
+}
+
+// fetchFailed reports a fetch error once while it repeats (a lost server
+// fails every fetch until it comes back).
+func (w *Worker) fetchFailed(err error) {
+	w.fetchMu.Lock()
+	defer w.fetchMu.Unlock()
+	if msg := err.Error(); msg != w.fetchErr {
+		w.fetchErr = msg
+		w.say("fetch: %v (retrying)", err)
+	}
 }
 
 func (w *Worker) say(format string, a ...any) {
@@ -297,17 +359,32 @@ func (w *Worker) loop(ctx context.Context, nc *nats.Conn, js jetstream.JetStream
 		if nc.IsClosed() {
 			return ErrWorkerConnClosed
 		}
+		if err := w.idle(); err != nil {
+			return err
+		}
 		batch, err := cons.Fetch(1, jetstream.FetchMaxWait(time.Second))
 		if err != nil {
 			if nc.IsClosed() {
 				return ErrWorkerConnClosed
 			}
-			w.say("fetch: %v", err)
+			w.fetchFailed(err)
 			time.Sleep(200 * time.Millisecond)
 			continue
 		}
+		w.fetchMu.Lock()
+		w.fetchErr = ""
+		w.fetchMu.Unlock()
 		for m := range batch.Messages() {
-			if err := w.handle(ctx, js, m, ackWait); err != nil {
+			w.lastJob.Store(time.Now().UnixNano())
+			w.idleSaid.Store(false)
+			err := w.handle(ctx, js, m, ackWait)
+			switch {
+			case errors.Is(err, errRefused):
+				select { // leave the next jobs to the workers that can run them
+				case <-ctx.Done():
+				case <-time.After(refuseDelay):
+				}
+			case err != nil:
 				if nc.IsClosed() {
 					return ErrWorkerConnClosed
 				}
@@ -329,6 +406,23 @@ func (w *Worker) handle(ctx context.Context, js jetstream.JetStream, m jetstream
 	if !strings.HasPrefix(job.ReplyTo, resultsPrefix) {
 		m.Term()
 		return fmt.Errorf("job %s/%d has no valid reply subject (%q)", job.Batch, job.Index, job.ReplyTo)
+	}
+	if err := w.Eval.Accepts(job); err != nil {
+		// Another worker may have the right model: hand the job back (a
+		// negative ack, redelivered after refuseDelay) instead of failing
+		// the coordinator's batch with an error result.
+		m.NakWithDelay(refuseDelay)
+		w.refusedMu.Lock()
+		if w.refused == nil {
+			w.refused = map[string]bool{}
+		}
+		first := !w.refused[err.Error()]
+		w.refused[err.Error()] = true
+		w.refusedMu.Unlock()
+		if first {
+			w.say("refusing jobs, left to the other workers: %v", err)
+		}
+		return errRefused
 	}
 	stop := make(chan struct{})
 	go func() {
@@ -370,9 +464,15 @@ type EmbeddedNATS struct {
 	dir string
 }
 
-// StartEmbeddedNATS starts a server on a free loopback port.
+// storePrefix starts the name of an embedded server's store directory in
+// the temporary directory; the owner's process id follows.
+const storePrefix = "namm-nats-"
+
+// StartEmbeddedNATS starts a server on a free loopback port. Store
+// directories left by servers whose process died (kill -9) are removed.
 func StartEmbeddedNATS() (*EmbeddedNATS, error) {
-	dir, err := os.MkdirTemp("", "namm-nats-")
+	removeStaleStores(os.TempDir())
+	dir, err := os.MkdirTemp("", fmt.Sprintf("%s%d-", storePrefix, os.Getpid()))
 	if err != nil {
 		return nil, fmt.Errorf("nats: %w", err)
 	}
@@ -399,4 +499,22 @@ func (e *EmbeddedNATS) Close() {
 	e.srv.Shutdown()
 	e.srv.WaitForShutdown()
 	os.RemoveAll(e.dir)
+}
+
+// removeStaleStores removes the store directories in tmp whose owning
+// process no longer runs.
+func removeStaleStores(tmp string) {
+	entries, err := os.ReadDir(tmp)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), storePrefix)
+		pidText, _, ok2 := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidText)
+		if !ok || !ok2 || err != nil || !e.IsDir() || processAlive(pid) {
+			continue
+		}
+		os.RemoveAll(filepath.Join(tmp, e.Name()))
+	}
 }

@@ -1,14 +1,16 @@
 package evolve
 
 import (
-	"bytes"
 	"fmt"
 	"image/color"
 	"path/filepath"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
+
+	"github.com/namm-dev/namm/internal/plotfile"
 )
 
 // series is one named curve.
@@ -20,8 +22,8 @@ type series struct {
 }
 
 // writeCurves draws fitness.png, sigma.png and cache.png in dir from the log
-// entries, each written atomically.
-func writeCurves(dir string, log []LogEntry) error {
+// entries (with svg, also as .svg files), each written atomically.
+func writeCurves(dir string, log []LogEntry, svg bool) error {
 	var meanFit, bestFit, val, sigma, kv, refKV, valKV plotter.XYs
 	for _, e := range log {
 		x := float64(e.Iter)
@@ -51,18 +53,25 @@ func writeCurves(dir string, log []LogEntry) error {
 			{"members", kv, blue, false}, {"full cache", refKV, gray, false}, {"validation of the mean", valKV, green, true}}},
 	}
 	for _, c := range charts {
-		data, err := drawChart(c.title, c.ylabel, c.s)
+		p, err := drawChart(c.title, c.ylabel, c.s)
 		if err != nil {
 			return fmt.Errorf("plot %s: %w", c.file, err)
 		}
-		if err := writeFileAtomic(filepath.Join(dir, c.file), data); err != nil {
-			return err
+		for _, format := range plotfile.Formats(svg) {
+			file := strings.TrimSuffix(c.file, ".png") + "." + format
+			data, err := plotfile.Render(p, 8*vg.Inch, 4*vg.Inch, format)
+			if err != nil {
+				return fmt.Errorf("plot %s: %w", file, err)
+			}
+			if err := writeFileAtomic(filepath.Join(dir, file), data); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
-func drawChart(title, ylabel string, ss []series) ([]byte, error) {
+func drawChart(title, ylabel string, ss []series) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = title
 	p.X.Label.Text = "generation"
@@ -92,13 +101,5 @@ func drawChart(title, ylabel string, ss []series) ([]byte, error) {
 		p.Legend.Add(s.name, l)
 	}
 	p.Legend.Top = true
-	w, err := p.WriterTo(8*vg.Inch, 4*vg.Inch, "png")
-	if err != nil {
-		return nil, err
-	}
-	var b bytes.Buffer
-	if _, err := w.WriteTo(&b); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
+	return p, nil
 }

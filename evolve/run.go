@@ -1,18 +1,21 @@
 package evolve
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
-
 	"github.com/namm-dev/namm/evolve/cmaes"
+	"github.com/namm-dev/namm/internal/atomicfile"
+	"github.com/namm-dev/namm/internal/progress"
 	"github.com/namm-dev/namm/namm"
 	"github.com/namm-dev/namm/task/gen"
 )
@@ -30,8 +33,12 @@ type Config struct {
 	Sigma0      float64 // initial step size (default 0.065)
 	Seed        int64   // seeds CMA-ES and the sample draws
 	CMA         cmaes.Mode
-	EvalEvery   int // validate the mean every EvalEvery generations and at 0 (default 10)
-	MaxNew      int // cap on generated tokens per prompt; 0 keeps each task's own
+	// EigenEvery is, in full mode, how many generations one
+	// eigendecomposition of the covariance serves (cmaes.Config.EigenInterval);
+	// 0 means cmaes.LazyInterval, 1 every generation (the reference).
+	EigenEvery int
+	EvalEvery  int // validate the mean every EvalEvery generations and at 0 (default 10)
+	MaxNew     int // cap on generated tokens per prompt; 0 keeps each task's own
 	// NormSamples is how many prompts of the first task's training pool the
 	// normalisation statistics are computed on; 0 means all (the reference).
 	NormSamples int
@@ -56,7 +63,13 @@ func (c *Config) setDefaults() error {
 		c.Sigma0 = cmaes.DefaultSigma0
 	}
 	if c.CMA == "" {
-		c.CMA = cmaes.ModeFull
+		c.CMA = cmaes.ModeSep
+	}
+	if c.CMA == cmaes.ModeFull && c.EigenEvery == 0 {
+		c.EigenEvery = cmaes.LazyInterval(namm.NumParams, c.Population)
+	}
+	if c.CMA == cmaes.ModeSep {
+		c.EigenEvery = 0 // sep mode's factors are its diagonal: nothing to reuse
 	}
 	if c.EvalEvery == 0 {
 		c.EvalEvery = 10
@@ -74,6 +87,10 @@ func (c *Config) setDefaults() error {
 		return fmt.Errorf("evolve: eval-every = %d, must be >= 1", c.EvalEvery)
 	case c.MemoryWeight < 0:
 		return fmt.Errorf("evolve: memory-weight = %g, must be >= 0", c.MemoryWeight)
+	case !(c.Sigma0 > 0) || math.IsInf(c.Sigma0, 0):
+		return fmt.Errorf("evolve: sigma0 = %g, must be finite and > 0", c.Sigma0)
+	case c.EigenEvery < 0:
+		return fmt.Errorf("evolve: eigen-every = %d, must be >= 0", c.EigenEvery)
 	case c.MaxNew < 0 || c.NormSamples < 0:
 		return fmt.Errorf("evolve: max-new (%d) and norm-samples (%d) must be >= 0", c.MaxNew, c.NormSamples)
 	case c.Out == "":
@@ -100,6 +117,9 @@ func (c *Config) identity() Identity {
 		Seed: c.Seed, Samples: c.Samples, ValSamples: c.ValSamples, EvalEvery: c.EvalEvery,
 		Generations: c.Generations, MaxNew: c.MaxNew, NormSamples: c.NormSamples, Model: c.Model,
 		MemoryWeight: c.MemoryWeight}
+	if c.EigenEvery > 1 { // 1 is the reference's (and earlier checkpoints') every-generation update
+		id.EigenEvery = c.EigenEvery
+	}
 	for _, st := range c.Stages {
 		var specs []string
 		for _, sp := range st.Train {
@@ -130,6 +150,8 @@ type Trainer struct {
 	Progress io.Writer
 	// Messages receives one line per generation and warnings (nil: none).
 	Messages io.Writer
+	// SVG also draws the curves as SVG files.
+	SVG bool
 	// StopAfter > 0 makes Run return ErrStopped after that many generations
 	// of this call (tests use it to interrupt a run between checkpoints).
 	StopAfter int
@@ -158,6 +180,15 @@ func (t *Trainer) Run(ctx context.Context) error {
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return fmt.Errorf("evolve: %w", err)
 	}
+	// A checkpoint or log killed mid-write leaves its temporary file.
+	if err := atomicfile.RemoveTemps(cfg.Out); err != nil {
+		return fmt.Errorf("evolve: %w", err)
+	}
+	// Every stage's tasks are generated and checked before the first
+	// evaluation, so that a bad later stage fails now, not hours in.
+	if err := t.checkStages(); err != nil {
+		return err
+	}
 	t.id = cfg.identity()
 	idJSON, _ := json.Marshal(t.id)
 	t.runID = promptHash(string(idJSON))
@@ -180,7 +211,7 @@ func (t *Trainer) Run(ctx context.Context) error {
 		if err := t.cma.UnmarshalBinary(ck.CMA); err != nil {
 			return fmt.Errorf("evolve: checkpoint %d: %w", ck.Seq, err)
 		}
-		if t.log, err = rewindLog(filepath.Join(cfg.Out, LogFile), ck.LogBytes); err != nil {
+		if err := t.restoreFiles(); err != nil {
 			return err
 		}
 		t.say("resuming from checkpoint %d: stage %d, generation %d", ck.Seq, ck.Progress.Stage+1, ck.Progress.Iter)
@@ -188,9 +219,6 @@ func (t *Trainer) Run(ctx context.Context) error {
 	done := 0
 	for t.ck.Progress.Stage < len(cfg.Stages) {
 		stage := cfg.Stages[t.ck.Progress.Stage]
-		if err := checkDisjoint(t.Eval.Store, stage); err != nil {
-			return fmt.Errorf("evolve: stage %d: %w", t.ck.Progress.Stage+1, err)
-		}
 		for {
 			g := t.ck.Progress.StageGen
 			var val *valResult
@@ -218,6 +246,78 @@ func (t *Trainer) Run(ctx context.Context) error {
 	return nil
 }
 
+// checkStages generates every stage's training and validation prompts and
+// checks them: validation disjoint from training, and every prompt with its
+// answer within the model's positions.
+func (t *Trainer) checkStages() error {
+	positions := t.Eval.Engine.Config.MaxPositionEmbeddings
+	for i, st := range t.Cfg.Stages {
+		if err := checkDisjoint(t.Eval.Store, st); err != nil {
+			return fmt.Errorf("evolve: stage %d: %w", i+1, err)
+		}
+		for _, sp := range append(append([]gen.Spec(nil), st.Train...), st.Val...) {
+			samples, err := t.Eval.Store.Get(sp.String())
+			if err != nil {
+				return fmt.Errorf("evolve: stage %d: %w", i+1, err)
+			}
+			for _, smp := range samples {
+				budget := smp.MaxNewTokens
+				if t.Cfg.MaxNew > 0 && t.Cfg.MaxNew < budget {
+					budget = t.Cfg.MaxNew
+				}
+				if n := len(t.Eval.promptIDs(smp)); n+budget > positions {
+					return fmt.Errorf("evolve: stage %d task %s: prompt %s has %d tokens, with %d new tokens more than the model's %d positions (namm does not extrapolate positions): lower len=", i+1, sp, smp.ID, n, budget, positions)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// restoreFiles rewrites what a resumed checkpoint records of the run's
+// files: the log (missing, truncated, or with lines of a generation being
+// redone) and norm.json.
+func (t *Trainer) restoreFiles() error {
+	out := t.Cfg.Out
+	data, _ := json.MarshalIndent(t.ck.Norm, "", " ")
+	if old, err := os.ReadFile(filepath.Join(out, NormFile)); err != nil || !bytes.Equal(old, data) {
+		if err := writeFileAtomic(filepath.Join(out, NormFile), data); err != nil {
+			return err
+		}
+	}
+	path := filepath.Join(out, LogFile)
+	if t.ck.Log == nil && t.ck.LogBytes > 0 {
+		// A checkpoint of an earlier version: the log holds the entries.
+		var err error
+		if t.log, err = rewindLog(path, t.ck.LogBytes); err != nil {
+			return fmt.Errorf("evolve: %w (this checkpoint predates log recovery: restore %s, or delete %s/checkpoint-*.ckpt to start over)", err, path, out)
+		}
+		return nil
+	}
+	t.log = t.ck.Log
+	var buf bytes.Buffer
+	for _, e := range t.log {
+		line, err := json.Marshal(e)
+		if err != nil {
+			return fmt.Errorf("evolve: log: %w", err)
+		}
+		buf.Write(append(line, '\n'))
+	}
+	if old, err := os.ReadFile(path); err != nil || !bytes.Equal(old, buf.Bytes()) {
+		if err == nil && len(old) < buf.Len() || errors.Is(err, fs.ErrNotExist) && buf.Len() > 0 {
+			t.say("warning: %s was missing or cut short: rewritten from checkpoint %d", path, t.ck.Seq)
+		}
+		if err := writeFileAtomic(path, buf.Bytes()); err != nil {
+			return err
+		}
+	}
+	t.ck.LogBytes = int64(buf.Len())
+	if len(t.log) > 0 {
+		return writeCurves(out, t.log, t.SVG)
+	}
+	return nil
+}
+
 // start computes the normalisation and writes the first checkpoint.
 func (t *Trainer) start(ctx context.Context) error {
 	cfg := &t.Cfg
@@ -238,7 +338,7 @@ func (t *Trainer) start(ctx context.Context) error {
 	if err := writeFileAtomic(filepath.Join(cfg.Out, NormFile), data); err != nil {
 		return err
 	}
-	t.cma, err = cmaes.New(cmaes.Config{N: namm.NumParams, Lambda: cfg.Population, Sigma0: cfg.Sigma0, Mode: cfg.CMA, Seed: cfg.Seed})
+	t.cma, err = cmaes.New(cmaes.Config{N: namm.NumParams, Lambda: cfg.Population, Sigma0: cfg.Sigma0, Mode: cfg.CMA, Seed: cfg.Seed, EigenInterval: cfg.EigenEvery})
 	if err != nil {
 		return fmt.Errorf("evolve: %w", err)
 	}
@@ -254,6 +354,7 @@ func (t *Trainer) save() error {
 		return fmt.Errorf("evolve: %w", err)
 	}
 	t.ck.Seq++
+	t.ck.Log = t.log
 	return saveCheckpoint(t.Cfg.Out, &t.ck)
 }
 
@@ -326,15 +427,10 @@ func contains(xs []string, x string) bool {
 }
 
 func (t *Trainer) runBatch(ctx context.Context, jobs []Job, desc string) ([]Result, error) {
-	var onResult func(Result)
-	if t.Progress != nil {
-		bar := progressbar.NewOptions(len(jobs), progressbar.OptionSetWriter(t.Progress),
-			progressbar.OptionSetDescription(desc), progressbar.OptionShowCount(), progressbar.OptionSetWidth(30),
-			progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionOnCompletion(func() { fmt.Fprintln(t.Progress) }))
-		onResult = func(Result) { bar.Add(1) }
-	}
-	res, err := t.Pool.Run(ctx, jobs, onResult)
+	bar := progress.New(t.Progress, len(jobs), desc)
+	res, err := t.Pool.Run(ctx, jobs, func(Result) { bar.Add(1) })
 	if err != nil {
+		bar.Break()
 		return nil, fmt.Errorf("evolve: %s: %w", desc, err)
 	}
 	return res, nil
@@ -419,8 +515,13 @@ func (t *Trainer) validate(ctx context.Context, stage Stage) (*valResult, error)
 	}
 	if t.improves(fit, kv) {
 		t.ck.HasBest, t.ck.BestVal, t.ck.BestIter, t.ck.BestKV = true, fit, t.ck.Progress.Iter, kv
-		if t.ck.BestCMA, err = t.cma.MarshalBinary(); err != nil {
-			return nil, fmt.Errorf("evolve: %w", err)
+		// The next stage starts from the best mean's optimiser state; the
+		// last stage has no next one, and its checkpoints stay half the size.
+		t.ck.BestCMA = nil
+		if t.ck.Progress.Stage+1 < len(t.Cfg.Stages) {
+			if t.ck.BestCMA, err = t.cma.MarshalBinary(); err != nil {
+				return nil, fmt.Errorf("evolve: %w", err)
+			}
 		}
 		f := &namm.File{Params: p, Norm: t.ck.Norm, BaseModel: t.Cfg.BaseModel, Generation: t.ck.Progress.Iter, Fitness: fit}
 		if err := namm.Save(filepath.Join(t.Cfg.Out, BestFile), f); err != nil {
@@ -524,7 +625,7 @@ func (t *Trainer) record(e LogEntry, val *valResult, start time.Time) error {
 	}
 	t.ck.LogBytes = size
 	t.log = append(t.log, e)
-	return writeCurves(t.Cfg.Out, t.log)
+	return writeCurves(t.Cfg.Out, t.log, t.SVG)
 }
 
 // endStage logs the stage's last validation and moves to the next stage,

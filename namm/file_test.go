@@ -1,6 +1,9 @@
 package namm
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"math"
 	"math/rand/v2"
@@ -148,3 +151,42 @@ func TestRegistry(t *testing.T) {
 }
 
 func readFile(path string) ([]byte, error) { return os.ReadFile(path) }
+
+// TestFingerprint: the same parameters and normalisation give one
+// fingerprint, recomputed here over the float32 bits; a change of one
+// parameter or of the normalisation gives another.
+func TestFingerprint(t *testing.T) {
+	f := &File{Params: make([]float32, NumParams)}
+	for i := range f.Params {
+		f.Params[i] = float32(i%7) * 0.01
+	}
+	f.Norm.Mean[3], f.Norm.Var[3] = 0.5, 2
+	fp := func(f *File) string {
+		p, err := New(f, Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Fingerprint()
+	}
+	h := sha256.New()
+	for _, vs := range [][]float32{f.Params, f.Norm.Mean[:], f.Norm.Var[:]} {
+		for _, v := range vs {
+			h.Write(binary.LittleEndian.AppendUint32(nil, math.Float32bits(v)))
+		}
+	}
+	want := "sha256:" + hex.EncodeToString(h.Sum(nil)[:8])
+	if got := fp(f); got != want {
+		t.Fatalf("Fingerprint %s, want %s", got, want)
+	}
+	g := *f
+	g.Params = append([]float32(nil), f.Params...)
+	g.Params[100] += 1e-6
+	if fp(&g) == want {
+		t.Error("a changed parameter kept the fingerprint")
+	}
+	g = *f
+	g.Norm.Var[0] = 3
+	if fp(&g) == want {
+		t.Error("a changed normalisation kept the fingerprint")
+	}
+}

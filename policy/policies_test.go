@@ -323,6 +323,17 @@ func TestRandomIsSeededAndUniform(t *testing.T) {
 	}
 }
 
+func TestCheckLayers(t *testing.T) {
+	if err := (Budget{PerLayer: []int{4, 4}}).CheckLayers(3); err == nil || !strings.Contains(err.Error(), "2 per-layer budgets for a model of 3 layers") {
+		t.Errorf("2 budgets for 3 layers: %v", err)
+	}
+	for _, b := range []Budget{{PerLayer: []int{4, 4, 4}}, {Tokens: 8}, {}} {
+		if err := b.CheckLayers(3); err != nil {
+			t.Errorf("%+v: %v", b, err)
+		}
+	}
+}
+
 func TestBadSpecsAndBudgets(t *testing.T) {
 	bad := []struct {
 		spec    string

@@ -38,6 +38,15 @@ func (b Budget) Validate() error {
 	return nil
 }
 
+// CheckLayers checks that per-layer budgets, when given, name every one of
+// a model's layers (Limit would otherwise repeat the last value silently).
+func (b Budget) CheckLayers(layers int) error {
+	if len(b.PerLayer) > 0 && len(b.PerLayer) != layers {
+		return fmt.Errorf("%w: %d per-layer budgets for a model of %d layers: give one per layer", ErrBadOption, len(b.PerLayer), layers)
+	}
+	return nil
+}
+
 // Limit is the number of tokens a head of layer may keep when it holds n.
 func (b Budget) Limit(layer, n int) int {
 	switch {

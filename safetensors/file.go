@@ -3,6 +3,7 @@ package safetensors
 import (
 	"encoding/binary"
 	"fmt"
+	"io/fs"
 	"os"
 	"sort"
 	"sync"
@@ -28,7 +29,10 @@ type File struct {
 func Open(path string) (*File, error) {
 	mapping, unmap, err := mapFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("safetensors: open %s: %w", path, err)
+		if _, named := err.(*fs.PathError); named {
+			return nil, fmt.Errorf("safetensors: %w", err) // "open PATH: ..."
+		}
+		return nil, fmt.Errorf("safetensors: %s: %w", path, err)
 	}
 	f, err := newFile(path, mapping)
 	if err != nil {

@@ -3,6 +3,7 @@ package safetensors
 import (
 	"encoding/binary"
 	"errors"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -239,8 +240,11 @@ func TestOpenErrors(t *testing.T) {
 			}
 		})
 	}
-	if _, err := Open(filepath.Join(t.TempDir(), "missing.safetensors")); err == nil {
+	missing := filepath.Join(t.TempDir(), "missing.safetensors")
+	if _, err := Open(missing); err == nil {
 		t.Error("Open of a missing file succeeded")
+	} else if !errors.Is(err, fs.ErrNotExist) || strings.Count(err.Error(), missing) != 1 {
+		t.Errorf("error %q: want fs.ErrNotExist, naming %s once", err, missing)
 	}
 	// Gaps between tensors, empty tensors sharing an offset and a missing
 	// "__metadata__" are all fine.

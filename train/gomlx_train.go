@@ -17,7 +17,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // GoMLX graph code reads best unqualified
 	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/schollz/progressbar/v3"
+	"github.com/namm-dev/namm/internal/progress"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -39,7 +39,7 @@ type BaseOptions struct {
 	// checkpoint written there.
 	StopAfter int
 	Resume    bool      // continue from OutDir/train/checkpoint.safetensors when present
-	Progress  io.Writer // progress bar and messages; nil for none
+	Progress  io.Writer // progress bar (drawn only on a terminal); nil for none
 }
 
 // StepLog is one optimizer step's record in OutDir/train/log.jsonl.
@@ -162,12 +162,8 @@ func TrainBase(opt BaseOptions) (*BaseResult, error) {
 		end = min(end, opt.StopAfter)
 	}
 
-	var bar *progressbar.ProgressBar
-	if opt.Progress != nil && end > done {
-		bar = progressbar.NewOptions(end-done, progressbar.OptionSetWriter(opt.Progress),
-			progressbar.OptionSetDescription("train-base"), progressbar.OptionShowCount(), progressbar.OptionSetWidth(30),
-			progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionOnCompletion(func() { fmt.Fprintln(opt.Progress) }))
-	}
+	bar := progress.New(opt.Progress, end-done, "train-base")
+	defer bar.Break() // an error ends the bar's line first
 	lastCkpt := time.Now()
 	tokensPerStep := int64(t.batch * tp.SeqLen)
 	for s := done; s < end; s++ {
@@ -182,10 +178,8 @@ func TrainBase(opt BaseOptions) (*BaseResult, error) {
 		}
 		rec := StepLog{Step: s + 1, Tokens: int64(s+1) * tokensPerStep, Loss: loss, LR: lr, GradNorm: gnorm, Seconds: time.Since(t0).Seconds()}
 		res.Log = append(res.Log, rec)
-		if bar != nil {
-			bar.Describe(fmt.Sprintf("train-base loss %.3f", loss))
-			_ = bar.Add(1)
-		}
+		bar.Describe(fmt.Sprintf("train-base loss %.3f", loss))
+		bar.Add(1)
 		periodic := (tp.CheckpointEvery > 0 && (s+1)%tp.CheckpointEvery == 0) ||
 			(tp.CheckpointMins > 0 && time.Since(lastCkpt).Minutes() >= tp.CheckpointMins)
 		if periodic || s+1 == end {

@@ -69,6 +69,9 @@ for a model of a named shape with random weights (no files needed).`,
 			if context <= 0 || decode < 0 {
 				return fmt.Errorf("--context must be > 0 and --decode >= 0")
 			}
+			if err := mf.validate(); err != nil {
+				return err
+			}
 			var e *engine.Engine
 			name := shape
 			if shape != "" {
@@ -100,6 +103,9 @@ for a model of a named shape with random weights (no files needed).`,
 				if name == "" {
 					name = "model A (embedded)"
 				}
+			}
+			if err := checkLayerBudgets(e.Config.NumLayers, mem.mustBudget()); err != nil {
+				return err
 			}
 			e.SetProfile(profile)
 			if overhead {

@@ -8,7 +8,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/namm-dev/namm/defaultmodel"
 	"github.com/namm-dev/namm/engine"
+	"github.com/namm-dev/namm/internal/modelid"
+	"github.com/namm-dev/namm/internal/provenance"
 	"github.com/namm-dev/namm/policy"
 	"github.com/namm-dev/namm/tokenizer"
 
@@ -45,8 +48,20 @@ func (m *modelFlags) options(dt dtypes.DType) engine.Options {
 	return engine.Options{Backend: m.backend, ChunkSize: m.chunk, DType: dt, NoFuse: m.noFuse, PrefixGraphs: m.prefix, Precompile: m.ahead}
 }
 
+// validate checks the flags that need no model.
+func (m *modelFlags) validate() error {
+	if m.chunk <= 0 {
+		return fmt.Errorf("--chunk must be > 0 tokens, got %d", m.chunk)
+	}
+	_, err := parseDType(m.dtype)
+	return err
+}
+
 // load opens the model and its tokenizer.
 func (m *modelFlags) load() (*engine.Engine, *tokenizer.Tokenizer, error) {
+	if err := m.validate(); err != nil {
+		return nil, nil, err
+	}
 	dir, err := resolveModel(m.model)
 	if err != nil {
 		return nil, nil, err
@@ -64,6 +79,29 @@ func (m *modelFlags) load() (*engine.Engine, *tokenizer.Tokenizer, error) {
 		return nil, nil, err
 	}
 	return e, tok, nil
+}
+
+// modelID identifies the model the flags select by content: the embedded
+// model as embedded:NAME, a directory by its absolute path.
+func (m *modelFlags) modelID() (modelid.ID, error) {
+	dir, err := resolveModel(m.model)
+	if err != nil {
+		return modelid.ID{}, err
+	}
+	if m.model == "" {
+		return modelid.Embedded(defaultmodel.Name, dir)
+	}
+	return modelid.Of(dir)
+}
+
+// provenance is what results record of the model, the settings in effect
+// and the build.
+func (m *modelFlags) provenance(e *engine.Engine) (provenance.Run, error) {
+	id, err := m.modelID()
+	if err != nil {
+		return provenance.Run{}, err
+	}
+	return provenance.Run{Model: id, Backend: m.backend, DType: e.Weights.DType.String(), Chunk: e.ChunkSize(), Namm: provenance.ReadBuild()}, nil
 }
 
 // memoryFlags select a memory policy and its budget.
@@ -96,6 +134,23 @@ func (f *memoryFlags) budgetSpec() (policy.Budget, error) {
 		}
 	}
 	return b, b.Validate()
+}
+
+// checkLayerBudgets refuses per-layer budgets that do not name each of the
+// model's layers.
+func checkLayerBudgets(layers int, budgets ...policy.Budget) error {
+	for _, b := range budgets {
+		if err := b.CheckLayers(layers); err != nil {
+			return fmt.Errorf("--layer-budgets: %w", err)
+		}
+	}
+	return nil
+}
+
+// mustBudget is budgetSpec for flags already validated by policy.
+func (f *memoryFlags) mustBudget() policy.Budget {
+	b, _ := f.budgetSpec()
+	return b
 }
 
 func (f *memoryFlags) policy() (policy.Policy, error) {

@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/namm-dev/namm/internal/atomicfile"
+	"github.com/namm-dev/namm/internal/progress"
 	"github.com/namm-dev/namm/train/corpus"
 )
 
@@ -18,6 +18,7 @@ func init() { extraCommands = append(extraCommands, corpusCmd) }
 
 func corpusCmd() *cobra.Command {
 	var manifest, root, out string
+	var quiet bool
 	var opt corpus.Options
 	cmd := &cobra.Command{
 		Use:   "corpus",
@@ -42,7 +43,7 @@ manifest with the counts of every source. namm train-data --corpus reads the res
 			}
 			start := time.Now()
 			var buf bytes.Buffer
-			if isTerminal(cmd.ErrOrStderr()) {
+			if !quiet && progress.IsTerminal(cmd.ErrOrStderr()) {
 				opt.Progress = func(source string, done, total int) {
 					if done == total || done%200 == 0 {
 						fmt.Fprintf(cmd.ErrOrStderr(), "\r%-28s %6d/%d files", source, done, total)
@@ -82,16 +83,6 @@ manifest with the counts of every source. namm train-data --corpus reads the res
 	fl.IntVar(&opt.EvalPercent, "eval-percent", 2, "share of documents (by id hash) held out for evaluation, in percent")
 	fl.IntVar(&opt.MinChars, "min-chars", 200, "drop documents shorter than this after deduplication")
 	fl.IntVar(&opt.Workers, "workers", 0, "goroutines (default: all cores)")
+	fl.BoolVar(&quiet, "quiet", false, "no progress line")
 	return cmd
-}
-
-// isTerminal reports whether w is a character device (a terminal), where progress lines
-// with carriage returns belong.
-func isTerminal(w any) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

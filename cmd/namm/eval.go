@@ -1,20 +1,19 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/namm-dev/namm/eval"
+	"github.com/namm-dev/namm/internal/progress"
 	"github.com/namm-dev/namm/policy"
 )
 
@@ -28,7 +27,7 @@ func evalCmd() *cobra.Command {
 		samples, maxLength, jobs, batch int
 		seed                            int64
 		asJSON, noRef, skipBad          bool
-		noPlots, quiet                  bool
+		noPlots, svg, quiet             bool
 	)
 	cmd := &cobra.Command{
 		Use:   "eval --tasks SPEC[,SPEC] --memory POLICY[,POLICY] [--budget N | --ratio R | --budgets N1,N2,...]",
@@ -45,9 +44,13 @@ follow it ("h2o:recent=8,streaming" is h2o with recent=8, then streaming).
 
 Prompts longer than --max-length minus the task's new tokens lose their middle
 (LongBench's truncation). With --out DIR, each finished sample is appended to
-DIR/journal.jsonl, so re-running the same command resumes where it stopped;
-DIR/results.json and the plots DIR/score_vs_cache.png and DIR/cache_per_layer.png
-are written at the end.`,
+DIR/journal.jsonl, so re-running the same command resumes where it stopped
+(from any directory, as long as the model's files are the same: the model is
+identified by a hash of its config, tokenizer and weights). At the end come
+DIR/results.json (with the model, dtype, backend, policies with their options
+and namm's version), the same tables as DIR/summary.csv and DIR/samples.csv,
+and the plots DIR/score_vs_cache.png and DIR/cache_per_layer.png (--svg: also
+as SVG).`,
 		Example: `  namm eval --model testdata/models/tiny-llama --tasks niah_single:len=512:n=2 --memory full,h2o,streaming --budget 256 --out /tmp/ev
   namm eval --model DIR --tasks core --memory h2o,snapkv,namm:my.namm --budgets 256,512,1024 --samples 10 --out runs/core
   namm eval --model DIR --tasks longbench:data/hotpotqa.jsonl,jsonl:my.jsonl:template=prompt.txt:metric=rouge --memory tova --ratio 0.25`,
@@ -70,6 +73,12 @@ are written at the end.`,
 			if err != nil {
 				return err
 			}
+			if err := checkLayerBudgets(e.Config.NumLayers, budgetList...); err != nil {
+				return err
+			}
+			if err := eval.CheckMaxLength(maxLength, e.Config.MaxPositionEmbeddings); err != nil {
+				return fmt.Errorf("--max-length: %w", err)
+			}
 			stderr := cmd.ErrOrStderr()
 			loaded, err := eval.LoadTasks(strings.Split(tasks, ","), tok, eval.LoadOptions{
 				Samples: samples, Seed: seed, HasSeed: cmd.Flags().Changed("seed"), SkipBad: skipBad,
@@ -78,11 +87,11 @@ are written at the end.`,
 			if err != nil {
 				return err
 			}
-			model := mf.model
-			if abs, err := filepath.Abs(model); err == nil {
-				model = abs
+			run, err := mf.provenance(e)
+			if err != nil {
+				return err
 			}
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 			defer stop()
 			scorer := &eval.Scorer{Engine: e, Tokenizer: tok, MaxLength: maxLength, Workers: jobs, Batch: batch}
 			// Refused before it starts: a batch of prompts at the truncation
@@ -95,18 +104,23 @@ are written at the end.`,
 				Tasks:    loaded,
 				Variants: matrix.Variants,
 				OutDir:   outDir,
-				Model:    model,
-				Setup:    fmt.Sprintf("backend=%s dtype=%s chunk=%d", mf.backend, mf.dtype, mf.chunk),
+				Run:      run,
 				NoPlots:  noPlots,
+				SVG:      svg,
 				Notes:    matrix.Notes,
 			}
+			reporter := &progressReporter{w: stderr}
 			if !quiet {
-				cfg.Progress = &progressReporter{w: stderr}
+				cfg.Progress = reporter
 			}
 			rep, err := eval.Run(ctx, cfg)
 			if err != nil {
-				if outDir != "" && rep != nil && rep.Ran > 0 {
-					fmt.Fprintf(stderr, "%d samples saved in %s; run the same command again to resume\n", rep.Ran, filepath.Join(outDir, eval.JournalFile))
+				reporter.stop()
+				if ctx.Err() != nil {
+					err = errors.New("interrupted")
+				}
+				if outDir != "" && rep != nil && rep.Ran+rep.Resumed > 0 {
+					fmt.Fprintf(stderr, "%d samples saved in %s; run the same command again to resume\n", rep.Ran+rep.Resumed, filepath.Join(outDir, eval.JournalFile))
 				}
 				return err
 			}
@@ -141,7 +155,8 @@ are written at the end.`,
 	f.BoolVar(&asJSON, "json", false, "print results.json's content instead of the table")
 	f.BoolVar(&noRef, "no-reference", false, "do not run the full cache (no normalised scores)")
 	f.BoolVar(&skipBad, "skip-bad", false, "skip malformed lines of task files (with a warning) instead of stopping")
-	f.BoolVar(&noPlots, "no-plots", false, "do not draw the PNG plots")
+	f.BoolVar(&noPlots, "no-plots", false, "do not draw the plots")
+	f.BoolVar(&svg, "svg", false, "draw the plots as SVG files too")
 	f.BoolVar(&quiet, "quiet", false, "no progress bar")
 	f.IntVar(&jobs, "workers", 1, "samples run at once (at least --batch)")
 	f.IntVar(&batch, "batch", 1, "samples that share each forward pass (batched inference: each keeps its own cache and policy; on a CPU the weights are read once for all)")
@@ -166,35 +181,21 @@ func evalBudgets(mem *memoryFlags, list string) ([]policy.Budget, error) {
 	return eval.ParseBudgets(list)
 }
 
-// progressReporter draws a progress bar with an ETA on stderr.
+// progressReporter draws a progress bar with an ETA on stderr when it is a
+// terminal.
 type progressReporter struct {
 	w   io.Writer
-	bar *progressbar.ProgressBar
+	bar *progress.Bar
 }
 
 func (p *progressReporter) Start(total, resumed int) {
 	if resumed > 0 {
 		fmt.Fprintf(p.w, "resuming: %d samples already done, %d to run\n", resumed, total)
 	}
-	if total == 0 {
-		return
-	}
-	p.bar = progressbar.NewOptions(total,
-		progressbar.OptionSetWriter(p.w),
-		progressbar.OptionSetDescription("eval"),
-		progressbar.OptionShowCount(),
-		progressbar.OptionSetPredictTime(true),
-		progressbar.OptionShowElapsedTimeOnFinish(),
-		progressbar.OptionSetWidth(25),
-		progressbar.OptionThrottle(200*time.Millisecond),
-		progressbar.OptionOnCompletion(func() { fmt.Fprintln(p.w) }),
-	)
+	p.bar = progress.New(p.w, total, "eval")
 }
 
 func (p *progressReporter) Done(r eval.SampleResult) {
-	if p.bar == nil {
-		return
-	}
 	label := r.Policy
 	if r.Budget != "" {
 		label += "@" + r.Budget
@@ -204,5 +205,8 @@ func (p *progressReporter) Done(r eval.SampleResult) {
 		task = task[:24]
 	}
 	p.bar.Describe(fmt.Sprintf("%-24s %-14s", task, label))
-	_ = p.bar.Add(1)
+	p.bar.Add(1)
 }
+
+// stop ends an unfinished bar's line before an error message.
+func (p *progressReporter) stop() { p.bar.Break() }

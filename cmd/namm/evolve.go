@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -47,7 +48,7 @@ func evolveCmd() *cobra.Command {
 	var workers, poolSize, batch int
 	var ackWait time.Duration
 	var maxDeliver int
-	var benchWorkers bool
+	var benchWorkers, quiet, svg bool
 	cmd := &cobra.Command{
 		Use:   "evolve --stage TASKS [--stage TASKS ...] --out DIR",
 		Short: "Evolve a NAMM with CMA-ES over a curriculum of generated tasks",
@@ -74,6 +75,19 @@ JetStream; --nats embedded starts an in-process server on 127.0.0.1 and
 			if cfg.Samples < 1 {
 				return fmt.Errorf("--samples must be >= 1, got %d", cfg.Samples)
 			}
+			if cfg.Population < 2 {
+				return fmt.Errorf("--population must be >= 2, got %d", cfg.Population)
+			}
+			if !(cfg.Sigma0 > 0) || math.IsInf(cfg.Sigma0, 0) {
+				return fmt.Errorf("--sigma0 must be finite and > 0, got %g", cfg.Sigma0)
+			}
+			if cfg.EigenEvery < 0 {
+				return fmt.Errorf("--eigen-every must be >= 0, got %d", cfg.EigenEvery)
+			}
+			local, err := localWorkers(workers, cmd.Flags().Changed("workers"), natsURL, mf.backend)
+			if err != nil {
+				return err
+			}
 			if poolSize == 0 {
 				poolSize = 4 * cfg.Samples
 			}
@@ -97,10 +111,11 @@ JetStream; --nats embedded starts an in-process server on 127.0.0.1 and
 			if err != nil {
 				return err
 			}
-			if cfg.Model, err = evolve.ModelFingerprint(dir); err != nil {
+			id, err := mf.modelID()
+			if err != nil {
 				return err
 			}
-			cfg.BaseModel = filepath.Base(dir)
+			cfg.Model, cfg.BaseModel = id.Hash, id.String()
 			e, tok, err := mf.load()
 			if err != nil {
 				return err
@@ -110,12 +125,9 @@ JetStream; --nats embedded starts an in-process server on 127.0.0.1 and
 			if err := setBatch(ev, batch); err != nil {
 				return err
 			}
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			stderr := cmd.ErrOrStderr()
-			if workers == 0 {
-				workers = defaultLocalWorkers(mf.backend)
-			}
 
 			if benchWorkers {
 				return runBenchWorkers(ctx, cmd.OutOrStdout(), stderr, ev, cfg, natsURL)
@@ -126,7 +138,7 @@ JetStream; --nats embedded starts an in-process server on 127.0.0.1 and
 			var pool evolve.Pool
 			if natsURL == "" {
 				// Enough jobs at once to fill the runner's batches.
-				pool = evolve.NewLocalPool(ev, max(workers, batch))
+				pool = evolve.NewLocalPool(ev, max(local, batch))
 			} else {
 				url := natsURL
 				if natsURL == "embedded" {
@@ -136,9 +148,11 @@ JetStream; --nats embedded starts an in-process server on 127.0.0.1 and
 					}
 					defer srv.Close()
 					url = srv.URL()
-					fmt.Fprintf(stderr, "embedded NATS server at %s (join with: namm worker --nats %s --model %s)\n", url, url, dir)
-				} else if !cmd.Flags().Changed("workers") {
-					workers = 0 // remote workers do the work unless asked
+					join := "namm worker --nats " + url
+					if mf.model != "" {
+						join += " --model " + dir
+					}
+					fmt.Fprintf(stderr, "embedded NATS server at %s (join with: %s)\n", url, join)
 				}
 				abs, _ := filepath.Abs(cfg.Out)
 				h := sha256.Sum256([]byte(abs))
@@ -147,7 +161,7 @@ JetStream; --nats embedded starts an in-process server on 127.0.0.1 and
 					return err
 				}
 				pool = np
-				wait, err := startLocalWorkers(ctx, url, ev, workers, batch, stderr)
+				wait, err := startLocalWorkers(ctx, url, ev, local, batch, stderr)
 				if err != nil {
 					np.Close()
 					return err
@@ -155,8 +169,15 @@ JetStream; --nats embedded starts an in-process server on 127.0.0.1 and
 				defer wait()
 			}
 			defer pool.Close()
-			tr := &evolve.Trainer{Cfg: cfg, Eval: ev, Pool: pool, Progress: stderr, Messages: stderr}
-			return tr.Run(ctx)
+			tr := &evolve.Trainer{Cfg: cfg, Eval: ev, Pool: pool, Messages: stderr, SVG: svg}
+			if !quiet {
+				tr.Progress = stderr
+			}
+			err = tr.Run(ctx)
+			if err != nil && ctx.Err() != nil {
+				return fmt.Errorf("interrupted: %s holds the last finished generation's checkpoint; run the same command again to resume", cfg.Out)
+			}
+			return err
 		},
 	}
 	mf.manyPrompts = true
@@ -172,17 +193,35 @@ JetStream; --nats embedded starts an in-process server on 127.0.0.1 and
 	f.Float64Var(&cfg.Sigma0, "sigma0", cmaes.DefaultSigma0, "initial CMA-ES step size")
 	f.Float64Var(&cfg.MemoryWeight, "memory-weight", 0, "add W x (1 - KV tokens / full cache's KV tokens) to the fitness, so the memory saved counts (0: the reference, score only)")
 	f.Int64Var(&cfg.Seed, "seed", 1337, "seed of CMA-ES and of the sample draws")
-	f.StringVar(&cma, "cma", "full", "covariance model: full (the reference) or sep (diagonal, for speed)")
+	f.StringVar(&cma, "cma", "sep", "covariance model: sep (diagonal: O(n) time and ~100 kB checkpoints; use it) or full (the reference's 4,172 x 4,172 matrix: checkpoints of 70-420 MB and an eigendecomposition of minutes every --eigen-every generations, on 2 cores; with few hundred generations it barely moves from the identity)")
+	f.IntVar(&cfg.EigenEvery, "eigen-every", 0, "with --cma full, generations one eigendecomposition serves (0: Hansen's lazy interval, 25 at population 32; 1: every generation, as the reference and earlier versions; use it to resume their full-mode runs)")
+	f.BoolVar(&quiet, "quiet", false, "no progress bars")
+	f.BoolVar(&svg, "svg", false, "draw the curves (fitness, sigma, cache) as SVG files too")
 	f.IntVar(&cfg.EvalEvery, "eval-every", 10, "validate the mean every N generations (and at 0 and at the end of a stage)")
 	f.IntVar(&cfg.MaxNew, "max-new", 0, "cap on generated tokens per prompt (0: each task's own)")
 	f.IntVar(&cfg.NormSamples, "norm-samples", 0, "prompts of the first task for the normalisation statistics (0: all, the reference)")
-	f.IntVar(&workers, "workers", 0, "in-process evaluation workers (default 1-2 on CPU, 1 on GPU; with an external --nats, 0)")
+	f.IntVar(&workers, "workers", 0, "in-process evaluation workers (default 1-2 on CPU, 1 on GPU; with an external --nats, 0; --nats embedded --workers 0 leaves the work to 'namm worker' processes)")
 	f.IntVar(&batch, "batch", 1, "jobs (population members x prompts) that share each forward pass, each with its own cache and NAMM parameters")
 	f.StringVar(&natsURL, "nats", "", "NATS server URL for distributed evaluation, or 'embedded'")
 	f.DurationVar(&ackWait, "ack-wait", 60*time.Second, "NATS: redeliver a job not acknowledged within this time (workers extend it while working)")
 	f.IntVar(&maxDeliver, "max-deliver", 5, "NATS: fail the generation when a job was delivered this many times")
 	f.BoolVar(&benchWorkers, "bench-workers", false, "measure evaluations per second with 1, 2 and 4 workers over embedded NATS (first task of the first stage)")
 	return cmd
+}
+
+// localWorkers is the number of in-process evaluation workers: --workers
+// when given (0 only with --nats: remote workers do the work), else 1-2 on
+// CPU and 1 on GPU, and none with an external NATS server.
+func localWorkers(flag int, given bool, natsURL, backend string) (int, error) {
+	switch {
+	case given && (flag < 0 || flag == 0 && natsURL == ""):
+		return 0, fmt.Errorf("--workers must be >= 1 without --nats (0 is for --nats, where 'namm worker' processes do the work), got %d", flag)
+	case given:
+		return flag, nil
+	case natsURL != "" && natsURL != "embedded":
+		return 0, nil
+	}
+	return defaultLocalWorkers(backend), nil
 }
 
 // taskNameList lists the generated tasks for the help text.

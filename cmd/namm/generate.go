@@ -20,7 +20,7 @@ func generateCmd() *cobra.Command {
 	var sf samplingFlags
 	var prompt, promptFile string
 	var maxNew int
-	var asJSON, noBOS bool
+	var asJSON, noBOS, truncate bool
 	cmd := &cobra.Command{
 		Use:   "generate --prompt TEXT",
 		Short: "Generate a continuation of a prompt (greedy, or sampled), streaming it",
@@ -28,15 +28,22 @@ func generateCmd() *cobra.Command {
   namm generate --model DIR --prompt-file long.txt --memory h2o --budget 1024 --json
   namm generate --prompt "Once upon a time" --temperature 0.8 --top-p 0.95 --seed 1 --stop "."`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if promptFile != "" {
+			switch {
+			case promptFile != "" && cmd.Flags().Changed("prompt"):
+				return fmt.Errorf("give --prompt or --prompt-file, not both")
+			case promptFile != "":
 				data, err := os.ReadFile(promptFile)
 				if err != nil {
 					return err
 				}
+				if len(data) == 0 {
+					return fmt.Errorf("--prompt-file %s is empty", promptFile)
+				}
 				prompt = string(data)
-			}
-			if prompt == "" {
-				return fmt.Errorf("give --prompt or --prompt-file")
+			case cmd.Flags().Changed("prompt") && prompt == "":
+				return fmt.Errorf("--prompt is empty: give the text to continue")
+			case prompt == "":
+				return fmt.Errorf("give --prompt TEXT or --prompt-file FILE")
 			}
 			if maxNew <= 0 {
 				return fmt.Errorf("--max-new-tokens must be > 0, got %d", maxNew)
@@ -53,8 +60,31 @@ func generateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := checkLayerBudgets(e.Config.NumLayers, mem.mustBudget()); err != nil {
+				return err
+			}
 			r := runner.New(e, tok, 1)
 			ids := tok.Encode(prompt, !noBOS)
+			positions := e.Config.MaxPositionEmbeddings
+			if len(ids)+maxNew > positions {
+				if !truncate {
+					return fmt.Errorf("the prompt has %d tokens; with --max-new-tokens %d that is more than the model's %d positions (max_position_embeddings in its config.json), and namm does not extrapolate positions: "+
+						"give --truncate to keep the prompt's first and last parts (LongBench's middle truncation), shorten the prompt or --max-new-tokens, or use a model whose config extends its context (rope_scaling)",
+						len(ids), maxNew, positions)
+				}
+				if maxNew >= positions {
+					return fmt.Errorf("--max-new-tokens %d leaves no room for a prompt in the model's %d positions", maxNew, positions)
+				}
+				original := len(ids)
+				if noBOS {
+					return fmt.Errorf("--truncate encodes the kept text again with the tokenizer's special tokens: it does not go with --no-bos")
+				}
+				if ids, _, err = r.PromptIDs(prompt, maxNew); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "note: prompt truncated from %d to %d tokens (its middle dropped) to fit the model's %d positions with %d new tokens\n",
+					original, len(ids), positions, maxNew)
+			}
 			out := cmd.OutOrStdout()
 			start := time.Now()
 			var firstToken time.Duration
@@ -101,6 +131,7 @@ func generateCmd() *cobra.Command {
 	cmd.Flags().StringVar(&promptFile, "prompt-file", "", "read the prompt from a file")
 	cmd.Flags().IntVar(&maxNew, "max-new-tokens", 64, "maximum number of tokens to generate")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object instead of streaming text")
+	cmd.Flags().BoolVar(&truncate, "truncate", false, "drop the middle of a prompt longer than the model's positions (LongBench's truncation) instead of refusing it")
 	cmd.Flags().BoolVar(&noBOS, "no-bos", false, "do not add the tokenizer's special tokens (BOS) to the prompt")
 	return cmd
 }

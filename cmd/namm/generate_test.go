@@ -10,8 +10,6 @@ import (
 	"github.com/namm-dev/namm/tokenizer"
 )
 
-const tinyLlama = "../../testdata/models/tiny-llama"
-
 // runGenerate runs `namm generate --json ARGS` in-process.
 func runGenerate(t *testing.T, args ...string) map[string]any {
 	t.Helper()

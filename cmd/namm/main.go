@@ -6,15 +6,24 @@ import (
 	"fmt"
 	"os"
 	"runtime/pprof"
+	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/namm-dev/namm/internal/provenance"
 )
 
 func main() {
 	if err := rootCmd().Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "namm:", err)
+		fmt.Fprintln(os.Stderr, errorLine(err))
 		os.Exit(1)
 	}
+}
+
+// errorLine is the message printed for a failed command: "namm: " and the
+// error, whose own "namm: " (errors of package namm) is not repeated.
+func errorLine(err error) string {
+	return "namm: " + strings.TrimPrefix(err.Error(), "namm: ")
 }
 
 func rootCmd() *cobra.Command {
@@ -27,9 +36,8 @@ Attention Memory Model (NAMM, "An Evolved Universal Transformer Memory", ICLR
 2025) or a baseline (StreamingLLM, H2O, L2, TOVA, SnapKV, FastGen, random).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Version:       version(),
+		Version:       versionLine(provenance.ReadBuild()),
 	}
-	root.SetVersionTemplate("{{.Version}}\n")
 	var cpuProfile string
 	root.PersistentFlags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to this file")
 	_ = root.PersistentFlags().MarkHidden("cpuprofile")
@@ -57,3 +65,16 @@ Attention Memory Model (NAMM, "An Evolved Universal Transformer Memory", ICLR
 
 // extraCommands lets other files of this package add commands.
 var extraCommands []func() *cobra.Command
+
+// versionLine is what --version prints: the module version, the commit the
+// binary was built from and the Go version.
+func versionLine(b provenance.Build) string {
+	v := b.Version
+	if b.Commit != "" {
+		v += " commit " + b.Commit
+		if b.Modified {
+			v += " (modified)"
+		}
+	}
+	return v + " " + b.Go
+}

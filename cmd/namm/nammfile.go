@@ -3,13 +3,12 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
+	"github.com/namm-dev/namm/internal/progress"
 	"github.com/namm-dev/namm/namm"
 	"github.com/namm-dev/namm/policy"
 	"github.com/namm-dev/namm/task/gen"
@@ -31,7 +30,7 @@ normalisation of the spectrogram features (17 means and variances) and metadata.
 func nammInitCmd() *cobra.Command {
 	var mf modelFlags
 	var tasks, out string
-	var zero bool
+	var zero, quiet bool
 	cmd := &cobra.Command{
 		Use:   "init --tasks SPEC --out FILE",
 		Short: "Compute the feature normalisation the reference way and write an all-zero NAMM",
@@ -76,8 +75,10 @@ starting point of evolution. Prompts must be longer than 512 tokens.`,
 					prompts = append(prompts, tok.Encode(smp.Prompt, true))
 				}
 			}
-			bar := progressbar.NewOptions(len(prompts), progressbar.OptionSetDescription("normalisation"),
-				progressbar.OptionSetWriter(cmd.ErrOrStderr()), progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true))
+			var bar *progress.Bar
+			if !quiet {
+				bar = progress.New(cmd.ErrOrStderr(), len(prompts), "normalisation")
+			}
 			norm, err := namm.ComputeNormalization(func(p policy.Policy) error {
 				for _, ids := range prompts {
 					s, err := newSession(e, tok, p)
@@ -87,16 +88,20 @@ starting point of evolution. Prompts must be longer than 512 tokens.`,
 					if _, err := s.Prefill(ids); err != nil {
 						return err
 					}
-					_ = bar.Add(1)
+					bar.Add(1)
 				}
 				return nil
 			})
-			_ = bar.Finish()
-			fmt.Fprintln(cmd.ErrOrStderr())
+			if err != nil {
+				bar.Break()
+				return err
+			}
+			bar.Finish()
+			id, err := mf.modelID()
 			if err != nil {
 				return err
 			}
-			f := &namm.File{Params: make([]float32, namm.NumParams), Norm: norm, BaseModel: filepath.Base(mf.model)}
+			f := &namm.File{Params: make([]float32, namm.NumParams), Norm: norm, BaseModel: id.String()}
 			if err := namm.Save(out, f); err != nil {
 				return err
 			}
@@ -107,6 +112,7 @@ starting point of evolution. Prompts must be longer than 512 tokens.`,
 	mf.register(cmd)
 	cmd.Flags().StringVar(&tasks, "tasks", "", "comma-separated task generator specs (the first training task)")
 	cmd.Flags().StringVar(&out, "out", "", "NAMM file to write")
+	cmd.Flags().BoolVar(&quiet, "quiet", false, "no progress bar")
 	cmd.Flags().BoolVar(&zero, "zero", false, "write all-zero parameters with an identity normalisation, without running a model (for overhead benchmarks)")
 	return cmd
 }
@@ -155,7 +161,11 @@ func nammShowCmd() *cobra.Command {
 				maxAbs = max(maxAbs, abs(x))
 			}
 			n := float64(len(f.Params))
-			info := map[string]any{"file": args[0], "base_model": f.BaseModel, "generation": f.Generation, "fitness": f.Fitness,
+			base := f.BaseModel
+			if base == "" || base == "." { // files written before the model was recorded
+				base = "(not recorded)"
+			}
+			info := map[string]any{"file": args[0], "base_model": base, "generation": f.Generation, "fitness": f.Fitness,
 				"params": len(f.Params), "param_mean": sum / n, "param_rms": sqrt(sq / n), "param_max_abs": maxAbs,
 				"norm_mean": f.Norm.Mean, "norm_var": f.Norm.Var}
 			if asJSON {

@@ -9,9 +9,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
+	"github.com/namm-dev/namm/internal/progress"
 	"github.com/namm-dev/namm/task/gen/haystack"
 	"github.com/namm-dev/namm/tokenizer"
 	"github.com/namm-dev/namm/train"
@@ -24,6 +24,7 @@ func trainDataCmd() *cobra.Command {
 	var (
 		tokDir, out, valOut, textDirs, texts, tasks, corpusPath, cfgPath string
 		opt                                                              train.DataOptions
+		quiet                                                            bool
 	)
 	cmd := &cobra.Command{
 		Use:   "train-data",
@@ -93,16 +94,17 @@ a JSON description next to each file. The same seed gives the same bytes.`,
 			}
 			start := time.Now()
 			count := (opt.Tokens + opt.SeqLen - 1) / max(opt.SeqLen, 1)
-			bar := progressbar.NewOptions(count, progressbar.OptionSetDescription("sequences"),
-				progressbar.OptionSetWriter(cmd.ErrOrStderr()), progressbar.OptionShowCount(),
-				progressbar.OptionSetPredictTime(true), progressbar.OptionThrottle(200*time.Millisecond))
-			opt.Progress = func(done, total int) { _ = bar.Set(done) }
+			var bar *progress.Bar
+			if !quiet {
+				bar = progress.New(cmd.ErrOrStderr(), count, "sequences")
+			}
+			opt.Progress = func(done, total int) { bar.Set(done) }
 			f, stats, err := train.BuildTrainData(tok, opt)
-			_ = bar.Finish()
-			fmt.Fprintln(cmd.ErrOrStderr())
 			if err != nil {
+				bar.Break()
 				return err
 			}
+			bar.Finish()
 			if err := f.Write(out); err != nil {
 				return err
 			}
@@ -158,6 +160,7 @@ a JSON description next to each file. The same seed gives the same bytes.`,
 	fl.StringVar(&opt.TaskTexts, "task-texts", "", "haystack texts of the task examples, joined by + (default: --texts, or the corpus with --corpus)")
 	fl.IntVar(&opt.MinExample, "min-example", 640, "shortest example prompt in tokens")
 	fl.IntVar(&opt.Workers, "workers", 0, "goroutines (default: all cores)")
+	fl.BoolVar(&quiet, "quiet", false, "no progress bar")
 	return cmd
 }
 
@@ -214,7 +217,7 @@ func sumCounts(m map[string]int) int {
 func trainBaseCmd() *cobra.Command {
 	var cfgPath, out, data, backend string
 	var steps int
-	var resume bool
+	var resume, quiet bool
 	cmd := &cobra.Command{
 		Use:   "train-base",
 		Short: "Train a small base language model with GoMLX on the CPU (the GPU run uses scripts/gpu/train_base.py)",
@@ -241,13 +244,16 @@ checkpoint. At the end OUT is a Hugging Face model directory the engine loads.`,
 			if err != nil {
 				return err
 			}
-			res, err := train.TrainBase(train.BaseOptions{Config: c, Data: tf, OutDir: out, Backend: backend,
-				Steps: steps, Resume: resume, Progress: os.Stderr})
+			opt := train.BaseOptions{Config: c, Data: tf, OutDir: out, Backend: backend, Steps: steps, Resume: resume}
+			if !quiet {
+				opt.Progress = cmd.ErrOrStderr()
+			}
+			res, err := train.TrainBase(opt)
 			if err != nil {
 				return err
 			}
 			if n := len(res.Log); n > 0 {
-				fmt.Printf("%s: %d parameters, %d steps (resumed at %d), loss %.4f -> %.4f, %s\n", out, res.Parameters,
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: %d parameters, %d steps (resumed at %d), loss %.4f -> %.4f, %s\n", out, res.Parameters,
 					res.Steps, res.ResumedAt, res.Log[0].Loss, res.Log[n-1].Loss, res.Elapsed.Round(time.Second))
 			}
 			return nil
@@ -259,5 +265,6 @@ checkpoint. At the end OUT is a Hugging Face model directory the engine loads.`,
 	cmd.Flags().StringVar(&backend, "backend", "go", "GoMLX backend: go or go:CONFIG")
 	cmd.Flags().IntVar(&steps, "steps", 0, "schedule length in steps (default: train.max_steps)")
 	cmd.Flags().BoolVar(&resume, "resume", false, "continue from OUT/train/checkpoint.safetensors")
+	cmd.Flags().BoolVar(&quiet, "quiet", false, "no progress bar")
 	return cmd
 }

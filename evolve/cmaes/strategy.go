@@ -102,3 +102,14 @@ func selectionMass(w []float64) float64 {
 	}
 	return sum * sum / sq
 }
+
+// LazyInterval is the number of generations one eigendecomposition of C may
+// serve in full mode (Config.EigenInterval) with the default Mu: Hansen's
+// lazy update, which decomposes after lambda / ((c1 + c_mu) n 10)
+// evaluations (purecma.py, "update B and D ... achieves O(N^2)"), that is
+// 1 / (10 n (c1 + c_mu)) generations, and at least 1. At n = 4,172 and
+// lambda = 32 that is 25.
+func LazyInterval(n, lambda int) int {
+	s := newStrategy(n, lambda, lambda/2, ModeFull)
+	return max(1, int(1/(10*float64(n)*(s.c1+s.cmu))))
+}

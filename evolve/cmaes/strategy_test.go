@@ -124,3 +124,31 @@ func TestSepRates(t *testing.T) {
 		t.Errorf("n=2 sep: c1 %v c_mu %v", s.c1, s.cmu)
 	}
 }
+
+// TestLazyInterval recomputes Hansen's interval from the learning rates as
+// namm-reference.md §5 states them (n clipped at maxClippedN).
+func TestLazyInterval(t *testing.T) {
+	for _, c := range []struct{ n, lambda int }{{4172, 32}, {100, 10}, {2, 4}} {
+		mu := c.lambda / 2
+		w := make([]float64, mu)
+		var sum, sq float64
+		for i := range w {
+			w[i] = math.Log(float64(c.lambda+1)/2) - math.Log(float64(i+1))
+			sum += w[i]
+		}
+		for i := range w {
+			sq += (w[i] / sum) * (w[i] / sum)
+		}
+		muEff := 1 / sq
+		n, nc := float64(c.n), float64(min(c.n, maxClippedN))
+		c1 := 2 / ((nc+1.3)*(nc+1.3) + muEff)
+		cmu := math.Min(1-c1-1e-8, 2*(muEff-2+1/muEff)/((nc+2)*(nc+2)+muEff))
+		want := max(1, int(1/(10*n*(c1+cmu))))
+		if got := LazyInterval(c.n, c.lambda); got != want {
+			t.Errorf("LazyInterval(%d, %d) = %d, want %d", c.n, c.lambda, got, want)
+		}
+	}
+	if got := LazyInterval(4172, 32); got < 5 || got > 40 {
+		t.Errorf("LazyInterval(4172, 32) = %d, want Hansen's ~n/(10 lambda)-scale value", got)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // Write streams a file's content through write.
@@ -55,4 +56,40 @@ func WriteFile(path string, data []byte) error {
 		_, err := io.Copy(w, bytes.NewReader(data))
 		return err
 	})
+}
+
+// RemoveTemps deletes the temporary files Write leaves in dir when the
+// process is killed between creating and renaming one (".NAME.tmp*"). Call
+// it when a program that owns dir starts, before it writes there.
+func RemoveTemps(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("remove temporary files: %w", err)
+	}
+	for _, e := range entries {
+		if isTemp(e.Name()) && e.Type().IsRegular() {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !os.IsNotExist(err) {
+				return fmt.Errorf("remove temporary file: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// isTemp reports whether name has the form of Write's temporary files:
+// "." + the target's name + ".tmp" + CreateTemp's random digits.
+func isTemp(name string) bool {
+	if !strings.HasPrefix(name, ".") {
+		return false
+	}
+	i := strings.LastIndex(name, ".tmp")
+	if i <= 1 {
+		return false
+	}
+	for _, r := range name[i+len(".tmp"):] {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
 }

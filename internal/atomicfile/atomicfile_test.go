@@ -39,3 +39,35 @@ func TestWriteReplacesWholeOrNothing(t *testing.T) {
 		t.Fatal("writing into a missing directory succeeded")
 	}
 }
+
+// TestRemoveTemps: the temporary file of a write killed before its rename
+// is removed; the targets and other files stay.
+func TestRemoveTemps(t *testing.T) {
+	dir := t.TempDir()
+	keep := []string{"f.json", ".hidden", "notes.tmp", ".x.tmpfile", "checkpoint-00000001.ckpt"}
+	for _, name := range keep {
+		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// What os.CreateTemp makes for Write, as a killed write leaves it.
+	f, err := os.CreateTemp(dir, ".checkpoint-00000002.ckpt.tmp*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := RemoveTemps(dir); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(dir)
+	var left []string
+	for _, e := range entries {
+		left = append(left, e.Name())
+	}
+	if len(left) != len(keep) {
+		t.Fatalf("left %v, want only %v", left, keep)
+	}
+	if _, err := os.Stat(f.Name()); !os.IsNotExist(err) {
+		t.Fatalf("%s still there", f.Name())
+	}
+}
