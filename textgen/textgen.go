@@ -54,7 +54,10 @@ type Result struct {
 	// the total over layers, divided by the layers), as eval reports them.
 	MeanKVTokens, PeakKVTokens float64
 	// The sequence's cache use, the tokens held per layer at the end, and
-	// the tokens the policy evicted (summed over layers).
+	// the tokens the policy evicted (summed over layers). A stop string is
+	// found on the caller's goroutine while the batch goes on, so the
+	// sequence may have run a step or two past it before it left; these
+	// figures count those steps.
 	Stats         engine.SessionStats
 	CacheTokens   []int
 	EvictedTokens int
