@@ -219,19 +219,33 @@ func (s *Sampler) filter(logits []float32) {
 	if truncate {
 		// Candidates only: a token below both cuts never matters, and
 		// sorting all of a 32k-150k vocabulary per token costs milliseconds.
-		if s.p.TopK > 0 && s.p.TopK < n {
+		p := s.p.TopP
+		topP := p > 0 && p < 1
+		switch {
+		case s.p.TopK > 0 && s.p.TopK < n:
 			keep = topIndices(z, keep, s.p.TopK)
-		} else {
-			sortByProb(z, keep)
-		}
-		if p := s.p.TopP; p > 0 && p < 1 {
-			var cum float64
-			for j, i := range keep {
-				cum += z[i]
-				if cum >= p*(1-1e-12) {
-					keep = keep[:j+1]
+		case topP:
+			// The nucleus is most often a few tokens: look for it among the
+			// k most likely (the first k of the full order), k doubling.
+			for k := 64; ; k *= 2 {
+				if k >= n {
+					sortByProb(z, keep)
 					break
 				}
+				cand := topIndices(z, keep, k)
+				if j := nucleus(z, cand, p); j >= 0 {
+					keep = cand[:j+1]
+					break
+				}
+				keep = keep[:n]
+				for i := range keep {
+					keep[i] = i
+				}
+			}
+		}
+		if topP {
+			if j := nucleus(z, keep, p); j >= 0 {
+				keep = keep[:j+1]
 			}
 		}
 	}
@@ -256,6 +270,19 @@ func (s *Sampler) filter(logits []float32) {
 		z[i] /= sum
 	}
 	s.keep = keep
+}
+
+// nucleus is the index in sorted (ids, most likely first) of the token at
+// which the probabilities summed from the first reach p, or -1.
+func nucleus(z []float64, sorted []int, p float64) int {
+	var cum float64
+	for j, i := range sorted {
+		cum += z[i]
+		if cum >= p*(1-1e-12) {
+			return j
+		}
+	}
+	return -1
 }
 
 // draw samples one token of the filtered distribution.

@@ -320,3 +320,47 @@ func TestGreedyPenalisedMatchesReference(t *testing.T) {
 		}
 	}
 }
+
+// Top-p over a large vocabulary, with a nucleus of a few tokens and of
+// hundreds (beyond the first candidates looked at), equals the reference's
+// full sort.
+func TestTopPLargeVocabulary(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	logits := make([]float32, 4000)
+	for i := range logits {
+		logits[i] = float32(r.NormFloat64() * 3)
+	}
+	for _, temp := range []float64{0.3, 1, 2} {
+		p := Params{Temperature: temp, TopP: 0.95}
+		got := New(p).Probs(logits)
+		kept := 0
+		for _, v := range got {
+			if v > 0 {
+				kept++
+			}
+		}
+		near(t, "top-p 0.95", got, refProbs(logits, nil, p), 1e-9)
+		if temp == 2 && kept <= 128 {
+			t.Errorf("temperature 2: a nucleus of %d tokens does not exercise the candidates' growth", kept)
+		}
+	}
+}
+
+// BenchmarkNext: one token from a 32,000-entry vocabulary.
+func BenchmarkNext(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 1))
+	logits := make([]float32, 32000)
+	for i := range logits {
+		logits[i] = float32(r.NormFloat64() * 3)
+	}
+	for name, p := range map[string]Params{
+		"greedy": {}, "temperature": {Temperature: 0.8, Seed: seed(1)}, "top_p": {Temperature: 0.8, TopP: 0.9, Seed: seed(1)},
+	} {
+		s := New(p)
+		b.Run(name, func(b *testing.B) {
+			for range b.N {
+				s.Next(logits)
+			}
+		})
+	}
+}
