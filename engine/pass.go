@@ -179,6 +179,7 @@ func (s *Session) endPass(in *passInput, out passOutput) error {
 		}
 	}
 	s.account()
+	s.notify(in.pass)
 	return nil
 }
 

@@ -27,6 +27,10 @@ type Session struct {
 	tokens []int // every token processed, by absolute position
 	x      *tensors.Tensor
 	stats  SessionStats
+	// observe, if set, sees each pass's policy step (observe.go); evicted
+	// collects the pass's evictions for it.
+	observe func(PolicyStep)
+	evicted [][][]int32
 }
 
 // SessionStats summarise a session's cache use.
@@ -399,6 +403,7 @@ func (s *Session) applyPolicy(pass policy.Pass, mask model.StatMask, statsOut []
 			return err
 		}
 		if removed {
+			s.recordEvicted(l, keep)
 			if s.keepCapacity(pass) {
 				plans[l] = slots
 				continue // compacted in place; Prefill shrinks the cache at its end

@@ -106,6 +106,10 @@ type Request struct {
 	// draws from its own generator, so a seeded request gets the same
 	// tokens whatever it is batched with.
 	Sampling sample.Params
+	// OnStep, if set, sees each pass's policy step (what it evicted, the
+	// tokens each layer holds after it), on the batch's goroutine: it must
+	// not block.
+	OnStep func(engine.PolicyStep)
 }
 
 // Result is a finished request.
@@ -303,6 +307,9 @@ func (r *Runner) admit(b *engine.Batch, h *Handle) bool {
 	if err != nil {
 		h.end(err)
 		return false
+	}
+	if h.req.OnStep != nil {
+		s.SetObserver(h.req.OnStep)
 	}
 	stop := h.req.Stop
 	if stop == nil {

@@ -28,6 +28,9 @@ type Request struct {
 	StopTokens []int
 	// StopStrings end the text before their first occurrence.
 	StopStrings []string
+	// OnStep, if set, sees each pass's policy step (runner.Request.OnStep:
+	// on the batch's goroutine, it must not block).
+	OnStep func(engine.PolicyStep)
 }
 
 // Finish reasons, as OpenAI names them.
@@ -78,7 +81,7 @@ func Run(ctx context.Context, r *runner.Runner, req Request, onEvent func(Event)
 	if stops == nil {
 		stops = r.StopIDs()
 	}
-	h := r.Submit(ctx, runner.Request{Prompt: req.Prompt, MaxNew: req.MaxTokens, Policy: req.Policy, Stop: stops, Sampling: req.Sampling})
+	h := r.Submit(ctx, runner.Request{Prompt: req.Prompt, MaxNew: req.MaxTokens, Policy: req.Policy, Stop: stops, Sampling: req.Sampling, OnStep: req.OnStep})
 	// abort ends the request early and waits until it has left the batch.
 	abort := func(err error) (Result, error) {
 		cancel()
