@@ -8,6 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/namm-dev/namm/inspect"
+	"github.com/namm-dev/namm/internal/atomicfile"
 	"github.com/namm-dev/namm/runner"
 	"github.com/namm-dev/namm/sample"
 	"github.com/namm-dev/namm/textgen"
@@ -18,7 +20,7 @@ func generateCmd() *cobra.Command {
 	var mf modelFlags
 	var mem memoryFlags
 	var sf samplingFlags
-	var prompt, promptFile string
+	var prompt, promptFile, traceFile string
 	var maxNew int
 	var asJSON, noBOS, truncate bool
 	cmd := &cobra.Command{
@@ -26,6 +28,7 @@ func generateCmd() *cobra.Command {
 		Short: "Generate a continuation of a prompt (greedy, or sampled), streaming it",
 		Example: `  namm generate --model testdata/models/tiny-llama --prompt "Once upon a time" --max-new-tokens 20
   namm generate --model DIR --prompt-file long.txt --memory h2o --budget 1024 --json
+  namm generate --model DIR --prompt-file long.txt --memory streaming --budget 256 --trace trace.json
   namm generate --prompt "Once upon a time" --temperature 0.8 --top-p 0.95 --seed 1 --stop "."`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch {
@@ -89,7 +92,15 @@ func generateCmd() *cobra.Command {
 			start := time.Now()
 			var firstToken time.Duration
 			req := textgen.Request{Prompt: ids, MaxTokens: maxNew, Sampling: sp, Policy: p, StopStrings: sf.stop}
+			var rec *inspect.Recorder
+			if traceFile != "" {
+				rec = inspect.NewRecorder(inspect.NewHeader(modelID(mf.model), e, p.Name(), tok, ids), nil)
+				req.OnStep = rec.Observe
+			}
 			res, err := textgen.Run(cmd.Context(), r, req, func(ev textgen.Event) error {
+				if rec != nil {
+					rec.AddGenerated(tok, ev.Token.ID)
+				}
 				if firstToken == 0 {
 					firstToken = time.Since(start)
 				}
@@ -102,6 +113,15 @@ func generateCmd() *cobra.Command {
 				return err
 			}
 			elapsed := time.Since(start)
+			if rec != nil {
+				data, err := json.Marshal(rec.Finish(res.Text, res.FinishReason))
+				if err != nil {
+					return err
+				}
+				if err := atomicfile.WriteFile(traceFile, append(data, '\n')); err != nil {
+					return fmt.Errorf("--trace: %w", err)
+				}
+			}
 			st := res.Stats
 			if asJSON {
 				n, ct := e.Compilations()
@@ -132,6 +152,7 @@ func generateCmd() *cobra.Command {
 	cmd.Flags().IntVar(&maxNew, "max-new-tokens", 64, "maximum number of tokens to generate")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object instead of streaming text")
 	cmd.Flags().BoolVar(&truncate, "truncate", false, "drop the middle of a prompt longer than the model's positions (LongBench's truncation) instead of refusing it")
+	cmd.Flags().StringVar(&traceFile, "trace", "", "write the memory policy's evictions per step and layer to this JSON file (format namm-trace/1, docs/serving.md; draw it with namm trace-plot)")
 	cmd.Flags().BoolVar(&noBOS, "no-bos", false, "do not add the tokenizer's special tokens (BOS) to the prompt")
 	return cmd
 }

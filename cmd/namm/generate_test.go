@@ -3,10 +3,14 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	stdpng "image/png"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/namm-dev/namm/engine"
+	"github.com/namm-dev/namm/inspect"
 	"github.com/namm-dev/namm/tokenizer"
 )
 
@@ -64,5 +68,52 @@ func TestGenerateSampling(t *testing.T) {
 	root.SetOut(&bytes.Buffer{})
 	if err := root.Execute(); err == nil || !strings.Contains(err.Error(), "--top-p") {
 		t.Fatalf("--top-p 2: %v", err)
+	}
+}
+
+// TestGenerateTraceAndPlot: generate --trace writes a trace whose last
+// step holds the KV tokens generate reports, and trace-plot draws it as a
+// PNG of the requested size.
+func TestGenerateTraceAndPlot(t *testing.T) {
+	dir := t.TempDir()
+	trace := filepath.Join(dir, "trace.json")
+	res := runGenerate(t, "--max-new-tokens", "6", "--memory", "streaming", "--budget", "5", "--trace", trace)
+	data, err := os.ReadFile(trace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tr inspect.Trace
+	if err := json.Unmarshal(data, &tr); err != nil {
+		t.Fatal(err)
+	}
+	if tr.Format != inspect.Format || len(tr.Steps) == 0 || len(tr.Generated) != 6 {
+		t.Fatalf("trace: format %q, %d steps, %d generated", tr.Format, len(tr.Steps), len(tr.Generated))
+	}
+	last := tr.Steps[len(tr.Steps)-1].KV
+	for l, n := range res["kv_tokens_per_layer"].([]any) {
+		if int(n.(float64)) != last[l] {
+			t.Fatalf("layer %d: trace's last step holds %d, generate reports %v", l, last[l], n)
+		}
+	}
+	if tr.Summary.Evicted == 0 || tr.Summary.Text != res["text"] {
+		t.Fatalf("summary %+v, text %q", tr.Summary, res["text"])
+	}
+	png := filepath.Join(dir, "heat.png")
+	root := rootCmd()
+	root.SetArgs([]string{"trace-plot", "--trace", trace, "--out", png})
+	if err := root.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(png)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := stdpng.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := img.Bounds(); b.Dx() < 800 || b.Dy() < 100 {
+		t.Fatalf("heatmap of %v", b)
 	}
 }

@@ -56,7 +56,7 @@ Attention Memory Model (NAMM, "An Evolved Universal Transformer Memory", ICLR
 			pprof.StopCPUProfile()
 		}
 	}
-	root.AddCommand(generateCmd(), benchCmd(), policiesCmd())
+	root.AddCommand(generateCmd(), tracePlotCmd(), benchCmd(), policiesCmd())
 	for _, c := range extraCommands {
 		root.AddCommand(c())
 	}
