@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -70,6 +71,9 @@ type Server struct {
 	created  int64
 	mux      *http.ServeMux
 	methods  map[string]string // path -> its method, for 405s
+
+	policyOnce sync.Once
+	policyList []policyInfo
 }
 
 // New checks cfg and makes a server.
@@ -127,6 +131,9 @@ func New(cfg Config) (*Server, error) {
 	s.route("GET /v1/models", "models", true, s.models)
 	s.route("POST /v1/completions", "completions", true, s.completions)
 	s.route("POST /v1/chat/completions", "chat", true, s.chatCompletions)
+	s.route("POST /v1/inspect", "inspect", true, s.inspect)
+	s.route("GET /v1/policies", "policies", true, s.policies)
+	s.routePage()
 	metricsHandler := promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{})
 	s.route("GET /metrics", "metrics", true, func(w http.ResponseWriter, r *http.Request) { metricsHandler.ServeHTTP(w, r) })
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -137,7 +144,7 @@ func New(cfg Config) (*Server, error) {
 			return
 		}
 		writeError(w, &apiError{Status: http.StatusNotFound, Type: "invalid_request_error",
-			Message: fmt.Sprintf("no route %s %s (routes: GET /v1/models, POST /v1/completions, POST /v1/chat/completions, GET /health, GET /metrics)", r.Method, r.URL.Path)})
+			Message: fmt.Sprintf("no route %s %s (routes: GET /, GET /v1/models, GET /v1/policies, POST /v1/completions, POST /v1/chat/completions, POST /v1/inspect, GET /health, GET /metrics)", r.Method, r.URL.Path)})
 	})
 	return s, nil
 }
