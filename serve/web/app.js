@@ -191,6 +191,7 @@ class Panel {
         break;
       case "end":
         this.summary = ev;
+        this.el.dataset.summaryEvicted = String(ev.evicted);
         $(".p-answer", this.el).textContent = ev.text;
         this.state("done", `done · ${ev.finish_reason}`);
         this.draw();
@@ -260,7 +261,7 @@ class Panel {
         const k = this.keptLayers(t.pos), f = k / Math.max(this.layers, 1);
         s.title = `position ${t.pos}: kept by ${k} of ${this.layers} layers`;
         if (k === 0) s.className = "gone";
-        else s.style.background = `hsl(213, 80%, ${Math.round(96 - 24 * f)}%)`;
+        else s.style.background = `hsl(213, 70%, ${Math.round(97 - 13 * f)}%)`;
       }
       if (t.gen) s.classList.add("gen");
       if (this.focused && t.pos === this.cursor.p) s.classList.add("cur");
@@ -314,6 +315,7 @@ class Panel {
     cv.dataset.layers = String(this.layers);
     cv.dataset.positions = String(n);
     this.geom = { cw, rh, n };
+    $(".p-rows", this.el).textContent = `rows: layer 0 (top) to ${this.layers - 1}; columns: positions 0 to ${n - 1}`;
   }
 
   hover(e) {
