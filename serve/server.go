@@ -2,7 +2,9 @@
 // /v1/models, /v1/completions and /v1/chat/completions (streamed as
 // server-sent events on request), /health and /metrics. A request may pick
 // its memory policy ("memory", a spec as on the command line) and budget
-// ("kv_budget"); its usage reports the KV tokens kept.
+// ("kv_budget"); its usage reports the KV tokens kept. The memory
+// inspector, a page at / over POST /v1/inspect, shows what a policy keeps
+// and evicts, token by token and layer by layer (inspect.go, web/).
 package serve
 
 import (
