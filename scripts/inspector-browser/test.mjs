@@ -96,6 +96,8 @@ try {
   await page.keyboard.press("ArrowRight");
   const cell = await page.textContent(".panel:nth-child(2) .p-cell");
   check("the grid's cursor describes the cell", /layer 0 · position 5 .*evicted at step 0/.test(cell), cell);
+  const marked = await page.$$eval(".panel:nth-child(2) .p-tokens span", ss => ss.findIndex(s => s.classList.contains("cur")));
+  check("the grid's cursor marks its token", marked === 5, `token ${marked} marked`);
   check("no script errors", errors.length === 0, errors.join("; "));
 
   await page.screenshot({ path: join(outDir, "inspector.png"), fullPage: true });

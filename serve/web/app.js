@@ -108,7 +108,14 @@ class Panel {
     const grid = $(".p-grid", this.el);
     grid.addEventListener("mousemove", e => this.hover(e));
     grid.addEventListener("keydown", e => this.key(e));
-    grid.addEventListener("focus", () => this.describe(this.cursor.l, this.cursor.p));
+    grid.addEventListener("focus", () => {
+      if (!this.geom) return;
+      this.focused = true;
+      this.describe(this.cursor.l, this.cursor.p);
+      this.drawGrid();
+      this.mark(this.cursor.p, true);
+    });
+    grid.addEventListener("blur", () => { this.focused = false; this.drawGrid(); });
   }
 
   title(t) { $(".p-title", this.el).textContent = t; }
@@ -254,8 +261,10 @@ class Panel {
     const box = $(".p-tokens", this.el);
     const processed = this.processed();
     const frag = document.createDocumentFragment();
+    this.spans = new Map();
     for (const t of this.tokens) {
       const s = document.createElement("span");
+      this.spans.set(t.pos, s);
       s.textContent = t.text;
       if (t.pos < processed) {
         const k = this.keptLayers(t.pos), f = k / Math.max(this.layers, 1);
@@ -264,7 +273,7 @@ class Panel {
         else s.style.background = `hsl(213, 70%, ${Math.round(97 - 13 * f)}%)`;
       }
       if (t.gen) s.classList.add("gen");
-      if (this.focused && t.pos === this.cursor.p) s.classList.add("cur");
+      if (t.pos === this.marked) s.classList.add("cur");
       frag.appendChild(s);
     }
     box.textContent = "";
@@ -323,7 +332,24 @@ class Panel {
     const cv = e.currentTarget, r = cv.getBoundingClientRect();
     const x = (e.clientX - r.left) * cv.width / r.width, y = (e.clientY - r.top) * cv.height / r.height;
     const p = Math.floor(x / this.geom.cw), l = Math.floor(y / this.geom.rh);
-    if (p >= 0 && p < this.geom.n && l >= 0 && l < this.layers) this.describe(l, p);
+    if (p >= 0 && p < this.geom.n && l >= 0 && l < this.layers) {
+      this.describe(l, p);
+      this.mark(p, false);
+    }
+  }
+
+  // mark outlines the token at position p in the token view.
+  mark(p, scroll) {
+    const old = this.spans && this.spans.get(this.marked);
+    if (old) old.classList.remove("cur");
+    this.marked = p;
+    const s = this.spans && this.spans.get(p);
+    if (!s) return;
+    s.classList.add("cur");
+    if (scroll) {
+      const box = s.parentElement, top = s.offsetTop - box.offsetTop;
+      if (top < box.scrollTop || top > box.scrollTop + box.clientHeight - s.offsetHeight) box.scrollTop = top - box.clientHeight / 2;
+    }
   }
 
   key(e) {
@@ -338,7 +364,7 @@ class Panel {
     this.focused = true;
     this.describe(c.l, c.p);
     this.drawGrid();
-    this.drawTokens();
+    this.mark(c.p, true);
   }
 
   describe(l, p) {
