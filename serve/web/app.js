@@ -222,7 +222,13 @@ class Panel {
 
   draw() {
     this.drawStats();
-    this.drawTokens();
+    // The token view is a span per token: on long prompts redraw it a few
+    // times a second, not at every frame.
+    const now = performance.now();
+    if (this.summary || !this.tokensDrawn || now - this.tokensDrawn > 300) {
+      this.tokensDrawn = now;
+      this.drawTokens();
+    }
     this.drawGrid();
     this.drawPlot();
   }
