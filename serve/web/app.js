@@ -330,7 +330,7 @@ class Panel {
     cv.dataset.layers = String(this.layers);
     cv.dataset.positions = String(n);
     this.geom = { cw, rh, n };
-    $(".p-rows", this.el).textContent = `rows: layer 0 (top) to ${this.layers - 1}; columns: positions 0 to ${n - 1}`;
+    $(".p-rows", this.el).textContent = `rows: layers 0–${this.layers - 1} · columns: positions 0–${n - 1}`;
   }
 
   hover(e) {
