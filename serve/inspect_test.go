@@ -2,6 +2,7 @@ package serve
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -199,5 +200,31 @@ func TestInspectErrorsAndPage(t *testing.T) {
 	}
 	if list.Model != "tiny-llama" || len(budget) < 9 || !budget["h2o"] || !budget["streaming"] || budget["full"] || budget["namm"] {
 		t.Fatalf("policies: %+v", list)
+	}
+}
+
+// TestInspectDisconnectFreesSlot: a client that leaves an inspect stream
+// frees its slot, and the slot serves the next request.
+func TestInspectDisconnectFreesSlot(t *testing.T) {
+	ts, s := start(t, Config{Slots: 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "POST", ts.URL+"/v1/inspect", strings.NewReader(`{"prompt": "Hi", "max_tokens": 3000}`))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() && !strings.Contains(sc.Text(), `"type":"token"`) {
+	}
+	if l := s.sched.Load(); l.Busy != 1 {
+		t.Fatalf("load %+v, want one busy slot", l)
+	}
+	cancel()
+	resp.Body.Close()
+	waitFor(t, func() bool { return s.sched.Load().Busy == 0 })
+	tr, _ := inspected(t, inspectEvents(t, ts.URL, `{"prompt": "Hi", "max_tokens": 3}`))
+	if len(tr.Generated) != 3 {
+		t.Fatalf("after the disconnect: %d tokens", len(tr.Generated))
 	}
 }
