@@ -105,13 +105,14 @@ func (s *Server) inspect(w http.ResponseWriter, r *http.Request) {
 	if !f.has("temperature") {
 		req.Temperature = 0 // greedy unless asked: policies compare on the same tokens
 	}
-	if !f.has("max_tokens") {
-		req.MaxTokens = min(defaultInspectTokens, s.cfg.Engine.Config.MaxPositionEmbeddings-1)
-	}
 	p, e := s.prepare(req)
 	if e != nil {
 		writeError(w, e)
 		return
+	}
+	if !f.has("max_tokens") {
+		room := s.cfg.Engine.Config.MaxPositionEmbeddings - len(p.job.Request.Prompt)
+		p.job.Request.MaxTokens = min(defaultInspectTokens, room)
 	}
 	ctx, cancel := s.requestContext(r)
 	defer cancel()
