@@ -47,7 +47,7 @@ try {
   }
   await page.waitForFunction(() => document.querySelectorAll("#policy-a .p-name option").length > 1, null, { timeout: 10000 });
   const names = await page.$$eval("#policy-a .p-name option", os => os.map(o => o.value));
-  check("the policy selector lists every policy", ["full", "h2o", "namm", "streaming", "tova", "snapkv"].every(n => names.includes(n)), names.join(","));
+  check("the policy selector lists every policy and the server's default", ["", "full", "h2o", "namm", "streaming", "tova", "snapkv"].every(n => names.includes(n)), names.join(","));
 
   await page.selectOption("#policy-a .p-name", "full");
   await page.fill("#policy-a .p-budget", "");

@@ -38,6 +38,11 @@ async function loadPolicies() {
     const fs = $(id);
     const sel = $(".p-name", fs);
     sel.textContent = "";
+    // The server's --memory may name a NAMM file, which requests may not.
+    const dflt = document.createElement("option");
+    dflt.value = "";
+    dflt.textContent = `default: ${info.memory}`;
+    sel.appendChild(dflt);
     for (const p of info.policies) {
       const o = document.createElement("option");
       o.value = p.name;
@@ -54,14 +59,14 @@ async function loadPolicies() {
 
 function showHelp(fs) {
   const p = info.policies.find(p => p.name === $(".p-name", fs).value);
-  $(".p-help", fs).textContent = p ? p.help : "";
+  $(".p-help", fs).textContent = p ? p.help : `the policy namm serve was started with (--memory ${info.memory}); options do not apply`;
   $(".p-budget", fs).required = !!(p && p.needs_budget);
 }
 
 function policySpec(fs) {
   const name = $(".p-name", fs).value;
   const opts = $(".p-opts", fs).value.trim();
-  const body = { memory: opts ? name + ":" + opts : name };
+  const body = name ? { memory: opts ? name + ":" + opts : name } : {};
   const b = parseInt($(".p-budget", fs).value, 10);
   if (b > 0) body.kv_budget = b;
   return body;
@@ -83,7 +88,7 @@ async function run(ev) {
   const runs = sets.map(fs => {
     const panel = new Panel(results);
     const body = Object.assign({ prompt, max_tokens: maxTokens }, policySpec(fs));
-    panel.title(body.memory + (body.kv_budget ? ` · budget ${body.kv_budget}` : ""));
+    panel.title((body.memory || "server default") + (body.kv_budget ? ` · budget ${body.kv_budget}` : ""));
     return panel.stream(body);
   });
   const outcomes = await Promise.all(runs);
