@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
@@ -270,6 +271,95 @@ func TestScoreLayersMatchesScoreState(t *testing.T) {
 				a, b := got[l][k*c+sl], want[k*c+sl]
 				if d := math.Abs(float64(a - b)); d > 1e-4*(1+math.Abs(float64(b))) {
 					t.Fatalf("layer %d head %d slot %d: ScoreLayers %g, ScoreState %g", l, k, sl, a, b)
+				}
+			}
+		}
+	}
+}
+
+// TestDeviceFeaturesEvictSame: a NAMM whose in-graph features are scored on
+// the backend (deviceFeatures: every layer in Prepare, or layer by layer)
+// keeps the tokens that the same NAMM keeps reading the features from the
+// cache and scoring them with the Go loop (cacheFeatures), over a step of
+// two layers whose heads have holes.
+func TestDeviceFeaturesEvictSame(t *testing.T) {
+	const layers, kh, c, used = 2, 3, 512, 500
+	r := rand.New(rand.NewPCG(61, 62))
+	flat := randFlat(r, 0.2)
+	flat[4171] = -0.4 // a bias that evicts some tokens
+	pass := policy.Pass{Phase: policy.Prefill, Start: 384, NewTokens: 128, LastPrefill: true, PromptLen: 512}
+	views := make([]*policy.LayerView, layers)
+	for l := range views {
+		state := make([]float32, kh*c*StateWidth)
+		for i := range state {
+			state[i] = float32(r.Float64() * 0.01)
+		}
+		pos := make([]int32, kh*c)
+		slots := make([][]int, kh)
+		positions := make([][]int32, kh)
+		for k := range kh {
+			for s := range c {
+				pos[k*c+s] = -1
+				if s < used && (s >= used-pass.NewTokens || r.IntN(4) != 0) {
+					pos[k*c+s] = int32(s + 12)
+					slots[k] = append(slots[k], s)
+					positions[k] = append(positions[k], int32(s+12))
+				}
+			}
+		}
+		views[l] = &policy.LayerView{Layer: l, Pass: pass, Positions: positions, State: &policy.DeviceView{
+			State: tensors.FromFlatDataAndDimensions(state, kh, c, StateWidth),
+			Pos:   tensors.FromFlatDataAndDimensions(pos, kh, c), Slots: slots}}
+	}
+	info := policy.ModelInfo{NumLayers: layers, NumKVHeads: kh, NumHeads: 2 * kh, HeadDim: 8}
+	run := func(backend, prepare bool) [][][]int {
+		p, err := New(testFile(flat), Config{Mode: PerHead, Features: FeaturesGraph})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Reset(info); err != nil {
+			t.Fatal(err)
+		}
+		if backend {
+			if err := p.UseBackend(testBackend(t)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, isDevice := p.feat.(*deviceFeatures); isDevice != backend {
+			t.Fatalf("backend %v: features %T", backend, p.feat)
+		}
+		if prepare {
+			if err := p.Prepare(views); err != nil {
+				t.Fatal(err)
+			}
+			if n := len(p.feat.(*deviceFeatures).prepared); n != layers {
+				t.Fatalf("Prepare scored %d layers of %d", n, layers)
+			}
+		}
+		var keeps [][][]int
+		for _, v := range views {
+			keep, err := p.Update(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			keeps = append(keeps, keep)
+		}
+		return keeps
+	}
+	want := run(false, false)
+	evicted := false
+	for _, keep := range want {
+		evicted = evicted || keep != nil
+	}
+	if !evicted {
+		t.Fatal("the test parameters evict nothing; the comparison would be empty")
+	}
+	for _, prepare := range []bool{false, true} {
+		got := run(true, prepare)
+		for l := range want {
+			for k := range want[l] {
+				if !slices.Equal(got[l][k], want[l][k]) {
+					t.Fatalf("prepare %v: layer %d head %d: device keeps %d tokens, cache %d", prepare, l, k, len(got[l][k]), len(want[l][k]))
 				}
 			}
 		}
