@@ -111,7 +111,7 @@ func (s *Session) planPasses(n, capa int) ([]plannedPass, error) {
 		if err := add(plannedPass{pass: pass, nReal: k, width: cs, quarters: q, mask: s.statMask(pass), logits: pass.LastPrefill}); err != nil {
 			return nil, err
 		}
-		if _, keepsAll := s.policy.(policy.Full); pass.LastPrefill && s.policy != nil && !keepsAll && s.e.opts.PrefixGraphs {
+		if ka, ok := s.policy.(policy.KeepsAll); pass.LastPrefill && s.policy != nil && !(ok && ka.KeepsAll()) && s.e.opts.PrefixGraphs {
 			// A policy that evicts leaves the last chunk fewer occupied
 			// quarters: its logits graph for those too.
 			for fewer := 1; fewer < q; fewer++ {

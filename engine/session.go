@@ -6,7 +6,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 
@@ -69,7 +68,7 @@ func (e *Engine) NewSession(p policy.Policy) (*Session, error) {
 		}
 		// Policies that can score on the backend (the NAMM's BAM scorer) do so
 		// on compiled backends; on the pure-Go one their Go loop is faster.
-		if u, ok := p.(interface{ UseBackend(backends.Backend) error }); ok && !e.hostCache() {
+		if u, ok := p.(policy.BackendUser); ok && !e.hostCache() {
 			if err := u.UseBackend(e.Backend); err != nil {
 				return nil, err
 			}

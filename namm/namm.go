@@ -79,6 +79,15 @@ type Policy struct {
 	scoreTime time.Duration
 }
 
+// The optional capabilities the NAMM has.
+var (
+	_ policy.DeviceState = (*Policy)(nil)
+	_ policy.Preparer    = (*Policy)(nil)
+	_ policy.Precompiler = (*Policy)(nil)
+	_ policy.BackendUser = (*Policy)(nil)
+	_ policy.ScoreTimer  = (*Policy)(nil)
+)
+
 // KeptRecord is the cache size of every layer after one NAMM step.
 type KeptRecord struct {
 	Processed int   // tokens processed when the step ran
