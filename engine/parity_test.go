@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -81,18 +82,18 @@ func TestLogitsMatchTransformers(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				last, _, err := gl.Float32(keyf("last_%d", i))
+				last, _, err := gl.Float32(fmt.Sprintf("last_%d", i))
 				if err != nil {
 					t.Fatal(err)
 				}
 				if r := relErr(logits[len(logits)-1], last); r > 1e-4 {
 					t.Errorf("prompt %d: last-position logits relative error %.3g > 1e-4", i, r)
 				}
-				cols, shape, err := gl.Float32(keyf("cols_%d", i))
+				cols, shape, err := gl.Float32(fmt.Sprintf("cols_%d", i))
 				if err != nil {
 					t.Fatal(err)
 				}
-				raw, err := gl.Raw(keyf("argmax_%d", i))
+				raw, err := gl.Raw(fmt.Sprintf("argmax_%d", i))
 				if err != nil {
 					t.Fatal(err)
 				}
