@@ -23,8 +23,8 @@ type Session struct {
 	// cache.Spec.StateWidth.
 	dev    policy.DeviceState
 	cache  kvcache.Cache
-	tokens []int // every token processed, by absolute position
-	x      *tensors.Tensor
+	tokens []int           // every token processed, by absolute position
+	hidden *tensors.Tensor // [width, D] the last pass's hidden states (the last layer's output)
 	stats  SessionStats
 }
 
@@ -299,7 +299,7 @@ func (e *Engine) forwardLayers(seqs []*Session, ins []*passInput) ([]passOutput,
 	outs := make([]passOutput, len(seqs))
 	for i, in := range ins {
 		g[i] = in.graphInputs(e)
-		xs[i] = g[i].x
+		xs[i] = g[i].embed
 		outs[i].stats = make([][]*tensors.Tensor, e.Config.NumLayers)
 	}
 	for l := range e.Config.NumLayers {
@@ -349,7 +349,7 @@ func (e *Engine) forwardLayers(seqs []*Session, ins []*passInput) ([]passOutput,
 	}
 	for i, s := range seqs {
 		in := ins[i]
-		s.x = xs[i]
+		s.hidden = xs[i]
 		if !in.wantLogits {
 			continue
 		}
@@ -570,7 +570,7 @@ func (e *Engine) AllLogits(ids []int) ([][]float32, error) {
 		if err != nil {
 			return nil, err
 		}
-		res, err := e.timed(fmt.Sprintf("logits-all/t%d", cs), lex, s.x, e.Weights.Norm, e.Weights.Head)
+		res, err := e.timed(fmt.Sprintf("logits-all/t%d", cs), lex, s.hidden, e.Weights.Norm, e.Weights.Head)
 		if err != nil {
 			return nil, err
 		}

@@ -23,9 +23,9 @@ import (
 // Omega, the tail and the open block must agree for every token.
 func TestDeviceStateMatchesHost(t *testing.T) {
 	const (
-		kh    = 2
-		capa  = 112 // cache slots; token at position p lives in slot p
-		width = 32  // prefill chunk
+		kh       = 2
+		capacity = 112 // cache slots; token at position p lives in slot p
+		width    = 32  // prefill chunk
 	)
 	be := testBackend(t)
 	ex, err := NewExecAny(be, func(in []*Node) []*Node { return []*Node{updateState(in[0], in[1], in[2])} })
@@ -35,12 +35,12 @@ func TestDeviceStateMatchesHost(t *testing.T) {
 	r := rand.New(rand.NewPCG(41, 42))
 	p := &Policy{}
 	host := make([]headFeatures, kh)
-	state := make([]float32, kh*capa*StateWidth) // [K, C, W]
+	state := make([]float32, kh*capacity*StateWidth) // [K, C, W]
 
 	run := func(pass policy.Pass, w int) {
 		t.Helper()
 		n := pass.NewTokens
-		keys := capa + w
+		keys := capacity + w
 		rows := make([]float32, kh*w*keys) // [K, T, C+T]
 		hostRows := make([][][]float32, kh)
 		for k := range kh {
@@ -53,7 +53,7 @@ func TestDeviceStateMatchesHost(t *testing.T) {
 					a := float32(r.Float64())
 					col := tok // cached token: its slot
 					if tok >= pass.Start {
-						col = capa + tok - pass.Start
+						col = capacity + tok - pass.Start
 					}
 					rows[(k*w+q)*keys+col] = a
 					hr[tok] = a
@@ -67,7 +67,7 @@ func TestDeviceStateMatchesHost(t *testing.T) {
 		}
 		full := make([]float32, kh*keys*StateWidth)
 		for k := range kh {
-			copy(full[k*keys*StateWidth:], state[k*capa*StateWidth:(k+1)*capa*StateWidth])
+			copy(full[k*keys*StateWidth:], state[k*capacity*StateWidth:(k+1)*capacity*StateWidth])
 		}
 		out, err := ex.Exec(tensors.FromFlatDataAndDimensions(rows, kh, w, keys),
 			tensors.FromFlatDataAndDimensions(full, kh, keys, StateWidth), tensors.FromFlatDataAndDimensions(ctl, len(ctl)))
@@ -76,10 +76,10 @@ func TestDeviceStateMatchesHost(t *testing.T) {
 		}
 		next := tensors.MustCopyFlatData[float32](out[0])
 		for k := range kh {
-			copy(state[k*capa*StateWidth:(k+1)*capa*StateWidth], next[k*keys*StateWidth:(k*keys+capa)*StateWidth])
+			copy(state[k*capacity*StateWidth:(k+1)*capacity*StateWidth], next[k*keys*StateWidth:(k*keys+capacity)*StateWidth])
 			for j := range n { // the pass's tokens go to their slots
-				src := (k*keys + capa + j) * StateWidth
-				copy(state[(k*capa+pass.Start+j)*StateWidth:], next[src:src+StateWidth])
+				src := (k*keys + capacity + j) * StateWidth
+				copy(state[(k*capacity+pass.Start+j)*StateWidth:], next[src:src+StateWidth])
 			}
 			for q, row := range hostRows[k] {
 				slot := (pass.Start + q) % Hop
@@ -92,7 +92,7 @@ func TestDeviceStateMatchesHost(t *testing.T) {
 		for k := range kh {
 			h := &host[k]
 			for i := range h.n {
-				got := state[(k*capa+i)*StateWidth : (k*capa+i+1)*StateWidth]
+				got := state[(k*capacity+i)*StateWidth : (k*capacity+i+1)*StateWidth]
 				want := append(append(append([]float32(nil), h.omega[i*Bins:(i+1)*Bins]...), h.prev[i*Hop:(i+1)*Hop]...), h.cur[i*Hop:(i+1)*Hop]...)
 				for j := range want {
 					if d := math.Abs(float64(got[j] - want[j])); d > 1e-5+1e-5*math.Abs(float64(want[j])) {
