@@ -550,36 +550,3 @@ func (st SessionStats) MeanKVTokens() float64 {
 	}
 	return st.SumKVTokens / float64(st.Passes)
 }
-
-// AllLogits runs a prompt through the full model without a cache policy and
-// returns the logits of every position [T][V] (used by parity tests).
-func (e *Engine) AllLogits(ids []int) ([][]float32, error) {
-	s, err := e.NewSession(nil)
-	if err != nil {
-		return nil, err
-	}
-	var out [][]float32
-	cs := e.opts.ChunkSize
-	for i := 0; i < len(ids); {
-		n := min(cs-i%cs, len(ids)-i)
-		pass := policy.Pass{Phase: policy.Prefill, Start: i, NewTokens: n, LastPrefill: i+n == len(ids), PromptLen: len(ids)}
-		if _, err := s.forward(ids[i:i+n], pass, cs, false); err != nil {
-			return nil, err
-		}
-		lex, err := e.logitsExec(true)
-		if err != nil {
-			return nil, err
-		}
-		res, err := e.timed(fmt.Sprintf("logits-all/t%d", cs), lex, s.hidden, e.Weights.Norm, e.Weights.Head)
-		if err != nil {
-			return nil, err
-		}
-		flat := tensors.MustCopyFlatData[float32](res[0])
-		v := e.Config.VocabSize
-		for t := range n {
-			out = append(out, flat[t*v:(t+1)*v])
-		}
-		i += n
-	}
-	return out, nil
-}
