@@ -123,7 +123,9 @@ func (p *Policy) Stats() *StatsCollector { return p.stats }
 
 // UseBackend makes the policy score with a BAM graph on the backend (see
 // Scorer) instead of the host loop; nil goes back to the host loop, the
-// default and the reference.
+// default and the reference. It implements policy.BackendUser; call it
+// before a sequence's first pass (the engine calls it right after Reset):
+// with features=auto it picks the features, which start empty.
 func (p *Policy) UseBackend(b backends.Backend) error {
 	if b == nil {
 		p.scorer = nil
