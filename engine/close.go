@@ -10,6 +10,6 @@ func (s *Session) Close() {
 		l := &s.cache.Layers[i]
 		release(l.K, l.V, l.Pos, l.Feat)
 	}
-	release(s.x)
-	s.cache.Layers, s.x = nil, nil
+	release(s.hidden)
+	s.cache.Layers, s.hidden = nil, nil
 }

@@ -22,7 +22,7 @@ func TestCloseFreesBuffers(t *testing.T) {
 	for _, l := range s.cache.Layers {
 		held = append(held, l.K, l.V, l.Pos)
 	}
-	held = append(held, s.x)
+	held = append(held, s.hidden)
 	for i, tt := range held {
 		if !tt.Ok() {
 			t.Fatalf("buffer %d not valid before Close", i)

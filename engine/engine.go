@@ -190,9 +190,6 @@ func New(cfg *model.Config, w *model.Weights, b backends.Backend, opts Options) 
 // ChunkSize is the prefill chunk length.
 func (e *Engine) ChunkSize() int { return e.opts.ChunkSize }
 
-// WaitPrecompiled waits for the compilations started ahead (precompile.go).
-func (e *Engine) WaitPrecompiled() { e.background.Wait() }
-
 // Compilations reports how many distinct graphs were built and the total
 // time of their first calls (compilation included), or of their
 // compilation ahead, summed (those ran in parallel).

@@ -199,7 +199,7 @@ func attendedPrefix(st model.LayerState, quarters int) model.LayerState {
 // (pass holds x, cos, sin, qpos and qw; ctlT is the policy's control vector
 // or nil) and names its graph for Engine.compiled. The caller appends, per
 // layer, its K, V, positions [and state], then its weights.
-func (s *Session) fusedPassArgs(mask model.StatMask, width, nReal, capa, quarters int, wantLogits bool, pass []any, ctlT *tensors.Tensor, writeAt []int32) ([]any, string) {
+func (s *Session) fusedPassArgs(mask model.StatMask, width, nReal, capacity, quarters int, wantLogits bool, pass []any, ctlT *tensors.Tensor, writeAt []int32) ([]any, string) {
 	e := s.e
 	args := append(pass, tensors.FromFlatDataAndDimensions(writeAt, len(writeAt)))
 	ctlLen := 0
@@ -212,13 +212,13 @@ func (s *Session) fusedPassArgs(mask model.StatMask, width, nReal, capa, quarter
 		sel[nReal-1] = 1
 		args = append(args, tensors.FromFlatDataAndDimensions(sel, width), e.Weights.Norm, e.Weights.Head)
 	}
-	return args, s.fusedPassKey(mask, width, capa, quarters, wantLogits, ctlLen)
+	return args, s.fusedPassKey(mask, width, capacity, quarters, wantLogits, ctlLen)
 }
 
 // fusedPassKey names a fused pass's graph for Engine.compiled (ctlLen: the
 // policy's control vector's length, with a device state).
-func (s *Session) fusedPassKey(mask model.StatMask, width, capa, quarters int, wantLogits bool, ctlLen int) string {
-	key := fmt.Sprintf("pass/%d/t%d/c%d/q%d", mask, width, capa, quarters)
+func (s *Session) fusedPassKey(mask model.StatMask, width, capacity, quarters int, wantLogits bool, ctlLen int) string {
+	key := fmt.Sprintf("pass/%d/t%d/c%d/q%d", mask, width, capacity, quarters)
 	if s.dev != nil {
 		key += fmt.Sprintf("/%s/w%d", s.dev.StateKind(), ctlLen)
 	}
@@ -238,13 +238,13 @@ func (s *Session) forwardFused(in *passInput) (passOutput, error) {
 	for l := range s.cache.Layers {
 		writeAt[l] = int32(s.cache.Layers[l].Used)
 	}
-	capa := s.cache.Layers[0].Capacity
+	capacity := s.cache.Layers[0].Capacity
 	quarters := s.passQuarters(width)
 	exec, err := e.fusedExec(mask, s.dev, wantLogits, quarters)
 	if err != nil {
 		return passOutput{}, err
 	}
-	args, key := s.fusedPassArgs(mask, width, nReal, capa, quarters, wantLogits, []any{g.x, g.cos, g.sin, g.qpos, g.qw}, g.ctl, writeAt)
+	args, key := s.fusedPassArgs(mask, width, nReal, capacity, quarters, wantLogits, []any{g.embed, g.cos, g.sin, g.qpos, g.qw}, g.ctl, writeAt)
 	for l := range s.cache.Layers {
 		lc := &s.cache.Layers[l]
 		bufs := []*tensors.Tensor{lc.K, lc.V, lc.Pos}
@@ -266,7 +266,7 @@ func (s *Session) forwardFused(in *passInput) (passOutput, error) {
 	if err != nil {
 		return passOutput{}, fmt.Errorf("engine: fused pass: %w", err)
 	}
-	s.x = out[0]
+	s.hidden = out[0]
 	out = out[1:]
 	var logits []float32
 	if wantLogits {

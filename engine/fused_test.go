@@ -50,7 +50,7 @@ func TestAliasOutputOnlyOnXLA(t *testing.T) {
 // pass's tokens, in the fewest quarters of the capacity, and small or odd
 // capacities are attended whole.
 func TestPrefixQuarters(t *testing.T) {
-	for _, c := range []struct{ capa, used, width, want int }{
+	for _, c := range []struct{ capacity, used, width, want int }{
 		{3072, 0, 128, 1},     // 128 <= 768
 		{3072, 640, 128, 1},   // 768 <= 768
 		{3072, 641, 128, 2},   // 769 > 768
@@ -61,12 +61,12 @@ func TestPrefixQuarters(t *testing.T) {
 		{1792, 0, 128, 4},     // under 2,048 slots: whole
 		{2048 + 2, 0, 128, 4}, // not a multiple of 4: whole
 	} {
-		got := prefixQuarters(c.capa, c.used, c.width)
+		got := prefixQuarters(c.capacity, c.used, c.width)
 		if got != c.want {
-			t.Errorf("prefixQuarters(%d, %d, %d) = %d, want %d", c.capa, c.used, c.width, got, c.want)
+			t.Errorf("prefixQuarters(%d, %d, %d) = %d, want %d", c.capacity, c.used, c.width, got, c.want)
 		}
-		if got < 4 && c.capa*got/4 < c.used+c.width {
-			t.Errorf("prefixQuarters(%d, %d, %d) = %d does not cover the pass", c.capa, c.used, c.width, got)
+		if got < 4 && c.capacity*got/4 < c.used+c.width {
+			t.Errorf("prefixQuarters(%d, %d, %d) = %d does not cover the pass", c.capacity, c.used, c.width, got)
 		}
 	}
 }

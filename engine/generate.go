@@ -1,8 +1,6 @@
 package engine
 
 import (
-	"fmt"
-
 	"github.com/namm-dev/namm/policy"
 )
 
@@ -53,5 +51,3 @@ func contains(xs []int, x int) bool {
 	}
 	return false
 }
-
-func keyf(format string, a ...any) string { return fmt.Sprintf(format, a...) }

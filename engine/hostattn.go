@@ -371,7 +371,7 @@ func (e *Engine) forwardHost(seqs []*Session, ins []*passInput) ([]passOutput, e
 	x := make([]float32, rows*d)
 	hp := make([]*hostPass, len(seqs))
 	for i, in := range ins {
-		copy(x[off[i]*d:], in.x)
+		copy(x[off[i]*d:], in.embed)
 		hp[i] = &hostPass{t: in.width, qpos: in.qpos, cos: in.cos, sin: in.sin, qw: in.qw}
 	}
 	outs := make([]passOutput, len(seqs))
@@ -432,7 +432,7 @@ func (e *Engine) forwardHost(seqs []*Session, ins []*passInput) ([]passOutput, e
 	var last []int // rows whose logits are wanted, and their sequences
 	var who []int
 	for i, in := range ins {
-		seqs[i].x = tensors.FromFlatDataAndDimensions(append([]float32(nil), x[off[i]*d:(off[i]+in.width)*d]...), in.width, d)
+		seqs[i].hidden = tensors.FromFlatDataAndDimensions(append([]float32(nil), x[off[i]*d:(off[i]+in.width)*d]...), in.width, d)
 		if in.wantLogits {
 			last = append(last, off[i]+in.nReal-1)
 			who = append(who, i)

@@ -22,7 +22,7 @@ type passInput struct {
 	nReal      int            // real tokens
 	width      int            // real tokens plus padding
 	wantLogits bool           // the last real token's logits
-	x          []float32      // [width, D] embeddings (padding rows zero)
+	embed      []float32      // [width, D] embeddings (padding rows zero)
 	qpos       []int32        // [width] positions, -1 for padding
 	qw         []float32      // [2, width]: 1 on real queries; one-hot on the last real one
 	cos, sin   []float32      // [width, H/2] RoPE tables (padding: position 0)
@@ -35,16 +35,16 @@ type passInput struct {
 
 // graphInputs are a pass's inputs as backend tensors (the graph paths).
 type graphInputs struct {
-	x, cos, sin, qpos, qw, ctl *tensors.Tensor
+	embed, cos, sin, qpos, qw, ctl *tensors.Tensor
 }
 
 func (in *passInput) graphInputs(e *Engine) graphInputs {
 	g := graphInputs{
-		x:    e.toDType(in.x, in.width, e.Config.HiddenSize),
-		cos:  e.toDType(in.cos, in.width, len(e.invFreq)),
-		sin:  e.toDType(in.sin, in.width, len(e.invFreq)),
-		qpos: tensors.FromFlatDataAndDimensions(in.qpos, in.width),
-		qw:   tensors.FromFlatDataAndDimensions(in.qw, 2, in.width),
+		embed: e.toDType(in.embed, in.width, e.Config.HiddenSize),
+		cos:   e.toDType(in.cos, in.width, len(e.invFreq)),
+		sin:   e.toDType(in.sin, in.width, len(e.invFreq)),
+		qpos:  tensors.FromFlatDataAndDimensions(in.qpos, in.width),
+		qw:    tensors.FromFlatDataAndDimensions(in.qw, 2, in.width),
 	}
 	if in.ctl != nil {
 		g.ctl = tensors.FromFlatDataAndDimensions(in.ctl, len(in.ctl))
@@ -107,9 +107,9 @@ func (s *Session) beginPass(ids []int, pass policy.Pass, width int, wantLogits b
 		}
 	}
 	in := &passInput{pass: pass, mask: s.statMask(pass), nReal: len(ids), width: width, wantLogits: wantLogits}
-	in.x = make([]float32, width*d)
+	in.embed = make([]float32, width*d)
 	for t, id := range ids {
-		copy(in.x[t*d:(t+1)*d], e.Weights.Embed[id*d:(id+1)*d])
+		copy(in.embed[t*d:(t+1)*d], e.Weights.Embed[id*d:(id+1)*d])
 	}
 	in.qpos, in.qw = passQueries(pass.Start, len(ids), width)
 	in.cos, in.sin = e.ropeAngles(in.qpos)
@@ -164,7 +164,7 @@ func (s *Session) endPass(in *passInput, out passOutput) error {
 	if e.opts.Profile {
 		// The pass's hidden states (not a cache buffer, which the next pass
 		// donates): reading them waits for the whole pass.
-		if err := s.x.ConstBytes(func([]byte) {}); err != nil {
+		if err := s.hidden.ConstBytes(func([]byte) {}); err != nil {
 			return fmt.Errorf("engine: waiting for the pass: %w", err)
 		}
 		s.stats.PassTime[phase] += time.Since(in.start)

@@ -64,7 +64,7 @@ func (s *Session) statMask(pass policy.Pass) model.StatMask {
 }
 
 // planPasses lists, once each, the fused passes that a prefill of n tokens
-// from the session's state runs in a cache of capacity capa if nothing is
+// from the session's state runs in a cache of the given capacity if nothing is
 // evicted. Passes differing only in their tokens share a graph and appear
 // once.
 //
@@ -73,7 +73,7 @@ func (s *Session) statMask(pass policy.Pass) model.StatMask {
 // and compiled ahead, while other compilations and the prefill ran, the
 // decode graph got slower kernels (an all-zero NAMM's decode on
 // Llama-3-8B was about 50% slower); the prefill graphs' did not.
-func (s *Session) planPasses(n, capa int) ([]plannedPass, error) {
+func (s *Session) planPasses(n, capacity int) ([]plannedPass, error) {
 	cs := s.e.opts.ChunkSize
 	start := len(s.tokens)
 	used := 0
@@ -84,7 +84,7 @@ func (s *Session) planPasses(n, capa int) ([]plannedPass, error) {
 		if !s.e.opts.PrefixGraphs {
 			return 4
 		}
-		return prefixQuarters(capa, u, width)
+		return prefixQuarters(capacity, u, width)
 	}
 	var out []plannedPass
 	seen := map[string]bool{}
@@ -96,7 +96,7 @@ func (s *Session) planPasses(n, capa int) ([]plannedPass, error) {
 			}
 			p.ctl = ctl
 		}
-		p.key = s.fusedPassKey(p.mask, p.width, capa, p.quarters, p.logits, len(p.ctl))
+		p.key = s.fusedPassKey(p.mask, p.width, capacity, p.quarters, p.logits, len(p.ctl))
 		if !seen[p.key] {
 			seen[p.key] = true
 			out = append(out, p)
@@ -111,7 +111,7 @@ func (s *Session) planPasses(n, capa int) ([]plannedPass, error) {
 		if err := add(plannedPass{pass: pass, nReal: k, width: cs, quarters: q, mask: s.statMask(pass), logits: pass.LastPrefill}); err != nil {
 			return nil, err
 		}
-		if _, keepsAll := s.policy.(policy.Full); pass.LastPrefill && s.policy != nil && !keepsAll && s.e.opts.PrefixGraphs {
+		if ka, ok := s.policy.(policy.KeepsAll); pass.LastPrefill && s.policy != nil && !(ok && ka.KeepsAll()) && s.e.opts.PrefixGraphs {
 			// A policy that evicts leaves the last chunk fewer occupied
 			// quarters: its logits graph for those too.
 			for fewer := 1; fewer < q; fewer++ {
@@ -133,7 +133,7 @@ func (s *Session) precompile(n int) {
 	if e.hostCache() || !e.opts.Precompile || !s.fusable() || n <= e.opts.ChunkSize {
 		return
 	}
-	capa := s.cache.Layers[0].Capacity
+	capacity := s.cache.Layers[0].Capacity
 	if pc, ok := s.policy.(policy.Precompiler); ok && s.dev != nil {
 		// The policy's own graphs (the NAMM's scorer) alongside.
 		st, ps, end := s.cache.Layers[0].Feat.Shape(), s.cache.Layers[0].Pos.Shape(), len(s.tokens)+n
@@ -143,7 +143,7 @@ func (s *Session) precompile(n int) {
 			pc.Precompile(st, ps, len(s.cache.Layers), end)
 		}()
 	}
-	plans, err := s.planPasses(n, capa)
+	plans, err := s.planPasses(n, capacity)
 	if err != nil {
 		return // the pass itself will report it
 	}
@@ -190,14 +190,14 @@ func (s *Session) precompile(n int) {
 		// A few at a time: XLA autotunes each graph's kernels by timing
 		// them on the GPU, and the compilations slow each other down.
 		par.For(len(todo), min(4, max(1, runtime.NumCPU()/2)), func(i int) {
-			s.precompilePass(todo[i], capa, holders)
+			s.precompilePass(todo[i], capacity, holders)
 		})
 	}()
 }
 
 // precompilePass compiles one planned pass's graph with placeholder inputs
 // of its shapes. Errors are dropped: the pass meets them when it runs.
-func (s *Session) precompilePass(p plannedPass, capa int, holders []*tensors.Tensor) {
+func (s *Session) precompilePass(p plannedPass, capacity int, holders []*tensors.Tensor) {
 	e := s.e
 	cfg := e.Config
 	exec, err := e.fusedExec(p.mask, s.dev, p.logits, p.quarters)
@@ -214,7 +214,7 @@ func (s *Session) precompilePass(p plannedPass, capa int, holders []*tensors.Ten
 	if p.ctl != nil {
 		ctlT = tensors.FromFlatDataAndDimensions(p.ctl, len(p.ctl))
 	}
-	args, key := s.fusedPassArgs(p.mask, w, p.nReal, capa, p.quarters, p.logits, pass, ctlT, make([]int32, cfg.NumLayers))
+	args, key := s.fusedPassArgs(p.mask, w, p.nReal, capacity, p.quarters, p.logits, pass, ctlT, make([]int32, cfg.NumLayers))
 	for l := range cfg.NumLayers {
 		for _, h := range holders {
 			args = append(args, h)

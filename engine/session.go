@@ -6,7 +6,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 
@@ -24,8 +23,8 @@ type Session struct {
 	// cache.Spec.StateWidth.
 	dev    policy.DeviceState
 	cache  kvcache.Cache
-	tokens []int // every token processed, by absolute position
-	x      *tensors.Tensor
+	tokens []int           // every token processed, by absolute position
+	hidden *tensors.Tensor // [width, D] the last pass's hidden states (the last layer's output)
 	stats  SessionStats
 	// observe, if set, sees each pass's policy step (observe.go); evicted
 	// collects the pass's evictions for it.
@@ -73,7 +72,7 @@ func (e *Engine) NewSession(p policy.Policy) (*Session, error) {
 		}
 		// Policies that can score on the backend (the NAMM's BAM scorer) do so
 		// on compiled backends; on the pure-Go one their Go loop is faster.
-		if u, ok := p.(interface{ UseBackend(backends.Backend) error }); ok && !e.hostCache() {
+		if u, ok := p.(policy.BackendUser); ok && !e.hostCache() {
 			if err := u.UseBackend(e.Backend); err != nil {
 				return nil, err
 			}
@@ -304,7 +303,7 @@ func (e *Engine) forwardLayers(seqs []*Session, ins []*passInput) ([]passOutput,
 	outs := make([]passOutput, len(seqs))
 	for i, in := range ins {
 		g[i] = in.graphInputs(e)
-		xs[i] = g[i].x
+		xs[i] = g[i].embed
 		outs[i].stats = make([][]*tensors.Tensor, e.Config.NumLayers)
 	}
 	for l := range e.Config.NumLayers {
@@ -354,7 +353,7 @@ func (e *Engine) forwardLayers(seqs []*Session, ins []*passInput) ([]passOutput,
 	}
 	for i, s := range seqs {
 		in := ins[i]
-		s.x = xs[i]
+		s.hidden = xs[i]
 		if !in.wantLogits {
 			continue
 		}
@@ -555,37 +554,4 @@ func (st SessionStats) MeanKVTokens() float64 {
 		return 0
 	}
 	return st.SumKVTokens / float64(st.Passes)
-}
-
-// AllLogits runs a prompt through the full model without a cache policy and
-// returns the logits of every position [T][V] (used by parity tests).
-func (e *Engine) AllLogits(ids []int) ([][]float32, error) {
-	s, err := e.NewSession(nil)
-	if err != nil {
-		return nil, err
-	}
-	var out [][]float32
-	cs := e.opts.ChunkSize
-	for i := 0; i < len(ids); {
-		n := min(cs-i%cs, len(ids)-i)
-		pass := policy.Pass{Phase: policy.Prefill, Start: i, NewTokens: n, LastPrefill: i+n == len(ids), PromptLen: len(ids)}
-		if _, err := s.forward(ids[i:i+n], pass, cs, false); err != nil {
-			return nil, err
-		}
-		lex, err := e.logitsExec(true)
-		if err != nil {
-			return nil, err
-		}
-		res, err := e.timed(fmt.Sprintf("logits-all/t%d", cs), lex, s.x, e.Weights.Norm, e.Weights.Head)
-		if err != nil {
-			return nil, err
-		}
-		flat := tensors.MustCopyFlatData[float32](res[0])
-		v := e.Config.VocabSize
-		for t := range n {
-			out = append(out, flat[t*v:(t+1)*v])
-		}
-		i += n
-	}
-	return out, nil
 }

@@ -12,17 +12,13 @@ import (
 	"os"
 )
 
-// WriteFileAtomic writes data to path so that readers see the old file or the
-// new one, never a part.
-func WriteFileAtomic(path string, data []byte) error { return atomicfile.WriteFile(path, data) }
-
 // writeJSONAtomic writes v as indented JSON.
 func writeJSONAtomic(path string, v any) error {
 	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	return WriteFileAtomic(path, append(data, '\n'))
+	return atomicfile.WriteFile(path, append(data, '\n'))
 }
 
 // Journal is the append-only record of finished samples (one JSON object

@@ -12,6 +12,7 @@ import (
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 
+	"github.com/namm-dev/namm/internal/atomicfile"
 	"github.com/namm-dev/namm/internal/plotfile"
 )
 
@@ -49,7 +50,7 @@ func WritePlots(dir string, rows []Row, svg bool) ([]string, error) {
 				return paths, fmt.Errorf("plot %s: %w", file, err)
 			}
 			path := filepath.Join(dir, file)
-			if err := WriteFileAtomic(path, data); err != nil {
+			if err := atomicfile.WriteFile(path, data); err != nil {
 				return paths, err
 			}
 			paths = append(paths, path)

@@ -201,27 +201,6 @@ func TestPromptIDsTruncation(t *testing.T) {
 	}
 }
 
-func TestWriteFileAtomic(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, "f.json")
-	for _, content := range []string{"first", "second, longer"} {
-		if err := WriteFileAtomic(p, []byte(content)); err != nil {
-			t.Fatal(err)
-		}
-		got, err := os.ReadFile(p)
-		if err != nil || string(got) != content {
-			t.Errorf("read back %q, %v; want %q", got, err, content)
-		}
-	}
-	entries, _ := os.ReadDir(dir)
-	if len(entries) != 1 {
-		t.Errorf("directory holds %d entries, want only f.json", len(entries))
-	}
-	if err := WriteFileAtomic(filepath.Join(dir, "missing", "f"), []byte("x")); err == nil || !strings.Contains(err.Error(), "missing") {
-		t.Errorf("write into a missing directory: %v", err)
-	}
-}
-
 func TestJournalBadLine(t *testing.T) {
 	dir := t.TempDir()
 	p := writeFile(t, dir, JournalFile, `{"id":"1","task":"t","policy":"full","budget":"","score":1}`+"\n"+"garbage\n"+`{"id":"2"}`+"\n")

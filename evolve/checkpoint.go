@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/namm-dev/namm/internal/atomicfile"
 	"github.com/namm-dev/namm/namm"
 )
 
@@ -178,7 +179,7 @@ func saveCheckpoint(dir string, c *checkpoint) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(checkpointPath(dir, c.Seq), data); err != nil {
+	if err := atomicfile.WriteFile(checkpointPath(dir, c.Seq), data); err != nil {
 		return err
 	}
 	seqs, err := listCheckpoints(dir)

@@ -10,6 +10,7 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 
+	"github.com/namm-dev/namm/internal/atomicfile"
 	"github.com/namm-dev/namm/internal/plotfile"
 )
 
@@ -63,7 +64,7 @@ func writeCurves(dir string, log []LogEntry, svg bool) error {
 			if err != nil {
 				return fmt.Errorf("plot %s: %w", file, err)
 			}
-			if err := writeFileAtomic(filepath.Join(dir, file), data); err != nil {
+			if err := atomicfile.WriteFile(filepath.Join(dir, file), data); err != nil {
 				return err
 			}
 		}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"sync"
+
+	"github.com/namm-dev/namm/internal/atomicfile"
 )
 
 // RefScore is the full-cache result on one prompt.
@@ -75,5 +77,5 @@ func (c *RefCache) Put(refs map[string]RefScore) error {
 	if err != nil {
 		return fmt.Errorf("reference cache: %w", err)
 	}
-	return writeFileAtomic(c.path, data)
+	return atomicfile.WriteFile(c.path, data)
 }

@@ -281,7 +281,7 @@ func (t *Trainer) restoreFiles() error {
 	out := t.Cfg.Out
 	data, _ := json.MarshalIndent(t.ck.Norm, "", " ")
 	if old, err := os.ReadFile(filepath.Join(out, NormFile)); err != nil || !bytes.Equal(old, data) {
-		if err := writeFileAtomic(filepath.Join(out, NormFile), data); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(out, NormFile), data); err != nil {
 			return err
 		}
 	}
@@ -307,7 +307,7 @@ func (t *Trainer) restoreFiles() error {
 		if err == nil && len(old) < buf.Len() || errors.Is(err, fs.ErrNotExist) && buf.Len() > 0 {
 			t.say("warning: %s was missing or cut short: rewritten from checkpoint %d", path, t.ck.Seq)
 		}
-		if err := writeFileAtomic(path, buf.Bytes()); err != nil {
+		if err := atomicfile.WriteFile(path, buf.Bytes()); err != nil {
 			return err
 		}
 	}
@@ -335,7 +335,7 @@ func (t *Trainer) start(ctx context.Context) error {
 		return fmt.Errorf("evolve: %w", err)
 	}
 	data, _ := json.MarshalIndent(norm, "", " ")
-	if err := writeFileAtomic(filepath.Join(cfg.Out, NormFile), data); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(cfg.Out, NormFile), data); err != nil {
 		return err
 	}
 	t.cma, err = cmaes.New(cmaes.Config{N: namm.NumParams, Lambda: cfg.Population, Sigma0: cfg.Sigma0, Mode: cfg.CMA, Seed: cfg.Seed, EigenInterval: cfg.EigenEvery})

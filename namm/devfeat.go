@@ -28,12 +28,7 @@ const (
 )
 
 // StateWidth implements policy.DeviceState; 0 in host-features mode.
-func (p *Policy) StateWidth() int {
-	if p.hostFeatures() {
-		return 0
-	}
-	return StateWidth
-}
+func (p *Policy) StateWidth() int { return p.features().stateWidth() }
 
 // StateKind implements policy.DeviceState.
 func (p *Policy) StateKind() string { return stateKind }

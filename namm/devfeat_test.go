@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
@@ -22,9 +23,9 @@ import (
 // Omega, the tail and the open block must agree for every token.
 func TestDeviceStateMatchesHost(t *testing.T) {
 	const (
-		kh    = 2
-		capa  = 112 // cache slots; token at position p lives in slot p
-		width = 32  // prefill chunk
+		kh       = 2
+		capacity = 112 // cache slots; token at position p lives in slot p
+		width    = 32  // prefill chunk
 	)
 	be := testBackend(t)
 	ex, err := NewExecAny(be, func(in []*Node) []*Node { return []*Node{updateState(in[0], in[1], in[2])} })
@@ -34,12 +35,12 @@ func TestDeviceStateMatchesHost(t *testing.T) {
 	r := rand.New(rand.NewPCG(41, 42))
 	p := &Policy{}
 	host := make([]headFeatures, kh)
-	state := make([]float32, kh*capa*StateWidth) // [K, C, W]
+	state := make([]float32, kh*capacity*StateWidth) // [K, C, W]
 
 	run := func(pass policy.Pass, w int) {
 		t.Helper()
 		n := pass.NewTokens
-		keys := capa + w
+		keys := capacity + w
 		rows := make([]float32, kh*w*keys) // [K, T, C+T]
 		hostRows := make([][][]float32, kh)
 		for k := range kh {
@@ -52,7 +53,7 @@ func TestDeviceStateMatchesHost(t *testing.T) {
 					a := float32(r.Float64())
 					col := tok // cached token: its slot
 					if tok >= pass.Start {
-						col = capa + tok - pass.Start
+						col = capacity + tok - pass.Start
 					}
 					rows[(k*w+q)*keys+col] = a
 					hr[tok] = a
@@ -66,7 +67,7 @@ func TestDeviceStateMatchesHost(t *testing.T) {
 		}
 		full := make([]float32, kh*keys*StateWidth)
 		for k := range kh {
-			copy(full[k*keys*StateWidth:], state[k*capa*StateWidth:(k+1)*capa*StateWidth])
+			copy(full[k*keys*StateWidth:], state[k*capacity*StateWidth:(k+1)*capacity*StateWidth])
 		}
 		out, err := ex.Exec(tensors.FromFlatDataAndDimensions(rows, kh, w, keys),
 			tensors.FromFlatDataAndDimensions(full, kh, keys, StateWidth), tensors.FromFlatDataAndDimensions(ctl, len(ctl)))
@@ -75,10 +76,10 @@ func TestDeviceStateMatchesHost(t *testing.T) {
 		}
 		next := tensors.MustCopyFlatData[float32](out[0])
 		for k := range kh {
-			copy(state[k*capa*StateWidth:(k+1)*capa*StateWidth], next[k*keys*StateWidth:(k*keys+capa)*StateWidth])
+			copy(state[k*capacity*StateWidth:(k+1)*capacity*StateWidth], next[k*keys*StateWidth:(k*keys+capacity)*StateWidth])
 			for j := range n { // the pass's tokens go to their slots
-				src := (k*keys + capa + j) * StateWidth
-				copy(state[(k*capa+pass.Start+j)*StateWidth:], next[src:src+StateWidth])
+				src := (k*keys + capacity + j) * StateWidth
+				copy(state[(k*capacity+pass.Start+j)*StateWidth:], next[src:src+StateWidth])
 			}
 			for q, row := range hostRows[k] {
 				slot := (pass.Start + q) % Hop
@@ -91,7 +92,7 @@ func TestDeviceStateMatchesHost(t *testing.T) {
 		for k := range kh {
 			h := &host[k]
 			for i := range h.n {
-				got := state[(k*capa+i)*StateWidth : (k*capa+i+1)*StateWidth]
+				got := state[(k*capacity+i)*StateWidth : (k*capacity+i+1)*StateWidth]
 				want := append(append(append([]float32(nil), h.omega[i*Bins:(i+1)*Bins]...), h.prev[i*Hop:(i+1)*Hop]...), h.cur[i*Hop:(i+1)*Hop]...)
 				for j := range want {
 					if d := math.Abs(float64(got[j] - want[j])); d > 1e-5+1e-5*math.Abs(float64(want[j])) {
@@ -270,6 +271,95 @@ func TestScoreLayersMatchesScoreState(t *testing.T) {
 				a, b := got[l][k*c+sl], want[k*c+sl]
 				if d := math.Abs(float64(a - b)); d > 1e-4*(1+math.Abs(float64(b))) {
 					t.Fatalf("layer %d head %d slot %d: ScoreLayers %g, ScoreState %g", l, k, sl, a, b)
+				}
+			}
+		}
+	}
+}
+
+// TestDeviceFeaturesEvictSame: a NAMM whose in-graph features are scored on
+// the backend (deviceFeatures: every layer in Prepare, or layer by layer)
+// keeps the tokens that the same NAMM keeps reading the features from the
+// cache and scoring them with the Go loop (cacheFeatures), over a step of
+// two layers whose heads have holes.
+func TestDeviceFeaturesEvictSame(t *testing.T) {
+	const layers, kh, c, used = 2, 3, 512, 500
+	r := rand.New(rand.NewPCG(61, 62))
+	flat := randFlat(r, 0.2)
+	flat[4171] = -0.4 // a bias that evicts some tokens
+	pass := policy.Pass{Phase: policy.Prefill, Start: 384, NewTokens: 128, LastPrefill: true, PromptLen: 512}
+	views := make([]*policy.LayerView, layers)
+	for l := range views {
+		state := make([]float32, kh*c*StateWidth)
+		for i := range state {
+			state[i] = float32(r.Float64() * 0.01)
+		}
+		pos := make([]int32, kh*c)
+		slots := make([][]int, kh)
+		positions := make([][]int32, kh)
+		for k := range kh {
+			for s := range c {
+				pos[k*c+s] = -1
+				if s < used && (s >= used-pass.NewTokens || r.IntN(4) != 0) {
+					pos[k*c+s] = int32(s + 12)
+					slots[k] = append(slots[k], s)
+					positions[k] = append(positions[k], int32(s+12))
+				}
+			}
+		}
+		views[l] = &policy.LayerView{Layer: l, Pass: pass, Positions: positions, State: &policy.DeviceView{
+			State: tensors.FromFlatDataAndDimensions(state, kh, c, StateWidth),
+			Pos:   tensors.FromFlatDataAndDimensions(pos, kh, c), Slots: slots}}
+	}
+	info := policy.ModelInfo{NumLayers: layers, NumKVHeads: kh, NumHeads: 2 * kh, HeadDim: 8}
+	run := func(backend, prepare bool) [][][]int {
+		p, err := New(testFile(flat), Config{Mode: PerHead, Features: FeaturesGraph})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Reset(info); err != nil {
+			t.Fatal(err)
+		}
+		if backend {
+			if err := p.UseBackend(testBackend(t)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, isDevice := p.feat.(*deviceFeatures); isDevice != backend {
+			t.Fatalf("backend %v: features %T", backend, p.feat)
+		}
+		if prepare {
+			if err := p.Prepare(views); err != nil {
+				t.Fatal(err)
+			}
+			if n := len(p.feat.(*deviceFeatures).prepared); n != layers {
+				t.Fatalf("Prepare scored %d layers of %d", n, layers)
+			}
+		}
+		var keeps [][][]int
+		for _, v := range views {
+			keep, err := p.Update(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			keeps = append(keeps, keep)
+		}
+		return keeps
+	}
+	want := run(false, false)
+	evicted := false
+	for _, keep := range want {
+		evicted = evicted || keep != nil
+	}
+	if !evicted {
+		t.Fatal("the test parameters evict nothing; the comparison would be empty")
+	}
+	for _, prepare := range []bool{false, true} {
+		got := run(true, prepare)
+		for l := range want {
+			for k := range want[l] {
+				if !slices.Equal(got[l][k], want[l][k]) {
+					t.Fatalf("prepare %v: layer %d head %d: device keeps %d tokens, cache %d", prepare, l, k, len(got[l][k]), len(want[l][k]))
 				}
 			}
 		}

@@ -300,8 +300,8 @@ func (s *Scorer) ScoreState(p *Params, norm *Norm, state, pos *tensors.Tensor, u
 	if len(dims) != 3 || dims[2] != StateWidth {
 		return nil, fmt.Errorf("namm: ScoreState: state shape %s", state.Shape())
 	}
-	kh, capa := dims[0], dims[1]
-	c := min(capa, bucket.Round(max(used, 1)))
+	kh, capacity := dims[0], dims[1]
+	c := min(capacity, bucket.Round(max(used, 1)))
 	group := max(1, min(kh, scoreMaxElems/(c*c)))
 	pt, err := s.paramsTensor(p)
 	if err != nil {
@@ -312,7 +312,7 @@ func (s *Scorer) ScoreState(p *Params, norm *Norm, state, pos *tensors.Tensor, u
 	if err != nil {
 		return nil, err
 	}
-	out := make([]float32, kh*capa)
+	out := make([]float32, kh*capacity)
 	for k0 := 0; k0 < kh; k0 += group {
 		first := min(k0, kh-group) // the last group may overlap the previous one
 		res, err := ex.Exec(pt, nt, state, pos, int32(first))
@@ -325,7 +325,7 @@ func (s *Scorer) ScoreState(p *Params, norm *Norm, state, pos *tensors.Tensor, u
 			return nil, fmt.Errorf("namm: reading BAM scores: %w", err)
 		}
 		for k := k0; k < min(first+group, kh); k++ {
-			copy(out[k*capa:k*capa+c], sc[(k-first)*c:(k-first+1)*c])
+			copy(out[k*capacity:k*capacity+c], sc[(k-first)*c:(k-first+1)*c])
 		}
 	}
 	return out, nil
@@ -379,12 +379,12 @@ func (s *Scorer) ScoreLayers(p *Params, norm *Norm, states, pos []*tensors.Tenso
 			return nil, fmt.Errorf("namm: ScoreLayers: layers of different state shapes (%s, %s)", shape, st.Shape())
 		}
 	}
-	kh, capa := dims[0], dims[1]
+	kh, capacity := dims[0], dims[1]
 	maxUsed := 1
 	for _, u := range used {
 		maxUsed = max(maxUsed, u)
 	}
-	c := min(capa, bucket.Round(maxUsed))
+	c := min(capacity, bucket.Round(maxUsed))
 	per := s.layersPerExec(len(states), kh, c)
 	if per == 1 && kh*c*c > scoreMaxElems {
 		// One layer does not fit one execution: its heads in groups.
@@ -439,10 +439,10 @@ func (s *Scorer) ScoreLayers(p *Params, norm *Norm, states, pos []*tensors.Tenso
 			return nil, fmt.Errorf("namm: reading BAM scores: %w", err)
 		}
 		for l := l0; l < first+per; l++ {
-			o := make([]float32, kh*capa)
+			o := make([]float32, kh*capacity)
 			base := (l - first) * kh * c
 			for k := range kh {
-				copy(o[k*capa:k*capa+c], sc[base+k*c:base+(k+1)*c])
+				copy(o[k*capacity:k*capacity+c], sc[base+k*c:base+(k+1)*c])
 			}
 			out[l] = o
 		}

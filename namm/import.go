@@ -5,7 +5,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/namm-dev/namm/torchzip"
+	"github.com/namm-dev/namm/internal/torchzip"
 )
 
 // ImportReference reads a checkpoint of the reference implementation

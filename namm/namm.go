@@ -22,16 +22,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
-	"slices"
-	"sync/atomic"
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
 
-	"github.com/namm-dev/namm/internal/bucket"
-	"github.com/namm-dev/namm/internal/par"
 	"github.com/namm-dev/namm/policy"
 )
 
@@ -66,11 +61,6 @@ func (f Features) String() string {
 	return [...]string{"auto", "graph", "host"}[f]
 }
 
-// hostFeatures reports whether the features are computed on the host.
-func (p *Policy) hostFeatures() bool {
-	return p.cfg.Features == FeaturesHost || (p.cfg.Features == FeaturesAuto && p.scorer == nil)
-}
-
 // Policy is the NAMM memory policy. It implements policy.Policy.
 type Policy struct {
 	name   string
@@ -81,19 +71,22 @@ type Policy struct {
 	scorer *Scorer         // non-nil: score on a backend instead of the Go loop
 
 	info    policy.ModelInfo
-	layers  [][]headFeatures // [L][K]
+	feat    features // set by Reset and UseBackend
 	history []KeptRecord
-	// prepared[l] holds layer l's scores from Prepare ([K*C], slot-major
-	// per head) until its Update consumes them.
-	prepared [][]float32
-	// ahead: the engine compiles ahead (Precompile was called), so each
-	// step compiles the next step's scoring graph ahead too.
-	ahead atomic.Bool
 	// scoreTime is the time spent scoring since Reset: BAM with its inputs
 	// (on a device it ends in a device-to-host copy, so it is the device's
 	// time too).
 	scoreTime time.Duration
 }
+
+// The optional capabilities the NAMM has.
+var (
+	_ policy.DeviceState = (*Policy)(nil)
+	_ policy.Preparer    = (*Policy)(nil)
+	_ policy.Precompiler = (*Policy)(nil)
+	_ policy.BackendUser = (*Policy)(nil)
+	_ policy.ScoreTimer  = (*Policy)(nil)
+)
 
 // KeptRecord is the cache size of every layer after one NAMM step.
 type KeptRecord struct {
@@ -130,10 +123,15 @@ func (p *Policy) Stats() *StatsCollector { return p.stats }
 
 // UseBackend makes the policy score with a BAM graph on the backend (see
 // Scorer) instead of the host loop; nil goes back to the host loop, the
-// default and the reference.
+// default and the reference. It implements policy.BackendUser; call it
+// before a sequence's first pass (the engine calls it right after Reset):
+// with features=auto it picks the features, which start empty.
 func (p *Policy) UseBackend(b backends.Backend) error {
 	if b == nil {
 		p.scorer = nil
+		if p.feat != nil {
+			p.feat = p.newFeatures()
+		}
 		return nil
 	}
 	s, err := NewScorer(b)
@@ -141,6 +139,9 @@ func (p *Policy) UseBackend(b backends.Backend) error {
 		return err
 	}
 	p.scorer = s
+	if p.feat != nil {
+		p.feat = p.newFeatures()
+	}
 	return nil
 }
 
@@ -172,15 +173,19 @@ func (p *Policy) Reset(m policy.ModelInfo) error {
 		return fmt.Errorf("namm: model has %d layers and %d KV heads", m.NumLayers, m.NumKVHeads)
 	}
 	p.info = m
-	p.layers = make([][]headFeatures, m.NumLayers)
-	for l := range p.layers {
-		p.layers[l] = make([]headFeatures, m.NumKVHeads)
-	}
+	p.feat = p.newFeatures()
 	p.history = nil
-	p.prepared = nil
 	p.scoreTime = 0
-	p.ahead.Store(false)
 	return nil
+}
+
+// features returns the policy's features, or before Reset the ones it
+// will have.
+func (p *Policy) features() features {
+	if p.feat != nil {
+		return p.feat
+	}
+	return p.newFeatures()
 }
 
 // ScoreTime is the time spent scoring (BAM and building its inputs) since
@@ -190,7 +195,7 @@ func (p *Policy) ScoreTime() time.Duration { return p.scoreTime }
 // NeedsFor implements policy.Policy: with host features NAMM reads every
 // attention row; in-graph features need nothing to leave the graph.
 func (p *Policy) NeedsFor(policy.Pass) policy.Needs {
-	return policy.Needs{Rows: p.hostFeatures()}
+	return p.features().needs()
 }
 
 // KeptHistory returns the per-layer cache sizes after each step of the
@@ -199,235 +204,45 @@ func (p *Policy) KeptHistory() []KeptRecord { return p.history }
 
 // Update implements policy.Policy.
 func (p *Policy) Update(v *policy.LayerView) ([][]int, error) {
-	if v.Layer < 0 || v.Layer >= len(p.layers) {
-		return nil, fmt.Errorf("namm: layer %d out of range (model has %d; Reset not called?)", v.Layer, len(p.layers))
+	if p.feat == nil || v.Layer < 0 || v.Layer >= p.info.NumLayers {
+		return nil, fmt.Errorf("namm: layer %d out of range (model has %d; Reset not called?)", v.Layer, p.info.NumLayers)
 	}
-	heads := p.layers[v.Layer]
 	pass := v.Pass
-	if len(v.Positions) != len(heads) {
-		return nil, fmt.Errorf("namm: layer %d has %d KV heads, model info says %d", v.Layer, len(v.Positions), len(heads))
+	if len(v.Positions) != p.info.NumKVHeads {
+		return nil, fmt.Errorf("namm: layer %d has %d KV heads, model info says %d", v.Layer, len(v.Positions), p.info.NumKVHeads)
 	}
 	end := pass.Processed()
 	if next := (pass.Start/StepEvery + 1) * StepEvery; next < end {
 		return nil, fmt.Errorf("namm: pass [%d, %d) crosses the NAMM step at %d; split passes at multiples of %d", pass.Start, end, next, StepEvery)
 	}
-	if !p.hostFeatures() {
-		if v.State == nil {
-			return nil, fmt.Errorf("namm: layer %d: the engine gave no device state (in-graph features); use namm:...,features=host", v.Layer)
-		}
-		if end%StepEvery != 0 || pass.NewTokens == 0 {
-			return nil, nil
-		}
-		return p.deviceStep(v, end)
+	if err := p.feat.observe(v); err != nil {
+		return nil, err
 	}
-	if len(v.Rows) != len(heads) {
-		return nil, fmt.Errorf("namm: layer %d: %d attention row sets for %d KV heads (NAMM needs Rows)", v.Layer, len(v.Rows), len(heads))
-	}
-	for k := range heads {
-		h := &heads[k]
-		s := len(v.Positions[k])
-		if s-h.n != pass.NewTokens {
-			return nil, fmt.Errorf("namm: layer %d head %d holds %d tokens, NAMM tracked %d plus %d new", v.Layer, k, s, h.n, pass.NewTokens)
-		}
-		if len(v.Rows[k]) != pass.NewTokens {
-			return nil, fmt.Errorf("namm: layer %d head %d: %d attention rows for %d new tokens", v.Layer, k, len(v.Rows[k]), pass.NewTokens)
-		}
-		for t, row := range v.Rows[k] {
-			if len(row) < s {
-				return nil, fmt.Errorf("namm: layer %d head %d row %d has %d values for %d cached tokens", v.Layer, k, t, len(row), s)
-			}
-		}
-	}
-	par.For(len(heads), 0, func(k int) {
-		h := &heads[k]
-		h.grow(pass.NewTokens)
-		for t, row := range v.Rows[k] {
-			slot := (pass.Start + t) % Hop
-			h.addRow(slot, row)
-			if slot == Hop-1 {
-				h.foldBlock()
-			}
-		}
-	})
 	if end%StepEvery != 0 || pass.NewTokens == 0 {
 		return nil, nil
 	}
-	return p.step(v, heads, end)
+	return p.step(v)
 }
 
-// step scores every token of the layer and evicts.
-func (p *Policy) step(v *policy.LayerView, heads []headFeatures, processed int) ([][]int, error) {
+// step scores every token of layer v and evicts (in the statistics mode,
+// adds the features to the statistics and evicts nothing).
+func (p *Policy) step(v *policy.LayerView) ([][]int, error) {
+	processed := v.Pass.Processed()
 	if p.stats != nil {
-		for k := range heads {
-			p.stats.add(heads[k].omega)
+		omegas, err := p.feat.omegas(v)
+		if err != nil {
+			return nil, err
 		}
-		p.record(v.Layer, heads, processed)
+		for _, om := range omegas {
+			p.stats.add(om)
+		}
+		p.recordSize(v.Layer, maxLen(v.Positions), processed)
 		return nil, nil
 	}
 	t0 := time.Now()
-	scores := make([][]float32, len(heads))
-	xs := make([][][FeatDims]float32, len(heads))
-	par.For(len(heads), 0, func(k int) {
-		h := &heads[k]
-		xs[k] = make([][FeatDims]float32, h.n)
-		buildInputs(h.omega, v.Positions[k], &p.norm, xs[k])
-		if p.scorer == nil {
-			scores[k] = Score(&p.params, xs[k])
-		}
-	})
-	if p.scorer != nil {
-		var err error
-		if scores, err = p.scorer.Score(&p.params, xs); err != nil {
-			return nil, fmt.Errorf("namm: layer %d step at %d: %w", v.Layer, processed, err)
-		}
-	}
-	p.scoreTime += time.Since(t0)
-	keep := selectKeep(scores, p.cfg.Mode, p.cfg.Cap)
-	if keep != nil {
-		for k := range heads {
-			heads[k].gather(keep[k])
-		}
-	}
-	p.record(v.Layer, heads, processed)
-	return keep, nil
-}
-
-func (p *Policy) record(layer int, heads []headFeatures, processed int) {
-	size := 0
-	for k := range heads {
-		size = max(size, heads[k].n)
-	}
-	p.recordSize(layer, size, processed)
-}
-
-func (p *Policy) recordSize(layer, size, processed int) {
-	if n := len(p.history); n == 0 || p.history[n-1].Processed != processed {
-		p.history = append(p.history, KeptRecord{Processed: processed, PerLayer: make([]int, len(p.layers))})
-	}
-	p.history[len(p.history)-1].PerLayer[layer] = size
-}
-
-// Prepare implements policy.Preparer: at a NAMM step with in-graph
-// features, it scores every layer's device state in as few executions as
-// the scorer allows (Scorer.ScoreLayers), instead of one or more per layer.
-func (p *Policy) Prepare(views []*policy.LayerView) error {
-	p.prepared = nil
-	if len(views) == 0 || p.hostFeatures() || p.scorer == nil || p.stats != nil {
-		return nil
-	}
-	pass := views[0].Pass
-	if end := pass.Processed(); end%StepEvery != 0 || pass.NewTokens == 0 {
-		return nil
-	}
-	states := make([]*tensors.Tensor, len(views))
-	pos := make([]*tensors.Tensor, len(views))
-	used := make([]int, len(views))
-	for l, v := range views {
-		if v.State == nil || !v.State.State.Shape().Equal(views[0].State.State.Shape()) {
-			return nil // Update reports a missing state; layers of different capacities score one by one
-		}
-		states[l], pos[l], used[l] = v.State.State, v.State.Pos, usedSlots(v.State)
-	}
-	t0 := time.Now()
-	scores, err := p.scorer.ScoreLayers(&p.params, &p.norm, states, pos, used)
-	p.scoreTime += time.Since(t0)
+	scores, err := p.feat.scores(v)
 	if err != nil {
-		return fmt.Errorf("namm: step at %d: %w", pass.Processed(), err)
-	}
-	p.prepared = scores
-	return nil
-}
-
-// Precompile implements policy.Precompiler: the scoring graph of a
-// prefill's first step (each later step's is compiled ahead when the step
-// before it ends, precompileNext). Compiling every size a step may score
-// ahead made the shipped NAMM's first 8k prompt on model A slower, not
-// faster: most sizes went unused and the compilations slowed each other
-// down.
-func (p *Policy) Precompile(state, pos shapes.Shape, numLayers, promptLen int) {
-	if p.hostFeatures() || p.scorer == nil || !p.scorer.compiled() || p.stats != nil || state.Rank() != 3 {
-		return
-	}
-	p.ahead.Store(true)
-	if promptLen < StepEvery {
-		return
-	}
-	_ = p.scorer.PrecompileLayers(&p.params, &p.norm, state, pos, numLayers, min(state.Dimensions[1], bucket.Round(StepEvery)))
-}
-
-// precompileNext starts compiling, in the background, the scoring graph of
-// the next step once a step has scored its last layer: the next step scores
-// the most tokens a layer kept plus the StepEvery tokens to come (one
-// bucket, known only now for a NAMM that evicts).
-func (p *Policy) precompileNext(st *policy.DeviceView) {
-	if !p.ahead.Load() || p.scorer == nil || !p.scorer.compiled() || len(p.history) == 0 {
-		return
-	}
-	kept := slices.Max(p.history[len(p.history)-1].PerLayer)
-	state, pos, layers := st.State.Shape(), st.Pos.Shape(), p.info.NumLayers
-	c := min(state.Dimensions[1], bucket.Round(kept+StepEvery))
-	go func() { _ = p.scorer.PrecompileLayers(&p.params, &p.norm, state, pos, layers, c) }()
-}
-
-// usedSlots is the count of a layer's slots that may hold tokens: those
-// from the newest token's on are empty (it is the last one appended, and no
-// policy evicts it).
-func usedSlots(st *policy.DeviceView) int {
-	used := 0
-	for _, sl := range st.Slots {
-		if len(sl) > 0 {
-			used = max(used, sl[len(sl)-1]+1)
-		}
-	}
-	return used
-}
-
-// deviceStep is step for in-graph features: the state lives in the
-// engine's cache, which gathers it along with K and V.
-func (p *Policy) deviceStep(v *policy.LayerView, processed int) ([][]int, error) {
-	st := v.State
-	if len(st.Slots) != len(v.Positions) {
-		return nil, fmt.Errorf("namm: layer %d: device state lists %d heads, the view %d", v.Layer, len(st.Slots), len(v.Positions))
-	}
-	var scores [][]float32
-	t0 := time.Now()
-	switch {
-	case p.stats != nil || p.scorer == nil:
-		omegas, err := stateOmegas(st.State, st.Slots)
-		if err != nil {
-			return nil, fmt.Errorf("namm: layer %d: %w", v.Layer, err)
-		}
-		if p.stats != nil {
-			for _, om := range omegas {
-				p.stats.add(om)
-			}
-			p.recordSize(v.Layer, maxLen(v.Positions), processed)
-			return nil, nil
-		}
-		scores = make([][]float32, len(omegas))
-		par.For(len(omegas), 0, func(k int) {
-			xs := make([][FeatDims]float32, len(v.Positions[k]))
-			buildInputs(omegas[k], v.Positions[k], &p.norm, xs)
-			scores[k] = Score(&p.params, xs)
-		})
-	default:
-		var flat []float32
-		if v.Layer < len(p.prepared) && p.prepared[v.Layer] != nil {
-			flat, p.prepared[v.Layer] = p.prepared[v.Layer], nil
-		} else {
-			var err error
-			if flat, err = p.scorer.ScoreState(&p.params, &p.norm, st.State, st.Pos, usedSlots(st)); err != nil {
-				return nil, fmt.Errorf("namm: layer %d step at %d: %w", v.Layer, processed, err)
-			}
-		}
-		c := st.State.Shape().Dimensions[1]
-		scores = make([][]float32, len(st.Slots))
-		for k, sl := range st.Slots {
-			scores[k] = make([]float32, len(sl))
-			for i, slot := range sl {
-				scores[k][i] = flat[k*c+slot]
-			}
-		}
+		return nil, err
 	}
 	p.scoreTime += time.Since(t0)
 	keep := selectKeep(scores, p.cfg.Mode, p.cfg.Cap)
@@ -436,10 +251,38 @@ func (p *Policy) deviceStep(v *policy.LayerView, processed int) ([][]int, error)
 		size = maxLen(keep)
 	}
 	p.recordSize(v.Layer, size, processed)
-	if v.Layer == p.info.NumLayers-1 {
-		p.precompileNext(st)
-	}
+	p.feat.stepped(v, keep)
 	return keep, nil
+}
+
+func (p *Policy) recordSize(layer, size, processed int) {
+	if n := len(p.history); n == 0 || p.history[n-1].Processed != processed {
+		p.history = append(p.history, KeptRecord{Processed: processed, PerLayer: make([]int, p.info.NumLayers)})
+	}
+	p.history[len(p.history)-1].PerLayer[layer] = size
+}
+
+// Prepare implements policy.Preparer: at a NAMM step with features scored
+// on the device, it scores every layer's device state in as few executions
+// as the scorer allows (Scorer.ScoreLayers), instead of one or more per
+// layer.
+func (p *Policy) Prepare(views []*policy.LayerView) error {
+	sp, ok := p.feat.(stepPreparer)
+	if !ok || p.stats != nil {
+		return nil
+	}
+	t0 := time.Now()
+	err := sp.prepare(views)
+	p.scoreTime += time.Since(t0)
+	return err
+}
+
+// Precompile implements policy.Precompiler: the scoring graph of a
+// prefill's first step, for features scored on a compiled backend.
+func (p *Policy) Precompile(state, pos shapes.Shape, numLayers, promptLen int) {
+	if ac, ok := p.features().(aheadCompiler); ok && p.stats == nil {
+		ac.precompile(state, pos, numLayers, promptLen)
+	}
 }
 
 // maxLen is the length of the longest list (a layer's largest head).

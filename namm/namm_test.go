@@ -553,7 +553,7 @@ func TestPolicyFeaturesMatchReference(t *testing.T) {
 				t.Fatalf("layer %d head %d step %d: kept %d of %d with only %d negative scores", l, k, end, kept, len(pos), neg)
 			}
 			// the kept tokens' features in the policy state match
-			h := &p.layers[l][k]
+			h := &p.feat.(*hostFeatures).heads[l][k]
 			var keptPos []int32
 			if keep == nil {
 				keptPos = pos
@@ -639,7 +639,7 @@ func TestStatsCollector(t *testing.T) {
 			return
 		}
 		for k := range v.Positions {
-			h := &p.layers[v.Layer][k]
+			h := &p.feat.(*hostFeatures).heads[v.Layer][k]
 			for i := range h.n {
 				row := make([]float64, Bins)
 				for f := range Bins {

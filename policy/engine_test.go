@@ -131,7 +131,7 @@ func (e *fakeEngine) pass(p Pass) {
 		if err != nil {
 			t.Fatalf("%s: layer %d %s pass at %d: Update: %v", id, l, p.Phase, p.Start, err)
 		}
-		if err := CheckKeep(keep, lens); err != nil {
+		if err := checkKeep(keep, lens); err != nil {
 			t.Fatalf("%s: layer %d %s pass at %d: %v", id, l, p.Phase, p.Start, err)
 		}
 		for k := range e.pos[l] {
@@ -243,4 +243,52 @@ func TestInvariantsEveryPolicy(t *testing.T) {
 			t.Errorf("%s: evicted %d tokens with a budget above the length", p.Name(), e.evicted)
 		}
 	}
+}
+
+// checkKeep verifies that keep is a valid answer for a layer whose heads hold
+// lens[k] tokens: one entry per head (or nil), indices ascending, in range,
+// the newest token kept. (The engine checks with kvcache.Layer.KeptSlots.)
+func checkKeep(keep [][]int, lens []int) error {
+	if keep == nil {
+		return nil
+	}
+	if len(keep) != len(lens) {
+		return fmt.Errorf("policy: keep has %d heads, layer has %d", len(keep), len(lens))
+	}
+	for k, idx := range keep {
+		if idx == nil {
+			continue
+		}
+		n := lens[k]
+		if len(idx) == 0 && n > 0 {
+			return fmt.Errorf("policy: head %d keeps no token (the newest must be kept)", k)
+		}
+		for j, i := range idx {
+			if i < 0 || i >= n {
+				return fmt.Errorf("policy: head %d keep index %d out of range [0, %d)", k, i, n)
+			}
+			if j > 0 && i <= idx[j-1] {
+				return fmt.Errorf("policy: head %d keep indices not ascending at %d (%d after %d)", k, j, i, idx[j-1])
+			}
+		}
+		if n > 0 && idx[len(idx)-1] != n-1 {
+			return fmt.Errorf("policy: head %d evicts the newest token", k)
+		}
+	}
+	return nil
+}
+
+// stateLens reports the per-head lengths of a policy's per-token state, so
+// the tests can check it follows the cache's compaction.
+type stateLener interface {
+	stateLens(layer int) []int
+}
+
+// viewLens are the per-head token counts of a view.
+func viewLens(v *LayerView) []int {
+	out := make([]int, len(v.Positions))
+	for k, p := range v.Positions {
+		out[k] = len(p)
+	}
+	return out
 }

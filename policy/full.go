@@ -29,3 +29,6 @@ func (Full) NeedsFor(Pass) Needs { return Needs{} }
 
 // Update implements Policy: keep everything.
 func (Full) Update(*LayerView) ([][]int, error) { return nil, nil }
+
+// KeepsAll implements KeepsAll.
+func (Full) KeepsAll() bool { return true }

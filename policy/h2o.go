@@ -11,34 +11,28 @@ import (
 // arXiv:2306.14048): each cached token's score is its accumulated attention,
 // the sum of ColSums over every pass since it arrived; a head keeps a window
 // of the most recent tokens plus the highest-scoring older tokens (heavy
-// hitters), evicting whenever it holds more than the budget after a pass.
+// hitters).
 //
 // Defaults: recent = heavy = budget/2 (recent_ratio=0.5, the paper's and the
 // NAMM reference's split). Options: recent=N (tokens) or recent_ratio=R (a
 // fraction of the budget in [0, 1]), not both.
 type H2O struct {
-	budget      Budget
-	recent      int     // fixed window, or -1 to use recentRatio
-	recentRatio float64 // fraction of the limit
-	acc         layerState
+	Recent      int     // fixed window, or -1 to use RecentRatio
+	RecentRatio float64 // fraction of the limit
 }
 
 func init() {
-	Register("h2o", "H2O: accumulated-attention heavy hitters + recent window (Zhang et al. 2023); options recent=N | recent_ratio=R", newH2O)
-}
-
-func newH2O(opts Options, b Budget) (Policy, error) {
-	if err := opts.Check("h2o", "recent", "recent_ratio"); err != nil {
-		return nil, err
-	}
-	if err := requireBudget("h2o", b); err != nil {
-		return nil, err
-	}
-	recent, ratio, err := recentOptions("h2o", opts, 0.5)
-	if err != nil {
-		return nil, err
-	}
-	return &H2O{budget: b, recent: recent, recentRatio: ratio}, nil
+	registerScorer("h2o", "H2O: accumulated-attention heavy hitters + recent window (Zhang et al. 2023); options recent=N | recent_ratio=R",
+		[]string{"recent", "recent_ratio"}, func(name string, opts Options) (Scorer, []string, error) {
+			recent, ratio, err := recentOptions(name, opts, 0.5)
+			if err != nil {
+				return nil, nil, err
+			}
+			if recent >= 0 {
+				return H2O{Recent: recent}, []string{fmt.Sprintf("recent=%d", recent)}, nil
+			}
+			return H2O{Recent: -1, RecentRatio: ratio}, []string{fmt.Sprintf("recent_ratio=%g", ratio)}, nil
+		})
 }
 
 // recentOptions reads recent=N or recent_ratio=R (default def); recent is -1
@@ -69,65 +63,32 @@ func recentOptions(name string, opts Options, def float64) (int, float64, error)
 	return -1, r, nil
 }
 
-// recentFor is the recent window for a limit.
-func recentFor(limit, recent int, ratio float64) int {
-	if recent >= 0 {
-		return min(recent, limit)
+// NeedsFor implements Scorer: column sums of every pass.
+func (H2O) NeedsFor(Pass) Needs { return Needs{ColSums: true} }
+
+// Protect implements Scorer: the recent window.
+func (h H2O) Protect(limit int) Protect {
+	if h.Recent >= 0 {
+		return Protect{Recent: min(h.Recent, limit)}
 	}
-	return int(ratio * float64(limit))
+	return Protect{Recent: int(h.RecentRatio * float64(limit))}
 }
 
-// Name implements Policy.
-func (h *H2O) Name() string {
-	if h.recent >= 0 {
-		return specName("h2o", h.budget, fmt.Sprintf("recent=%d", h.recent))
-	}
-	return specName("h2o", h.budget, fmt.Sprintf("recent_ratio=%g", h.recentRatio))
-}
-
-// Reset implements Policy.
-func (h *H2O) Reset(m ModelInfo) error {
-	h.acc = newLayerState(m)
-	return nil
-}
-
-// NeedsFor implements Policy: column sums of every pass.
-func (h *H2O) NeedsFor(Pass) Needs { return Needs{ColSums: true} }
-
-// BoundAfter implements Bounded.
-func (h *H2O) BoundAfter(layer int, p Pass) (int, bool) {
-	return passLimit(h.budget, layer, p), true
-}
-
-func (h *H2O) stateLens(layer int) []int { return h.acc.lens(layer) }
-
-// Update implements Policy.
-func (h *H2O) Update(v *LayerView) ([][]int, error) {
-	acc, err := h.acc.heads("h2o", v)
-	if err != nil {
-		return nil, err
-	}
+// Accumulate implements Accumulator: adds the pass's column sums.
+func (H2O) Accumulate(v *LayerView, acc [][]float64, _ []int) error {
 	if len(v.ColSums) != len(v.Positions) {
-		return nil, statError("h2o", "ColSums", v)
+		return statError("h2o", "ColSums", v)
 	}
 	for k := range acc {
 		if len(v.ColSums[k]) != len(acc[k]) {
-			return nil, statError("h2o", "ColSums", v)
+			return statError("h2o", "ColSums", v)
 		}
 		for i, c := range v.ColSums[k] {
 			acc[k][i] += float64(c)
 		}
 	}
-	limit := passLimit(h.budget, v.Layer, v.Pass)
-	if v.Len() <= limit {
-		return nil, nil
-	}
-	recent := recentFor(limit, h.recent, h.recentRatio)
-	keep := make([][]int, len(acc))
-	for k := range acc {
-		keep[k] = SelectTopK(acc[k], limit, Protect{Recent: recent})
-	}
-	keep = completeKeep(keep, v)
-	CompactHeads(acc, keep)
-	return keep, nil
+	return nil
 }
+
+// Score implements Scorer: the accumulated attention.
+func (H2O) Score(_ *LayerView, acc [][]float64) ([][]float64, error) { return acc, nil }

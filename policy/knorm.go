@@ -5,9 +5,8 @@ import "fmt"
 // KNorm is the L2-norm policy (Devoto, Zhao, Scardapane, Minervini, "A Simple
 // and Effective L2 Norm-Based Strategy for KV Cache Compression", EMNLP 2024,
 // arXiv:2406.11430): a head keeps the tokens whose keys have the LOWEST L2
-// norm (low-norm keys draw high attention), evicting whenever it holds more
-// than the budget after a pass. It needs the key norms of each pass's new
-// tokens and remembers them per cached token.
+// norm (low-norm keys draw high attention). It needs the key norms of each
+// pass's new tokens and remembers them per cached token.
 //
 // Registered as "l2" and "knorm". Defaults: no window (like kvpress's
 // KnormPress and the paper), only the newest token is protected, as the
@@ -17,90 +16,60 @@ import "fmt"
 // as in the NAMM paper's L2 baseline.
 type KNorm struct {
 	name   string
-	budget Budget
-	recent int
-	norms  layerState
+	Recent int
 }
 
 func init() {
 	help := "L2/KNorm: keep the keys of lowest L2 norm (Devoto et al. 2024); options recent=N"
-	Register("l2", help, func(o Options, b Budget) (Policy, error) { return newKNorm("l2", o, b) })
-	Register("knorm", help+" (alias of l2)", func(o Options, b Budget) (Policy, error) { return newKNorm("knorm", o, b) })
+	registerScorer("l2", help, []string{"recent"}, newKNorm)
+	registerScorer("knorm", help+" (alias of l2)", []string{"recent"}, newKNorm)
 }
 
-func newKNorm(name string, opts Options, b Budget) (Policy, error) {
-	if err := opts.Check(name, "recent"); err != nil {
-		return nil, err
-	}
-	if err := requireBudget(name, b); err != nil {
-		return nil, err
-	}
+func newKNorm(name string, opts Options) (Scorer, []string, error) {
 	recent, err := opts.Int(name, "recent", 1)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if recent < 0 {
-		return nil, fmt.Errorf("%w: policy %s option recent=%d must be >= 0", ErrBadOption, name, recent)
+		return nil, nil, fmt.Errorf("%w: policy %s option recent=%d must be >= 0", ErrBadOption, name, recent)
 	}
-	return &KNorm{name: name, budget: b, recent: recent}, nil
+	var rendered []string
+	if recent > 1 {
+		rendered = []string{fmt.Sprintf("recent=%d", recent)}
+	}
+	return KNorm{name: name, Recent: recent}, rendered, nil
 }
 
-// Name implements Policy.
-func (p *KNorm) Name() string {
-	if p.recent > 1 {
-		return specName(p.name, p.budget, fmt.Sprintf("recent=%d", p.recent))
-	}
-	return specName(p.name, p.budget)
-}
+// NeedsFor implements Scorer: the key norms of the new tokens.
+func (KNorm) NeedsFor(Pass) Needs { return Needs{KeyNorms: true} }
 
-// Reset implements Policy.
-func (p *KNorm) Reset(m ModelInfo) error {
-	p.norms = newLayerState(m)
+// Protect implements Scorer: the recent window.
+func (p KNorm) Protect(int) Protect { return Protect{Recent: p.Recent} }
+
+// Accumulate implements Accumulator: remembers the new tokens' key norms.
+func (p KNorm) Accumulate(v *LayerView, norms [][]float64, first []int) error {
+	if len(v.KeyNorms) != len(norms) {
+		return statError(p.name, "KeyNorms", v)
+	}
+	for k := range norms {
+		if len(v.KeyNorms[k]) != len(norms[k])-first[k] {
+			return statError(p.name, "KeyNorms", v)
+		}
+		for i, norm := range v.KeyNorms[k] {
+			norms[k][first[k]+i] = float64(norm)
+		}
+	}
 	return nil
 }
 
-// NeedsFor implements Policy: the key norms of the new tokens.
-func (p *KNorm) NeedsFor(Pass) Needs { return Needs{KeyNorms: true} }
-
-// BoundAfter implements Bounded.
-func (p *KNorm) BoundAfter(layer int, ps Pass) (int, bool) {
-	return passLimit(p.budget, layer, ps), true
-}
-
-func (p *KNorm) stateLens(layer int) []int { return p.norms.lens(layer) }
-
-// Update implements Policy.
-func (p *KNorm) Update(v *LayerView) ([][]int, error) {
-	prev := p.norms.lens(v.Layer)
-	norms, err := p.norms.heads(p.name, v)
-	if err != nil {
-		return nil, err
-	}
-	if len(v.KeyNorms) != len(norms) {
-		return nil, statError(p.name, "KeyNorms", v)
-	}
-	for k := range norms {
-		if len(v.KeyNorms[k]) != len(norms[k])-prev[k] {
-			return nil, statError(p.name, "KeyNorms", v)
-		}
-		for i, x := range v.KeyNorms[k] {
-			norms[k][prev[k]+i] = float64(x)
-		}
-	}
-	limit := passLimit(p.budget, v.Layer, v.Pass)
-	if v.Len() <= limit {
-		return nil, nil
-	}
-	keep := make([][]int, len(norms))
-	score := make([]float64, 0, v.Len())
+// Score implements Scorer: minus the key norm.
+func (KNorm) Score(_ *LayerView, norms [][]float64) ([][]float64, error) {
+	scores := make([][]float64, len(norms))
 	for k, h := range norms {
-		score = score[:0]
-		for _, x := range h {
-			score = append(score, -x)
+		scores[k] = make([]float64, len(h))
+		for i, norm := range h {
+			scores[k][i] = -norm
 		}
-		keep[k] = SelectTopK(score, limit, Protect{Recent: p.recent})
 	}
-	keep = completeKeep(keep, v)
-	CompactHeads(norms, keep)
-	return keep, nil
+	return scores, nil
 }

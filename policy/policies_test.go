@@ -41,7 +41,7 @@ func update(t *testing.T, p Policy, v *LayerView) [][]int {
 	if err != nil {
 		t.Fatalf("%s: Update: %v", p.Name(), err)
 	}
-	if err := CheckKeep(keep, viewLens(v)); err != nil {
+	if err := checkKeep(keep, viewLens(v)); err != nil {
 		t.Fatalf("%s: %v", p.Name(), err)
 	}
 	return keep

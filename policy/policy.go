@@ -14,11 +14,7 @@
 // with the same indices it returns.
 package policy
 
-import (
-	"fmt"
-
-	"github.com/gomlx/gomlx/pkg/core/shapes"
-)
+import "fmt"
 
 // Needs says which statistics a policy wants for one Update call. The engine
 // computes only what is asked for: statistics are reduced inside the compute
@@ -141,26 +137,6 @@ type Policy interface {
 	// (FastGen); the layer's storage is then sized by the largest and the
 	// shorter heads are masked. The newest token must always be kept.
 	Update(v *LayerView) (keep [][]int, err error)
-}
-
-// Preparer is implemented by policies that want every layer's view of a
-// pass before Update is called for each layer, to batch work across layers
-// (the NAMM scores all layers' device states in a few executions instead of
-// one or more per layer). The engine calls Prepare once per pass, then
-// Update for every layer in order, with the same views.
-type Preparer interface {
-	Prepare(views []*LayerView) error
-}
-
-// Precompiler is implemented by policies with compiled graphs of their own
-// (the NAMM's scorer). When a prefill of promptLen tokens starts on a
-// compiled backend, the engine calls Precompile in the background with the
-// shape of every layer's device state ([K, C, width]) and positions
-// ([K, C]) then, so that the graphs the prefill's steps will need compile
-// ahead, in parallel, instead of when first met. Errors are the policy's
-// to drop: a step meets them when it runs.
-type Precompiler interface {
-	Precompile(state, pos shapes.Shape, numLayers, promptLen int)
 }
 
 // ErrBadOption is wrapped by errors about policy names and options.

@@ -47,7 +47,10 @@ func (b Budget) CheckLayers(layers int) error {
 	return nil
 }
 
-// Limit is the number of tokens a head of layer may keep when it holds n.
+// Limit is the number of tokens a head of layer may keep once n tokens have
+// been processed (Pass.Processed). A Ratio budget is a ratio of the tokens
+// processed so far (the full cache's size), not of the tokens currently
+// held: the latter would shrink the cache geometrically at every pass.
 func (b Budget) Limit(layer, n int) int {
 	switch {
 	case len(b.PerLayer) > 0:

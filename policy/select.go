@@ -127,47 +127,6 @@ func CompactHeads[T any](state [][]T, keep [][]int) {
 	}
 }
 
-// CheckKeep verifies that keep is a valid answer for a layer whose heads hold
-// lens[k] tokens: one entry per head (or nil), indices ascending, in range,
-// the newest token kept. The engine and the tests use it.
-func CheckKeep(keep [][]int, lens []int) error {
-	if keep == nil {
-		return nil
-	}
-	if len(keep) != len(lens) {
-		return fmt.Errorf("policy: keep has %d heads, layer has %d", len(keep), len(lens))
-	}
-	for k, idx := range keep {
-		if idx == nil {
-			continue
-		}
-		n := lens[k]
-		if len(idx) == 0 && n > 0 {
-			return fmt.Errorf("policy: head %d keeps no token (the newest must be kept)", k)
-		}
-		for j, i := range idx {
-			if i < 0 || i >= n {
-				return fmt.Errorf("policy: head %d keep index %d out of range [0, %d)", k, i, n)
-			}
-			if j > 0 && i <= idx[j-1] {
-				return fmt.Errorf("policy: head %d keep indices not ascending at %d (%d after %d)", k, j, i, idx[j-1])
-			}
-		}
-		if n > 0 && idx[len(idx)-1] != n-1 {
-			return fmt.Errorf("policy: head %d evicts the newest token", k)
-		}
-	}
-	return nil
-}
-
-// passLimit is the token limit of a head of layer after pass p. A Ratio
-// budget is a ratio of the tokens processed so far (the full cache's size),
-// not of the tokens currently held: the latter would shrink the cache
-// geometrically at every pass.
-func passLimit(b Budget, layer int, p Pass) int {
-	return b.Limit(layer, p.Processed())
-}
-
 // requireBudget rejects a missing budget for a policy that needs one.
 func requireBudget(name string, b Budget) error {
 	if b.IsZero() {
@@ -239,12 +198,6 @@ func (s layerState) heads(name string, v *LayerView) ([][]float64, error) {
 	return st, nil
 }
 
-// stateLens reports the per-head lengths of a policy's per-token state, so
-// the tests can check it follows the cache's compaction.
-type stateLener interface {
-	stateLens(layer int) []int
-}
-
 func (s layerState) lens(layer int) []int {
 	if layer < 0 || layer >= len(s) {
 		return nil
@@ -252,15 +205,6 @@ func (s layerState) lens(layer int) []int {
 	out := make([]int, len(s[layer]))
 	for k, h := range s[layer] {
 		out[k] = len(h)
-	}
-	return out
-}
-
-// viewLens are the per-head token counts of a view.
-func viewLens(v *LayerView) []int {
-	out := make([]int, len(v.Positions))
-	for k, p := range v.Positions {
-		out[k] = len(p)
 	}
 	return out
 }

@@ -51,7 +51,7 @@ func TestSelectTopKProperties(t *testing.T) {
 			}
 			continue
 		}
-		if err := CheckKeep([][]int{keep}, []int{n}); err != nil {
+		if err := checkKeep([][]int{keep}, []int{n}); err != nil {
 			t.Fatalf("trial %d: %v", trial, err)
 		}
 		if len(keep) != k {
@@ -110,11 +110,11 @@ func TestCheckKeepRejects(t *testing.T) {
 		{[][]int{{0, 0, 2}}, []int{3}},   // duplicate
 	}
 	for _, b := range bad {
-		if err := CheckKeep(b.keep, b.lens); err == nil {
-			t.Errorf("CheckKeep(%v, %v) accepted a bad answer", b.keep, b.lens)
+		if err := checkKeep(b.keep, b.lens); err == nil {
+			t.Errorf("checkKeep(%v, %v) accepted a bad answer", b.keep, b.lens)
 		}
 	}
-	if err := CheckKeep([][]int{{0, 2}, nil}, []int{3, 5}); err != nil {
+	if err := checkKeep([][]int{{0, 2}, nil}, []int{3, 5}); err != nil {
 		t.Errorf("CheckKeep rejected a good answer: %v", err)
 	}
 }

@@ -107,7 +107,7 @@ func (s *SnapKV) NeedsFor(p Pass) Needs {
 // decoding only with decode=1.
 func (s *SnapKV) BoundAfter(layer int, p Pass) (int, bool) {
 	if (p.Phase == Prefill && p.LastPrefill) || (p.Phase == Decode && s.decode) {
-		return passLimit(s.budget, layer, p), true
+		return s.budget.Limit(layer, p.Processed()), true
 	}
 	return 0, false
 }
@@ -137,7 +137,7 @@ func (s *SnapKV) Update(v *LayerView) ([][]int, error) {
 	}
 	win := s.win[v.Layer]
 	s.done[v.Layer] = true
-	limit := passLimit(s.budget, v.Layer, v.Pass)
+	limit := s.budget.Limit(v.Layer, v.Pass.Processed())
 	w := min(s.window, limit)
 	keep := make([][]int, len(v.Positions))
 	for k, pos := range v.Positions {
@@ -212,7 +212,7 @@ func (s *SnapKV) updateDecode(v *LayerView) ([][]int, error) {
 			score[k][i] += float64(c)
 		}
 	}
-	limit := passLimit(s.budget, v.Layer, v.Pass)
+	limit := s.budget.Limit(v.Layer, v.Pass.Processed())
 	if v.Len() <= limit {
 		return nil, nil
 	}

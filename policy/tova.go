@@ -13,44 +13,24 @@ package policy
 // at once using the chunk's last query row (the paper's prompt handling
 // likewise scores with the last prompt token). Only the newest token is
 // protected. No options.
-type TOVA struct {
-	budget Budget
-}
+type TOVA struct{}
 
 func init() {
-	Register("tova", "TOVA: evict the tokens least attended by the last query, averaged over heads (Oren et al. 2024)", newTOVA)
+	registerScorer("tova", "TOVA: evict the tokens least attended by the last query, averaged over heads (Oren et al. 2024)",
+		nil, func(string, Options) (Scorer, []string, error) { return TOVA{}, nil, nil })
 }
 
-func newTOVA(opts Options, b Budget) (Policy, error) {
-	if err := opts.Check("tova"); err != nil {
-		return nil, err
-	}
-	if err := requireBudget("tova", b); err != nil {
-		return nil, err
-	}
-	return &TOVA{budget: b}, nil
-}
+// NeedsFor implements Scorer: the last query's row.
+func (TOVA) NeedsFor(Pass) Needs { return Needs{LastRow: true} }
 
-// Name implements Policy.
-func (t *TOVA) Name() string { return specName("tova", t.budget) }
+// Protect implements Scorer: only the newest token.
+func (TOVA) Protect(int) Protect { return Protect{} }
 
-// Reset implements Policy.
-func (t *TOVA) Reset(ModelInfo) error { return nil }
-
-// NeedsFor implements Policy: the last query's row.
-func (t *TOVA) NeedsFor(Pass) Needs { return Needs{LastRow: true} }
-
-// BoundAfter implements Bounded.
-func (t *TOVA) BoundAfter(layer int, p Pass) (int, bool) {
-	return passLimit(t.budget, layer, p), true
-}
-
-// Update implements Policy.
-func (t *TOVA) Update(v *LayerView) ([][]int, error) {
-	limit := passLimit(t.budget, v.Layer, v.Pass)
-	if v.Len() <= limit {
-		return nil, nil
-	}
+// Score implements Scorer: the last row averaged over the layer's heads, one
+// slice shared by every head. Heads holding different tokens (never the case
+// under TOVA alone) are scored by original position, over the heads that
+// hold it.
+func (TOVA) Score(v *LayerView, _ [][]float64) ([][]float64, error) {
 	if len(v.LastRow) != len(v.Positions) {
 		return nil, statError("tova", "LastRow", v)
 	}
@@ -59,43 +39,34 @@ func (t *TOVA) Update(v *LayerView) ([][]int, error) {
 			return nil, statError("tova", "LastRow", v)
 		}
 	}
-	// Mean over heads, by original position, so that heads holding different
-	// tokens (never the case under TOVA alone) are still scored sensibly.
-	sum := map[int32]float64{}
-	count := map[int32]int{}
-	aligned := headsAligned(v.Positions)
-	var mean []float64
-	if aligned {
-		mean = make([]float64, len(v.Positions[0]))
+	scores := make([][]float64, len(v.Positions))
+	if headsAligned(v.Positions) {
+		sum := make([]float64, len(v.Positions[0]))
 		for k := range v.Positions {
 			for i, a := range v.LastRow[k] {
-				mean[i] += float64(a)
+				sum[i] += float64(a)
 			}
 		}
-	} else {
-		for k, pos := range v.Positions {
-			for i, p := range pos {
-				sum[p] += float64(v.LastRow[k][i])
-				count[p]++
-			}
+		for k := range scores {
+			scores[k] = sum
 		}
+		return scores, nil
 	}
-	keep := make([][]int, len(v.Positions))
+	sum := map[int32]float64{}
+	count := map[int32]int{}
 	for k, pos := range v.Positions {
-		if aligned && k > 0 {
-			keep[k] = keep[0]
-			continue
+		for i, p := range pos {
+			sum[p] += float64(v.LastRow[k][i])
+			count[p]++
 		}
-		score := mean
-		if !aligned {
-			score = make([]float64, len(pos))
-			for i, p := range pos {
-				score[i] = sum[p] / float64(count[p])
-			}
-		}
-		keep[k] = SelectTopK(score, limit, Protect{})
 	}
-	return completeKeep(keep, v), nil
+	for k, pos := range v.Positions {
+		scores[k] = make([]float64, len(pos))
+		for i, p := range pos {
+			scores[k][i] = sum[p] / float64(count[p])
+		}
+	}
+	return scores, nil
 }
 
 // headsAligned reports whether every head holds the same positions.

@@ -131,11 +131,7 @@ func GPT2TokenizerJSON(encoderJSON, vocabBPE string) ([]byte, error) {
 
 // Save writes the tokenizer.json this tokenizer was parsed from, atomically.
 func (t *Tokenizer) Save(path string) error {
-	return writeFileAtomic(path, t.source)
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	if err := atomicfile.WriteFile(path, data); err != nil {
+	if err := atomicfile.WriteFile(path, t.source); err != nil {
 		return fmt.Errorf("tokenizer: %w", err)
 	}
 	return nil

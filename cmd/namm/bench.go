@@ -170,7 +170,7 @@ for a model of a named shape with random weights (no files needed).`,
 					st := s.Stats()
 					r.PassSeconds = &[2]float64{st.PassTime[0].Seconds(), st.PassTime[1].Seconds()}
 					r.PolicySeconds = &[2]float64{st.PolicyTime[0].Seconds(), st.PolicyTime[1].Seconds()}
-					if sp, ok := p.(interface{ ScoreTime() time.Duration }); ok {
+					if sp, ok := p.(policy.ScoreTimer); ok {
 						sec := sp.ScoreTime().Seconds()
 						r.ScoreSeconds = &sec
 					}

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 	"text/tabwriter"
 
@@ -158,7 +159,7 @@ func nammShowCmd() *cobra.Command {
 				x := float64(v)
 				sum += x
 				sq += x * x
-				maxAbs = max(maxAbs, abs(x))
+				maxAbs = max(maxAbs, math.Abs(x))
 			}
 			n := float64(len(f.Params))
 			base := f.BaseModel
@@ -166,7 +167,7 @@ func nammShowCmd() *cobra.Command {
 				base = "(not recorded)"
 			}
 			info := map[string]any{"file": args[0], "base_model": base, "generation": f.Generation, "fitness": f.Fitness,
-				"params": len(f.Params), "param_mean": sum / n, "param_rms": sqrt(sq / n), "param_max_abs": maxAbs,
+				"params": len(f.Params), "param_mean": sum / n, "param_rms": math.Sqrt(sq / n), "param_max_abs": maxAbs,
 				"norm_mean": f.Norm.Mean, "norm_var": f.Norm.Var}
 			if asJSON {
 				return json.NewEncoder(cmd.OutOrStdout()).Encode(info)

@@ -8,6 +8,8 @@ import (
 	"hash/crc32"
 	"math"
 	"math/rand/v2"
+
+	"gonum.org/v1/gonum/mat"
 )
 
 // Checkpoint format (little endian), version 1:
@@ -251,7 +253,7 @@ func (c *CMAES) UnmarshalBinary(data []byte) error {
 		}
 		next.eigGen = int(eigGen)
 		next.eigD = r.f64s(n)
-		next.eigB = newDenseRows(n, r.f64s(n*n))
+		next.eigB = mat.NewDense(n, n, r.f64s(n*n))
 	default:
 		return fmt.Errorf("%w: factors flag %d", ErrCorrupt, f)
 	}

@@ -206,8 +206,6 @@ func (c *CMAES) updateCov(decay float64, w []float64, ys [][]float64) {
 	}
 }
 
-func newDenseRows(n int, data []float64) *mat.Dense { return mat.NewDense(n, n, data) }
-
 // addScaledRows adds sum_k coefs[k] * ys[k][:m] to row (length m), four
 // steps per pass so the row is loaded and stored a quarter as often.
 func addScaledRows(row, coefs []float64, ys [][]float64, m int) {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -69,5 +70,26 @@ func TestRemoveTemps(t *testing.T) {
 	}
 	if _, err := os.Stat(f.Name()); !os.IsNotExist(err) {
 		t.Fatalf("%s still there", f.Name())
+	}
+}
+
+func TestWriteFile(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "f.json")
+	for _, content := range []string{"first", "second, longer"} {
+		if err := WriteFile(p, []byte(content)); err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(p)
+		if err != nil || string(got) != content {
+			t.Errorf("read back %q, %v; want %q", got, err, content)
+		}
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("directory holds %d entries, want only f.json", len(entries))
+	}
+	if err := WriteFile(filepath.Join(dir, "missing", "f"), []byte("x")); err == nil || !strings.Contains(err.Error(), "missing") {
+		t.Errorf("write into a missing directory: %v", err)
 	}
 }

@@ -2,7 +2,7 @@
 """Builds reference_ckpt.pt: a checkpoint shaped like the reference NAMM's
 (evolution_state.mean [4172], stored/best normalisation buffers [1,1,1,17],
 online_new_ decoys), in torch.save's zip format, with only the standard
-library (reusing the fake-torch writer of torchzip/testdata/make_fixture.py).
+library (reusing the fake-torch writer of internal/torchzip/testdata/make_fixture.py).
 
 Values: mean[i] = sin(i) / 10; output_mean[b] = b / 8; output_var[b] = 1 + b;
 decoys hold 99. Usage: python3 make_reference_ckpt.py OUT.pt
@@ -12,7 +12,7 @@ import math
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "torchzip", "testdata"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "internal", "torchzip", "testdata"))
 import make_fixture as mf  # noqa: E402
 
 

@@ -1,6 +1,7 @@
 package reader
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -99,7 +100,7 @@ func ReadJSONL(path string, templatePath string, opts Options) ([]Sample, error)
 		values := make(map[string]string, len(o))
 		for k, raw := range o {
 			var s string
-			if err := jsonUnmarshalString(raw, &s); err == nil {
+			if err := json.Unmarshal(raw, &s); err == nil {
 				values[k] = s
 			} else {
 				values[k] = string(raw)

@@ -262,5 +262,3 @@ func TruncateMiddle(ids []int, limit int) []int {
 	out = append(out, ids[:half]...)
 	return append(out, ids[len(ids)-half:]...)
 }
-
-func jsonUnmarshalString(raw json.RawMessage, s *string) error { return json.Unmarshal(raw, s) }
