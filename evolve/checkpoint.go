@@ -40,6 +40,9 @@ type Identity struct {
 	// 1 (omitted for sep mode and for every generation, as in earlier
 	// checkpoints).
 	EigenEvery int `json:"eigen_every,omitempty"`
+	// Draw is "answerable" for Config.Draw == DrawAnswerable, omitted for
+	// the default, as in earlier checkpoints.
+	Draw string `json:"draw,omitempty"`
 }
 
 // Diff names every field in which other differs from id, as

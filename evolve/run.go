@@ -46,8 +46,19 @@ type Config struct {
 	// tokens) to every fitness, training and validation: the memory saved
 	// counts next to the score. 0 is the reference (the score alone).
 	MemoryWeight float64
-	Out          string // output directory
+	// Draw picks the prompts a generation draws from a task's pool: DrawAny
+	// (every prompt, the reference) or DrawAnswerable (only those whose
+	// full-cache score is > 0, so that no task's normalisation divides by a
+	// zero reference).
+	Draw string
+	Out  string // output directory
 }
+
+// Config.Draw values.
+const (
+	DrawAny        = "any"
+	DrawAnswerable = "answerable"
+)
 
 func (c *Config) setDefaults() error {
 	if c.Population == 0 {
@@ -74,7 +85,12 @@ func (c *Config) setDefaults() error {
 	if c.EvalEvery == 0 {
 		c.EvalEvery = 10
 	}
+	if c.Draw == "" {
+		c.Draw = DrawAny
+	}
 	switch {
+	case c.Draw != DrawAny && c.Draw != DrawAnswerable:
+		return fmt.Errorf("evolve: draw = %q, want %s or %s", c.Draw, DrawAny, DrawAnswerable)
 	case len(c.Stages) == 0:
 		return errors.New("evolve: no stage given")
 	case c.Generations <= 0:
@@ -117,6 +133,9 @@ func (c *Config) identity() Identity {
 		Seed: c.Seed, Samples: c.Samples, ValSamples: c.ValSamples, EvalEvery: c.EvalEvery,
 		Generations: c.Generations, MaxNew: c.MaxNew, NormSamples: c.NormSamples, Model: c.Model,
 		MemoryWeight: c.MemoryWeight}
+	if c.Draw == DrawAnswerable { // "any" is omitted, as in earlier checkpoints
+		id.Draw = c.Draw
+	}
 	if c.EigenEvery > 1 { // 1 is the reference's (and earlier checkpoints') every-generation update
 		id.EigenEvery = c.EigenEvery
 	}
@@ -162,6 +181,9 @@ type Trainer struct {
 	ck    checkpoint
 	cma   *cmaes.CMAES
 	log   []LogEntry
+	// answerable[stage][task] lists the pool indices whose full-cache score
+	// is > 0 (Draw == DrawAnswerable only).
+	answerable [][][]int
 }
 
 func (t *Trainer) say(format string, a ...any) {
@@ -196,6 +218,13 @@ func (t *Trainer) Run(ctx context.Context) error {
 	var err error
 	if t.refs, err = OpenRefCache(filepath.Join(cfg.Out, RefsFile), cfg.Model, cfg.MaxNew, warn); err != nil {
 		return err
+	}
+	// Before the normalisation and the first checkpoint: a pool with too
+	// few answerable prompts stops the run before anything else is spent.
+	if cfg.Draw == DrawAnswerable {
+		if err := t.findAnswerable(ctx); err != nil {
+			return err
+		}
 	}
 	ck, err := loadCheckpoint(cfg.Out, t.id, warn)
 	if err != nil {
@@ -272,6 +301,75 @@ func (t *Trainer) checkStages() error {
 		}
 	}
 	return nil
+}
+
+// findAnswerable computes the full-cache references of every stage's whole
+// training pools (kept in refs.json, so a resumed run finds them there or
+// recomputes the same ones) and keeps, per task, the prompts whose reference
+// score is > 0. A task with fewer of them than Samples is an error, before
+// the first generation.
+func (t *Trainer) findAnswerable(ctx context.Context) error {
+	t.answerable = make([][][]int, len(t.Cfg.Stages))
+	for si, st := range t.Cfg.Stages {
+		all := make([][]int, len(st.Train))
+		for ti, sp := range st.Train {
+			for i := 0; i < sp.N; i++ {
+				all[ti] = append(all[ti], i)
+			}
+		}
+		if err := t.ensureRefs(ctx, st.Train, all, fmt.Sprintf("pool-s%d", si+1)); err != nil {
+			return err
+		}
+		t.answerable[si] = make([][]int, len(st.Train))
+		for ti, sp := range st.Train {
+			for _, i := range all[ti] {
+				s, err := t.Eval.Store.Sample(sp.String(), i)
+				if err != nil {
+					return err
+				}
+				if r, _ := t.refs.Get(s.ID); r.Score > 0 {
+					t.answerable[si][ti] = append(t.answerable[si][ti], i)
+				}
+			}
+			if n := len(t.answerable[si][ti]); n < t.Cfg.Samples {
+				return fmt.Errorf("evolve: --draw answerable: stage %d task %s: the full cache scores > 0 on %d of the pool's %d prompts, fewer than --samples %d (raise n= or --pool, or lower --samples)", si+1, sp, n, sp.N, t.Cfg.Samples)
+			}
+		}
+		t.say("stage %d: answerable prompts per task (full-cache score > 0): %v of %v", si+1, lens(t.answerable[si]), poolSizes(st.Train))
+	}
+	return nil
+}
+
+func lens(xs [][]int) []int {
+	out := make([]int, len(xs))
+	for i, x := range xs {
+		out[i] = len(x)
+	}
+	return out
+}
+
+func poolSizes(specs []gen.Spec) []int {
+	out := make([]int, len(specs))
+	for i, sp := range specs {
+		out[i] = sp.N
+	}
+	return out
+}
+
+// drawTrain returns the pool indices task ti of the current stage draws at
+// iteration iter: DrawSamples over the whole pool, or over the answerable
+// prompts (in pool order) with Draw == DrawAnswerable.
+func (t *Trainer) drawTrain(stage Stage, iter, ti int) []int {
+	cfg := &t.Cfg
+	if cfg.Draw != DrawAnswerable {
+		return DrawSamples(cfg.Seed, iter, ti, stage.Train[ti].N, cfg.Samples)
+	}
+	ans := t.answerable[t.ck.Progress.Stage][ti]
+	idx := DrawSamples(cfg.Seed, iter, ti, len(ans), cfg.Samples)
+	for k, j := range idx {
+		idx[k] = ans[j]
+	}
+	return idx
 }
 
 // restoreFiles rewrites what a resumed checkpoint records of the run's
@@ -553,11 +651,10 @@ func (t *Trainer) improves(fit, kv float64) bool {
 // generation runs one CMA-ES generation and checkpoints.
 func (t *Trainer) generation(ctx context.Context, stage Stage, val *valResult) error {
 	start := time.Now()
-	cfg := &t.Cfg
 	iter := t.ck.Progress.Iter
 	draws := make([][]int, len(stage.Train))
-	for ti, sp := range stage.Train {
-		draws[ti] = DrawSamples(cfg.Seed, iter, ti, sp.N, cfg.Samples)
+	for ti := range stage.Train {
+		draws[ti] = t.drawTrain(stage, iter, ti)
 	}
 	if err := t.ensureRefs(ctx, stage.Train, draws, "train"); err != nil {
 		return err

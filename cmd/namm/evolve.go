@@ -84,6 +84,9 @@ JetStream; --nats embedded starts an in-process server on 127.0.0.1 and
 			if cfg.EigenEvery < 0 {
 				return fmt.Errorf("--eigen-every must be >= 0, got %d", cfg.EigenEvery)
 			}
+			if cfg.Draw != evolve.DrawAny && cfg.Draw != evolve.DrawAnswerable {
+				return fmt.Errorf("--draw %q: want %s or %s", cfg.Draw, evolve.DrawAny, evolve.DrawAnswerable)
+			}
 			local, err := localWorkers(workers, cmd.Flags().Changed("workers"), natsURL, mf.backend)
 			if err != nil {
 				return err
@@ -192,6 +195,7 @@ JetStream; --nats embedded starts an in-process server on 127.0.0.1 and
 	f.IntVar(&cfg.ValSamples, "val-samples", 0, "validation prompts per task (default --samples)")
 	f.Float64Var(&cfg.Sigma0, "sigma0", cmaes.DefaultSigma0, "initial CMA-ES step size")
 	f.Float64Var(&cfg.MemoryWeight, "memory-weight", 0, "add W x (1 - KV tokens / full cache's KV tokens) to the fitness, so the memory saved counts (0: the reference, score only)")
+	f.StringVar(&cfg.Draw, "draw", evolve.DrawAny, "prompts a generation draws from each task's pool: any, or answerable (only those the full cache scores > 0 on; the whole pools' full-cache references are computed first, and a task with fewer than --samples such prompts is an error)")
 	f.Int64Var(&cfg.Seed, "seed", 1337, "seed of CMA-ES and of the sample draws")
 	f.StringVar(&cma, "cma", "sep", "covariance model: sep (diagonal: O(n) time and ~100 kB checkpoints; use it) or full (the reference's 4,172 x 4,172 matrix: checkpoints of 70-420 MB and an eigendecomposition of minutes every --eigen-every generations, on 2 cores; with few hundred generations it barely moves from the identity)")
 	f.IntVar(&cfg.EigenEvery, "eigen-every", 0, "with --cma full, generations one eigendecomposition serves (0: Hansen's lazy interval, 25 at population 32; 1: every generation, as the reference and earlier versions; use it to resume their full-mode runs)")

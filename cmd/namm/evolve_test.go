@@ -24,6 +24,7 @@ func TestEvolveFlagsRefused(t *testing.T) {
 		{[]string{"--workers", "0"}, "--workers must be >= 1 without --nats"},
 		{[]string{"--cma", "diag"}, "want full or sep"},
 		{[]string{"--eigen-every", "-2"}, "--eigen-every must be >= 0"},
+		{[]string{"--draw", "all"}, `--draw "all": want any or answerable`},
 	} {
 		if _, _, err := runCmd(t, append(base, c.args...)...); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("evolve %q: error %v, want one containing %q", c.args, err, c.want)
