@@ -16,7 +16,7 @@ import (
 // recordPool scores like fakePool, except that the full-cache reference is
 // 0, 0.5 or 1 by a SHA-256 of the spec and the sample (refScore), so that
 // one pool mixes answerable and unanswerable prompts; it records the (spec,
-// sample) of every job of a generation's batch, per batch name.
+// sample) of every job of a generation's or a noise batch, per batch name.
 type recordPool struct {
 	mu    sync.Mutex
 	drawn map[string][][2]string
@@ -35,7 +35,7 @@ func (p *recordPool) Run(ctx context.Context, jobs []Job, onResult func(Result))
 		p.drawn = map[string][][2]string{}
 	}
 	for _, j := range jobs {
-		if strings.HasSuffix(j.Batch, "-gen") {
+		if strings.HasSuffix(j.Batch, "-gen") || strings.HasSuffix(j.Batch, "-noise") {
 			p.drawn[j.Batch] = append(p.drawn[j.Batch], [2]string{j.Spec, fmt.Sprint(j.Sample)})
 		}
 	}

@@ -356,16 +356,16 @@ func poolSizes(specs []gen.Spec) []int {
 	return out
 }
 
-// drawTrain returns the pool indices task ti of the current stage draws at
-// iteration iter: DrawSamples over the whole pool, or over the answerable
+// drawTrain returns the pool indices task ti of stage si draws at iteration
+// iter with seed: DrawSamples over the whole pool, or over the answerable
 // prompts (in pool order) with Draw == DrawAnswerable.
-func (t *Trainer) drawTrain(stage Stage, iter, ti int) []int {
+func (t *Trainer) drawTrain(si int, seed int64, iter, ti int) []int {
 	cfg := &t.Cfg
 	if cfg.Draw != DrawAnswerable {
-		return DrawSamples(cfg.Seed, iter, ti, stage.Train[ti].N, cfg.Samples)
+		return DrawSamples(seed, iter, ti, cfg.Stages[si].Train[ti].N, cfg.Samples)
 	}
-	ans := t.answerable[t.ck.Progress.Stage][ti]
-	idx := DrawSamples(cfg.Seed, iter, ti, len(ans), cfg.Samples)
+	ans := t.answerable[si][ti]
+	idx := DrawSamples(seed, iter, ti, len(ans), cfg.Samples)
 	for k, j := range idx {
 		idx[k] = ans[j]
 	}
@@ -654,7 +654,7 @@ func (t *Trainer) generation(ctx context.Context, stage Stage, val *valResult) e
 	iter := t.ck.Progress.Iter
 	draws := make([][]int, len(stage.Train))
 	for ti := range stage.Train {
-		draws[ti] = t.drawTrain(stage, iter, ti)
+		draws[ti] = t.drawTrain(t.ck.Progress.Stage, t.Cfg.Seed, iter, ti)
 	}
 	if err := t.ensureRefs(ctx, stage.Train, draws, "train"); err != nil {
 		return err

@@ -22,6 +22,7 @@ import (
 
 	"github.com/namm-dev/namm/evolve"
 	"github.com/namm-dev/namm/evolve/cmaes"
+	"github.com/namm-dev/namm/namm"
 	"github.com/namm-dev/namm/task/gen"
 )
 
@@ -49,6 +50,8 @@ func evolveCmd() *cobra.Command {
 	var ackWait time.Duration
 	var maxDeliver int
 	var benchWorkers, quiet, svg bool
+	var noise int
+	var noiseNAMM string
 	cmd := &cobra.Command{
 		Use:   "evolve --stage TASKS [--stage TASKS ...] --out DIR",
 		Short: "Evolve a NAMM with CMA-ES over a curriculum of generated tasks",
@@ -86,6 +89,21 @@ JetStream; --nats embedded starts an in-process server on 127.0.0.1 and
 			}
 			if cfg.Draw != evolve.DrawAny && cfg.Draw != evolve.DrawAnswerable {
 				return fmt.Errorf("--draw %q: want %s or %s", cfg.Draw, evolve.DrawAny, evolve.DrawAnswerable)
+			}
+			switch {
+			case noise < 0:
+				return fmt.Errorf("--noise must be >= 0, got %d", noise)
+			case noiseNAMM != "" && noise == 0:
+				return errors.New("--noise-namm needs --noise N")
+			case noise > 0 && benchWorkers:
+				return errors.New("--noise and --bench-workers are separate runs: give one")
+			}
+			var noiseFile *namm.File
+			if noiseNAMM != "" {
+				var err error
+				if noiseFile, err = namm.Load(noiseNAMM); err != nil {
+					return fmt.Errorf("--noise-namm: %w", err)
+				}
 			}
 			local, err := localWorkers(workers, cmd.Flags().Changed("workers"), natsURL, mf.backend)
 			if err != nil {
@@ -176,6 +194,14 @@ JetStream; --nats embedded starts an in-process server on 127.0.0.1 and
 			if !quiet {
 				tr.Progress = stderr
 			}
+			if noise > 0 {
+				rep, err := tr.Noise(ctx, noise, noiseFile)
+				if err != nil {
+					return err
+				}
+				printNoise(cmd.OutOrStdout(), rep, filepath.Join(cfg.Out, evolve.NoiseFile))
+				return nil
+			}
 			err = tr.Run(ctx)
 			if err != nil && ctx.Err() != nil {
 				return fmt.Errorf("interrupted: %s holds the last finished generation's checkpoint; run the same command again to resume", cfg.Out)
@@ -209,8 +235,20 @@ JetStream; --nats embedded starts an in-process server on 127.0.0.1 and
 	f.StringVar(&natsURL, "nats", "", "NATS server URL for distributed evaluation, or 'embedded'")
 	f.DurationVar(&ackWait, "ack-wait", 60*time.Second, "NATS: redeliver a job not acknowledged within this time (workers extend it while working)")
 	f.IntVar(&maxDeliver, "max-deliver", 5, "NATS: fail the generation when a job was delivered this many times")
+	f.IntVar(&noise, "noise", 0, "instead of evolving, measure the fitness noise: the CMA-ES mean of --out's newest checkpoint (or --noise-namm) on N pairs of independent draws of --samples prompts per task; prints each draw's fitness, the mean |difference| within pairs and the standard deviation, and writes --out/noise.json")
+	f.StringVar(&noiseNAMM, "noise-namm", "", "with --noise, evaluate this NAMM file instead of the checkpoint's mean (on the first stage's tasks)")
 	f.BoolVar(&benchWorkers, "bench-workers", false, "measure evaluations per second with 1, 2 and 4 workers over embedded NATS (first task of the first stage)")
 	return cmd
+}
+
+// printNoise writes a fitness-noise report, one line per pair.
+func printNoise(w io.Writer, rep *evolve.NoiseReport, path string) {
+	fmt.Fprintf(w, "fitness noise of %s: stage %d (%s), %d prompts per task per draw, --draw %s\n",
+		rep.Member, rep.Stage, strings.Join(rep.Tasks, ", "), rep.Samples, rep.Draw)
+	for i, p := range rep.Pairs {
+		fmt.Fprintf(w, "pair %d: %.6g %.6g  |difference| %.6g\n", i+1, p[0], p[1], math.Abs(p[0]-p[1]))
+	}
+	fmt.Fprintf(w, "mean %.6g  mean |difference| %.6g  standard deviation %.6g  (%s)\n", rep.Mean, rep.MeanAbsDiff, rep.Std, path)
 }
 
 // localWorkers is the number of in-process evaluation workers: --workers

@@ -3,11 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/namm-dev/namm/evolve"
 )
 
 // TestEvolveFlagsRefused: values that used to be replaced silently
@@ -107,5 +112,64 @@ func TestInterruptSaysHowToResume(t *testing.T) {
 		if c.args[0] == "eval" && !strings.Contains(stderr.String(), "run the same command again to resume") {
 			t.Errorf("eval interrupted: no resume hint in %q", stderr.String())
 		}
+	}
+}
+
+// TestEvolveNoise: --noise on the tiny model prints one line per pair and
+// writes the same numbers to --out/noise.json; without a checkpoint or
+// --noise-namm it says what to give; --draw answerable refuses a pool the
+// full cache answers nowhere (the random-weight model scores 0), naming the
+// task and the counts, before any checkpoint.
+func TestEvolveNoise(t *testing.T) {
+	out := t.TempDir()
+	base := []string{"evolve", "--model", tinyLlama, "--stage", "niah_single:len=300:n=4", "--samples", "2", "--max-new", "2", "--quiet", "--out", out}
+	stdout, _, err := runCmd(t, append(base, "--noise", "3", "--noise-namm", "../../defaultnamm/file/default.namm")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep evolve.NoiseReport
+	data, err := os.ReadFile(filepath.Join(out, evolve.NoiseFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Pairs) != 3 || len(rep.Draws) != 3 || rep.Samples != 2 || !strings.HasSuffix(rep.Member, "default.namm") {
+		t.Fatalf("noise.json: %s", data)
+	}
+	for i, p := range rep.Pairs {
+		line := fmt.Sprintf("pair %d: %.6g %.6g  |difference| %.6g\n", i+1, p[0], p[1], math.Abs(p[0]-p[1]))
+		if !strings.Contains(stdout, line) {
+			t.Errorf("stdout lacks %q:\n%s", line, stdout)
+		}
+	}
+	if !strings.Contains(stdout, fmt.Sprintf("standard deviation %.6g", rep.Std)) {
+		t.Errorf("stdout lacks the standard deviation:\n%s", stdout)
+	}
+	_, _, err = runCmd(t, append(base, "--noise", "2")...)
+	if err == nil || !strings.Contains(err.Error(), "no checkpoint in") {
+		t.Errorf("--noise without checkpoint: %v", err)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--noise", "-1"}, "--noise must be >= 0"},
+		{[]string{"--noise-namm", "x.namm"}, "--noise-namm needs --noise N"},
+		{[]string{"--noise", "2", "--noise-namm", filepath.Join(out, "missing.namm")}, "--noise-namm:"},
+	} {
+		if _, _, err := runCmd(t, append(base, c.args...)...); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("evolve %q: error %v, want one containing %q", c.args, err, c.want)
+		}
+	}
+
+	ans := t.TempDir()
+	_, _, err = runCmd(t, "evolve", "--model", tinyLlama, "--stage", "niah_single:len=300:n=4", "--samples", "2", "--max-new", "2", "--quiet", "--out", ans, "--draw", "answerable")
+	if err == nil || !strings.Contains(err.Error(), "task niah_single:len=300:n=4:seed=1:split=train: the full cache scores > 0 on 0 of the pool's 4 prompts, fewer than --samples 2") {
+		t.Errorf("--draw answerable on an unanswerable pool: %v", err)
+	}
+	if m, _ := filepath.Glob(filepath.Join(ans, "checkpoint-*")); len(m) != 0 {
+		t.Errorf("checkpoints %v written before the refusal", m)
 	}
 }
