@@ -4,27 +4,17 @@ import (
 	"encoding/json"
 	"math"
 	"math/rand/v2"
-	"path/filepath"
 	"slices"
 	"testing"
 
 	"github.com/namm-dev/namm/engine"
+	"github.com/namm-dev/namm/internal/testmodel"
 	"github.com/namm-dev/namm/policy"
 	"github.com/namm-dev/namm/tokenizer"
 )
 
 func load(t *testing.T) (*engine.Engine, *tokenizer.Tokenizer) {
-	t.Helper()
-	dir := filepath.Join("..", "testdata", "models", "tiny-llama")
-	e, err := engine.Load(dir, engine.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := tokenizer.LoadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e, tok
+	return testmodel.Load(t, "tiny-llama")
 }
 
 func randomPrompt(n, vocab int) []int {

@@ -4,30 +4,20 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/namm-dev/namm/engine"
+	"github.com/namm-dev/namm/internal/testmodel"
 	"github.com/namm-dev/namm/policy"
 	"github.com/namm-dev/namm/sample"
 	"github.com/namm-dev/namm/tokenizer"
 )
 
 func load(t *testing.T) (*engine.Engine, *tokenizer.Tokenizer) {
-	t.Helper()
-	dir := filepath.Join("..", "testdata", "models", "tiny-llama")
-	e, err := engine.Load(dir, engine.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := tokenizer.LoadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e, tok
+	return testmodel.Load(t, "tiny-llama")
 }
 
 func prompt(seed uint64, n, vocab int) []int {

@@ -8,24 +8,14 @@ import (
 	"testing"
 
 	"github.com/namm-dev/namm/engine"
+	"github.com/namm-dev/namm/internal/testmodel"
 	"github.com/namm-dev/namm/runner"
 	"github.com/namm-dev/namm/sample"
 	"github.com/namm-dev/namm/tokenizer"
 )
 
-const dir = "../testdata/models/tiny-llama"
-
 func load(t *testing.T) (*engine.Engine, *tokenizer.Tokenizer) {
-	t.Helper()
-	e, err := engine.Load(dir, engine.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := tokenizer.LoadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e, tok
+	return testmodel.Load(t, "tiny-llama")
 }
 
 func TestRunMatchesGreedyAndStops(t *testing.T) {

@@ -4,21 +4,13 @@ import (
 	"testing"
 
 	"github.com/namm-dev/namm/engine"
+	"github.com/namm-dev/namm/internal/testmodel"
 	"github.com/namm-dev/namm/serve"
 	"github.com/namm-dev/namm/tokenizer"
 )
 
 func load(t *testing.T) (*engine.Engine, *tokenizer.Tokenizer) {
-	const dir = "../../testdata/models/tiny-llama"
-	e, err := engine.Load(dir, engine.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := tokenizer.LoadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e, tok
+	return testmodel.Load(t, "tiny-llama")
 }
 
 func TestSlotPool(t *testing.T) {
