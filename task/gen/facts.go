@@ -164,17 +164,18 @@ var heldOutGrammar = grammar{
 
 func pickOne(r *rng, xs []string) string { return xs[r.intn(len(xs))] }
 
-// say fills a phrasing with an entity, attribute and value, with an opener that lower-cases
-// the phrase's first letter when the phrase does not start with a name.
+// say fills a phrasing with an entity, attribute and value, after an optional opener. A
+// phrasing that starts with a word of its own ("The", "Note") is lower-cased after an opener;
+// one that starts with a name keeps it; one that starts with a value keeps the value's case
+// and takes no opener.
 func (gr grammar) say(r *rng, forms []string, e, a, v string) string {
 	form := pickOne(r, forms)
 	s := fill(form, "{E}", e, "{A}", a, "{V}", v)
 	if strings.HasPrefix(form, "{V}") {
-		return s // values keep their case
+		return s
 	}
 	if op := pickOne(r, gr.openers); op != "" {
-		if strings.HasPrefix(s, "The ") || strings.HasPrefix(s, "Note") || strings.HasPrefix(s, "Remember") ||
-			strings.HasPrefix(s, "It ") || strings.HasPrefix(s, "As ") || strings.HasPrefix(s, "For ") {
+		if !strings.HasPrefix(form, "{") {
 			s = strings.ToLower(s[:1]) + s[1:]
 		}
 		s = op + s
