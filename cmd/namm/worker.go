@@ -78,6 +78,7 @@ run one worker per GPU with --gpu N (scripts/gpu/evolve_multi.sh).`,
 			w := &evolve.Worker{Eval: ev, Concurrency: workers, IdleExit: exitIdle,
 				Messages: func(s string) { fmt.Fprintf(stderr, "worker %s: %s\n", ev.Name, s) }}
 			err = w.Run(ctx, nc)
+			fmt.Fprintf(stderr, "worker %s: %d jobs done\n", ev.Name, w.Done())
 			if errors.Is(err, evolve.ErrIdle) {
 				fmt.Fprintf(stderr, "worker %s: no jobs for %v: stopping\n", ev.Name, exitIdle)
 				return nil
