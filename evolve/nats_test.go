@@ -307,8 +307,9 @@ func TestRemoveStaleStores(t *testing.T) {
 	}
 }
 
-// TestWorkerDoneCounts: two workers share a batch of jobs; the jobs each
-// says it finished add up to the batch, and both took part.
+// TestWorkerDoneCounts: two workers share a batch of jobs; both took part,
+// and the results they say they sent cover the batch (at least once: a job
+// can be delivered again).
 func TestWorkerDoneCounts(t *testing.T) {
 	base := tinyEvaluator(t)
 	spec, err := gen.ParseSpec("niah_single:len=560:n=2:seed=2")
@@ -340,7 +341,7 @@ func TestWorkerDoneCounts(t *testing.T) {
 		}
 		ev := NewEvaluator(base.Engine, base.Tok, base.Fingerprint)
 		// Each worker holds its job a moment, so that the other takes some.
-		w := &Worker{Eval: ev, beforeReply: func(Job) { time.Sleep(50 * time.Millisecond) }}
+		w := &Worker{Eval: ev, beforeReply: func(Job) { time.Sleep(50 * time.Millisecond) }, Messages: func(s string) { t.Logf("worker %d: %s", i, s) }}
 		workers = append(workers, w)
 		wg.Add(1)
 		go func() {
@@ -354,10 +355,17 @@ func TestWorkerDoneCounts(t *testing.T) {
 	if _, err := pool.Run(ctx, jobs, nil); err != nil {
 		t.Fatal(err)
 	}
+	// The coordinator can read a result before its worker has the server's
+	// acknowledgement of it (and counts it): wait for the workers a moment.
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if workers[0].Done()+workers[1].Done() >= int64(len(jobs)) {
+			break
+		}
+	}
 	cancel()
 	wg.Wait()
 	a, b := workers[0].Done(), workers[1].Done()
-	if a+b != int64(len(jobs)) || a == 0 || b == 0 {
-		t.Errorf("workers finished %d and %d jobs, want both > 0, %d in all", a, b, len(jobs))
+	if a+b < int64(len(jobs)) || a == 0 || b == 0 {
+		t.Errorf("workers sent the results of %d and %d jobs, want both > 0, at least %d in all", a, b, len(jobs))
 	}
 }
