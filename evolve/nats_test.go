@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/namm-dev/namm/evolve/cmaes"
+	"github.com/namm-dev/namm/task/gen"
 )
 
 // realConfig is a one-generation run on the tiny model: prompts just over
@@ -303,5 +304,68 @@ func TestRemoveStaleStores(t *testing.T) {
 		if (err == nil) != kept {
 			t.Errorf("%s: kept %v, want %v", name, err == nil, kept)
 		}
+	}
+}
+
+// TestWorkerDoneCounts: two workers share a batch of jobs; both took part,
+// and the results they say they sent cover the batch (at least once: a job
+// can be delivered again).
+func TestWorkerDoneCounts(t *testing.T) {
+	base := tinyEvaluator(t)
+	spec, err := gen.ParseSpec("niah_single:len=560:n=2:seed=2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := BenchJobs(base, spec, 3, 2, 0.5, 2, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := StartEmbeddedNATS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pool, err := NewNATSPool(ctx, srv.URL(), NATSOptions{AckWait: 10 * time.Second, MaxDeliver: 5, Queue: "done"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	var workers []*Worker
+	var wg sync.WaitGroup
+	for i := range 2 {
+		nc, err := nats.Connect(srv.URL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev := NewEvaluator(base.Engine, base.Tok, base.Fingerprint)
+		// Each worker holds its job a moment, so that the other takes some.
+		w := &Worker{Eval: ev, beforeReply: func(Job) { time.Sleep(50 * time.Millisecond) }, Messages: func(s string) { t.Logf("worker %d: %s", i, s) }}
+		workers = append(workers, w)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer nc.Close()
+			if err := w.Run(ctx, nc); err != nil && !errors.Is(err, context.Canceled) {
+				t.Errorf("worker %d: %v", i, err)
+			}
+		}()
+	}
+	if _, err := pool.Run(ctx, jobs, nil); err != nil {
+		t.Fatal(err)
+	}
+	// The coordinator can read a result before its worker has the server's
+	// acknowledgement of it (and counts it): wait for the workers a moment.
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if workers[0].Done()+workers[1].Done() >= int64(len(jobs)) {
+			break
+		}
+	}
+	cancel()
+	wg.Wait()
+	a, b := workers[0].Done(), workers[1].Done()
+	if a+b < int64(len(jobs)) || a == 0 || b == 0 {
+		t.Errorf("workers sent the results of %d and %d jobs, want both > 0, at least %d in all", a, b, len(jobs))
 	}
 }

@@ -254,6 +254,7 @@ type Worker struct {
 	refused   map[string]bool // reasons already reported
 
 	lastJob  atomic.Int64 // unix nanoseconds of the last job taken, or of the start
+	done     atomic.Int64 // jobs whose result was sent
 	idleSaid atomic.Bool  // the waiting message was said since the last job
 	fetchMu  sync.Mutex
 	fetchErr string // last fetch error reported (each is said once in a row)
@@ -451,11 +452,16 @@ func (w *Worker) handle(ctx context.Context, js jetstream.JetStream, m jetstream
 	if _, err := js.Publish(pctx, job.ReplyTo, data); err != nil {
 		return fmt.Errorf("job %s/%d: send result: %w", job.Batch, job.Index, err)
 	}
+	w.done.Add(1)
 	if err := m.Ack(); err != nil {
 		return fmt.Errorf("job %s/%d: ack: %w", job.Batch, job.Index, err)
 	}
 	return nil
 }
+
+// Done is the number of jobs the worker evaluated and sent the result of
+// (the server acknowledged the result).
+func (w *Worker) Done() int64 { return w.done.Load() }
 
 // EmbeddedNATS is an in-process NATS server with JetStream, listening on
 // 127.0.0.1 only, its store in a temporary directory.

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"os"
 	"strconv"
 	"strings"
 
@@ -31,6 +32,44 @@ type modelFlags struct {
 	// many prompts in one process (manyPrompts, set before register).
 	prefix      bool
 	manyPrompts bool
+	// gpu: --gpu, where registerGPU added it (gpuGiven: it was given).
+	gpu      int
+	gpuGiven bool
+}
+
+// registerGPU adds --gpu, for the commands that run on one GPU of several.
+func (m *modelFlags) registerGPU(cmd *cobra.Command) {
+	cmd.Flags().IntVar(&m.gpu, "gpu", 0, "with --backend xla:PATH, run on this GPU only (its index, as nvidia-smi numbers them): sets CUDA_VISIBLE_DEVICES before the plugin loads (default: every GPU the process sees)")
+}
+
+// checkGPU refuses --gpu where it cannot pin the process: a negative index,
+// or a backend other than xla. given: --gpu was on the command line.
+func checkGPU(backend string, gpu int, given bool) error {
+	if !given {
+		return nil
+	}
+	if gpu < 0 {
+		return fmt.Errorf("--gpu must be a GPU index >= 0, got %d", gpu)
+	}
+	if !strings.HasPrefix(backend, "xla") {
+		return fmt.Errorf("--gpu %d needs --backend xla:PATH (the %q backend runs on the CPU)", gpu, backend)
+	}
+	return nil
+}
+
+// pinGPU makes --gpu the only GPU the CUDA runtime shows this process. It
+// must run before the XLA plugin is loaded (engine.OpenBackend, in load):
+// CUDA reads CUDA_VISIBLE_DEVICES once, when the plugin initialises it.
+// It returns the device pinned ("" when --gpu was not given).
+func (m *modelFlags) pinGPU() (string, error) {
+	if err := checkGPU(m.backend, m.gpu, m.gpuGiven); err != nil || !m.gpuGiven {
+		return "", err
+	}
+	dev := strconv.Itoa(m.gpu)
+	if err := os.Setenv("CUDA_VISIBLE_DEVICES", dev); err != nil {
+		return "", fmt.Errorf("--gpu %d: %w", m.gpu, err)
+	}
+	return dev, nil
 }
 
 func (m *modelFlags) register(cmd *cobra.Command) {
@@ -53,6 +92,9 @@ func (m *modelFlags) validate() error {
 	if m.chunk <= 0 {
 		return fmt.Errorf("--chunk must be > 0 tokens, got %d", m.chunk)
 	}
+	if err := checkGPU(m.backend, m.gpu, m.gpuGiven); err != nil {
+		return err
+	}
 	_, err := parseDType(m.dtype)
 	return err
 }
@@ -72,6 +114,9 @@ func (m *modelFlags) load() (*engine.Engine, *tokenizer.Tokenizer, error) {
 	}
 	dt, err := parseDType(m.dtype)
 	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := m.pinGPU(); err != nil {
 		return nil, nil, err
 	}
 	e, err := engine.Load(dir, m.options(dt))

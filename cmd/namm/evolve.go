@@ -75,6 +75,10 @@ JetStream; --nats embedded starts an in-process server on 127.0.0.1 and
 			if len(stages) == 0 {
 				return errors.New("give at least one --stage TASKS")
 			}
+			mf.gpuGiven = cmd.Flags().Changed("gpu")
+			if err := mf.validate(); err != nil {
+				return err
+			}
 			if cfg.Samples < 1 {
 				return fmt.Errorf("--samples must be >= 1, got %d", cfg.Samples)
 			}
@@ -140,6 +144,9 @@ JetStream; --nats embedded starts an in-process server on 127.0.0.1 and
 			e, tok, err := mf.load()
 			if err != nil {
 				return err
+			}
+			if mf.gpuGiven {
+				fmt.Fprintf(cmd.ErrOrStderr(), "evolve: on GPU %d (CUDA_VISIBLE_DEVICES=%d)\n", mf.gpu, mf.gpu)
 			}
 			ev := evolve.NewEvaluator(e, tok, cfg.Model)
 			ev.Name = "coordinator"
@@ -211,6 +218,7 @@ JetStream; --nats embedded starts an in-process server on 127.0.0.1 and
 	}
 	mf.manyPrompts = true
 	mf.register(cmd)
+	mf.registerGPU(cmd)
 	f := cmd.Flags()
 	f.StringArrayVar(&stages, "stage", nil, "comma-separated task specs of one curriculum stage (repeat for more stages)")
 	f.StringVar(&cfg.Out, "out", "", "output directory: checkpoints, log, curves, best.namm")

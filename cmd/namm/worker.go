@@ -30,11 +30,17 @@ model must be the coordinator's (the same files, checked by a hash of their
 content; default: the embedded model); a worker with another model refuses
 the jobs, says why, and leaves them to the other workers. A worker outlives
 its coordinator's run and waits for the next one (saying so after a minute
-without jobs); --exit-idle makes it stop by itself.`,
-		Example: `  namm worker --nats nats://10.0.0.5:4222 --model /models/llama-3-8b --backend xla:/path/pjrt_c_api_gpu_plugin.so`,
+without jobs); --exit-idle makes it stop by itself. On a host of several GPUs,
+run one worker per GPU with --gpu N (scripts/gpu/evolve_multi.sh).`,
+		Example: `  namm worker --nats nats://10.0.0.5:4222 --model /models/llama-3-8b --backend xla:/path/pjrt_c_api_gpu_plugin.so
+  namm worker --nats nats://127.0.0.1:4222 --model DIR --backend xla:/path/xla_cuda_plugin.so --gpu 1`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if natsURL == "" {
 				return errors.New("give --nats URL (the coordinator prints it)")
+			}
+			mf.gpuGiven = cmd.Flags().Changed("gpu")
+			if err := mf.validate(); err != nil {
+				return err
 			}
 			id, err := mf.modelID()
 			if err != nil {
@@ -64,10 +70,15 @@ without jobs); --exit-idle makes it stop by itself.`,
 				return fmt.Errorf("nats: connect %s: %w", natsURL, err)
 			}
 			defer nc.Close()
-			fmt.Fprintf(stderr, "worker %s: model %s, %d concurrent jobs, waiting for jobs at %s\n", ev.Name, id, workers, natsURL)
+			on := mf.backend
+			if mf.gpuGiven {
+				on = fmt.Sprintf("GPU %d (CUDA_VISIBLE_DEVICES=%d)", mf.gpu, mf.gpu)
+			}
+			fmt.Fprintf(stderr, "worker %s: model %s on %s, %d concurrent jobs, waiting for jobs at %s\n", ev.Name, id, on, workers, natsURL)
 			w := &evolve.Worker{Eval: ev, Concurrency: workers, IdleExit: exitIdle,
 				Messages: func(s string) { fmt.Fprintf(stderr, "worker %s: %s\n", ev.Name, s) }}
 			err = w.Run(ctx, nc)
+			fmt.Fprintf(stderr, "worker %s: %d jobs done\n", ev.Name, w.Done())
 			if errors.Is(err, evolve.ErrIdle) {
 				fmt.Fprintf(stderr, "worker %s: no jobs for %v: stopping\n", ev.Name, exitIdle)
 				return nil
@@ -80,6 +91,7 @@ without jobs); --exit-idle makes it stop by itself.`,
 	}
 	mf.manyPrompts = true
 	mf.register(cmd)
+	mf.registerGPU(cmd)
 	cmd.Flags().StringVar(&natsURL, "nats", "", "NATS server URL of the coordinator")
 	cmd.Flags().IntVar(&workers, "workers", 1, "jobs run at once (at least --batch)")
 	cmd.Flags().IntVar(&batch, "batch", 1, "jobs that share each forward pass, each with its own cache and NAMM parameters")
