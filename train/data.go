@@ -417,20 +417,23 @@ func (b *builder) streamWindow(p, n int) []int {
 		order, cum := b.epoch(e)
 		k := sort.SearchInts(cum, o+1) - 1 // the document whose span holds o
 		d := b.docs[order[k]]
-		var span []int
+		j := o - cum[k] // offset inside the document's span: BOS, its ids, EOS
+		start := len(out)
 		if b.bos >= 0 {
-			span = append(span, b.bos)
+			if j == 0 {
+				out = append(out, b.bos)
+			} else {
+				j-- // from here on an offset into d.ids (len(d.ids): only EOS is left)
+			}
 		}
-		for _, id := range d.ids {
-			span = append(span, int(id))
+		take := min(len(d.ids)-j, n-len(out))
+		for _, id := range d.ids[j : j+take] {
+			out = append(out, int(id))
 		}
-		if b.eos >= 0 {
-			span = append(span, b.eos)
+		if b.eos >= 0 && j+take == len(d.ids) && len(out) < n {
+			out = append(out, b.eos)
 		}
-		take := span[o-cum[k]:]
-		take = take[:min(len(take), n-len(out))]
-		out = append(out, take...)
-		p += len(take)
+		p += len(out) - start
 	}
 	return out
 }

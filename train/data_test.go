@@ -276,6 +276,23 @@ func TestTextSequencesWalkTheStream(t *testing.T) {
 		}
 		stream = append(stream, seq[1:]...)
 	}
+	// The windows are the epoch's stream, token for token: BOS, document, EOS, in its order.
+	b, err := newBuilder(tok, DataOptions{Tokens: 1500, SeqLen: 64, Seed: 3, Texts: []string{"carroll-alice"}, Extra: docs, Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	order, _ := b.epoch(0)
+	var want []int
+	for _, k := range order {
+		want = append(want, 1)
+		for _, id := range b.docs[k].ids {
+			want = append(want, int(id))
+		}
+		want = append(want, 2)
+	}
+	if len(want) < len(stream) || !slices.Equal(want[:len(stream)], stream) {
+		t.Fatalf("the text windows are not the epoch's stream")
+	}
 	seen := map[string]int{}
 	for _, piece := range splitAt(stream, 2)[1 : len(splitAt(stream, 2))-1] { // whole documents between EOS marks
 		text := tok.Decode(piece, true)
