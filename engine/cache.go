@@ -19,7 +19,7 @@ import (
 //   - device: other backends (XLA on a GPU) append with a DynamicUpdateSlice
 //     graph on donated buffers and gather with a Gather graph (here).
 
-func (e *Engine) hostCache() bool { return e.Backend.HasSharedBuffers() }
+func (e *Engine) hostCache() bool { return e.Backend.HasSharedBuffers() && !e.deviceCache }
 
 // cacheSpec is the shape of a session's cache (stateWidth: its policy's
 // device state per slot, 0 for none).

@@ -80,10 +80,14 @@ type Engine struct {
 	graphLayers bool
 	// noHoles gathers every eviction into a compacted cache instead of
 	// leaving holes (Session.punchHoles): the reference of its test.
-	noHoles    bool
-	compiled   map[string]time.Duration // graph key -> first-call time (compile + run), or compile time ahead
-	background sync.WaitGroup           // compilations ahead (precompile)
-	ahead      map[string]bool          // graph keys compiled ahead
+	noHoles bool
+	// deviceCache keeps the cache as on a device (graphs append, gather and
+	// run fused passes) even on a backend that shares buffers: tests of the
+	// GPU's paths on the pure-Go backend.
+	deviceCache bool
+	compiled    map[string]time.Duration // graph key -> first-call time (compile + run), or compile time ahead
+	background  sync.WaitGroup           // compilations ahead (precompile)
+	ahead       map[string]bool          // graph keys compiled ahead
 }
 
 // OpenBackend creates a backend from a spec ("go", "go:CONFIG" or "xla:PATH").

@@ -129,8 +129,7 @@ func (e *Engine) fusedExec(stats model.StatMask, dev policy.DeviceState, logits 
 			next := model.AppendKV(st, out.NewK, out.NewV, pass.QueryPos, at)
 			if out.Feat != nil && out.Feat.Shape().Dimensions[1] != st.Feat.Shape().Dimensions[1] {
 				// The prefix's updated state back into the whole buffer (in place).
-				zero := graph.ScalarZero(x.Graph(), dtypes.Int32)
-				out.Feat = graph.DynamicUpdateSlice(st.Feat, out.Feat, []*graph.Node{zero, zero, zero})
+				out.Feat = model.WriteSlots(st.Feat, out.Feat, graph.ScalarZero(x.Graph(), dtypes.Int32), 1)
 			}
 			o := nHead + len(outs)
 			aliases = append(aliases, [2]int{base, o}, [2]int{base + 1, o + 1}, [2]int{base + 2, o + 2})

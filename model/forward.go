@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/bits"
 
+	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // GoMLX graph code reads best unqualified
 	"github.com/gomlx/gomlx/pkg/core/shapes"
@@ -407,16 +408,59 @@ func GatherFeat(feat, idx, keepLen *Node) *Node {
 }
 
 // AppendKV writes a pass's keys, values and positions into the cache at slot
-// writeAt (for backends with DynamicUpdateSlice; donate the cache buffers).
+// writeAt (donate the cache buffers: see WriteSlots).
 func AppendKV(st LayerState, newK, newV, qpos, writeAt *Node) LayerState {
-	g := newK.Graph()
 	kh, t := newK.Shape().Dimensions[0], newK.Shape().Dimensions[1]
-	zero := ScalarZero(g, dtypes.Int32)
 	return LayerState{
-		K:   DynamicUpdateSlice(st.K, newK, []*Node{zero, writeAt, zero}),
-		V:   DynamicUpdateSlice(st.V, newV, []*Node{zero, zero, writeAt}),
-		Pos: DynamicUpdateSlice(st.Pos, BroadcastToDims(InsertAxes(qpos, 0), kh, t), []*Node{zero, writeAt}),
+		K:   WriteSlots(st.K, newK, writeAt, 1),
+		V:   WriteSlots(st.V, newV, writeAt, 2),
+		Pos: WriteSlots(st.Pos, BroadcastToDims(InsertAxes(qpos, 0), kh, t), writeAt, 1),
 	}
+}
+
+// WriteSlots writes update into buf from index at (int32 scalar) along
+// axis, the other axes whole (at + update's size along axis must fit). On
+// backends with DynamicUpdateSlice it is one, which XLA runs in place on a
+// donated buffer; elsewhere (the pure-Go backend) a Gather and a Where,
+// which give the same values.
+func WriteSlots(buf, update, at *Node, axis int) *Node {
+	g := buf.Graph()
+	if g.Backend().Capabilities().Operations[backends.OpTypeDynamicUpdateSlice] {
+		starts := make([]*Node, buf.Rank())
+		for i := range starts {
+			starts[i] = ScalarZero(g, dtypes.Int32)
+		}
+		starts[axis] = at
+		return DynamicUpdateSlice(buf, update, starts)
+	}
+	dims := buf.Shape().Dimensions
+	s, t := dims[axis], update.Shape().Dimensions[axis]
+	// Axis first, gathered along it, then back in place.
+	front := []int{axis}
+	back := make([]int, len(dims))
+	for i := range dims {
+		if i != axis {
+			front = append(front, i)
+		}
+		switch {
+		case i == axis:
+			back[i] = 0
+		case i < axis:
+			back[i] = i + 1
+		default:
+			back[i] = i
+		}
+	}
+	j := Sub(Iota(g, shapes.Make(dtypes.Int32, s), 0), BroadcastToDims(at, s)) // [S]
+	in := LogicalAnd(GreaterOrEqual(j, ZerosLike(j)), LessThan(j, Const(g, int32(t))))
+	j = Min(Max(j, ZerosLike(j)), Const(g, int32(t-1)))
+	placed := TransposeAllAxes(Gather(TransposeAllAxes(update, front...), InsertAxes(j, -1)), back...)
+	mask := make([]int, len(dims))
+	for i := range mask {
+		mask[i] = 1
+	}
+	mask[axis] = s
+	return Where(BroadcastToDims(Reshape(in, mask...), dims...), placed, buf)
 }
 
 // Logits applies the final norm and the LM head to the rows of x selected by
