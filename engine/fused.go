@@ -238,7 +238,7 @@ func (s *Session) forwardFused(in *passInput) (passOutput, error) {
 		writeAt[l] = int32(s.cache.Layers[l].Used)
 	}
 	capacity := s.cache.Layers[0].Capacity
-	quarters := s.passQuarters(width)
+	quarters := in.quarters
 	exec, err := e.fusedExec(mask, s.dev, wantLogits, quarters)
 	if err != nil {
 		return passOutput{}, err

@@ -30,7 +30,20 @@ type passInput struct {
 	// Per layer, before the pass: the slots in use, and the key columns its
 	// statistics cover (the capacity, or the attended prefix of a fused pass).
 	prevUsed, statSlots []int
-	start               time.Time
+	// quarters of the capacity a fused pass attends to (prefixQuarters; 4
+	// for all of it and on the other paths).
+	quarters int
+	start    time.Time
+}
+
+// attend makes a fused pass attend to quarters/4 of its capacity, at least
+// the prefix it needs (a batched pass attends to the most any of its
+// sequences needs; the spare slots are empty and masked).
+func (in *passInput) attend(quarters, capacity int) {
+	in.quarters = quarters
+	for l := range in.statSlots {
+		in.statSlots[l] = capacity * quarters / 4
+	}
 }
 
 // graphInputs are a pass's inputs as backend tensors (the graph paths).
@@ -145,6 +158,7 @@ func (s *Session) beginPass(ids []int, pass policy.Pass, width int, wantLogits b
 		// The statistics' key axis is the attended prefix of the capacity.
 		quarters = s.passQuarters(width)
 	}
+	in.quarters = quarters
 	for l, lc := range s.cache.Layers {
 		in.statSlots[l], in.prevUsed[l] = lc.Capacity*quarters/4, lc.Used
 	}

@@ -145,17 +145,8 @@ func (s *Session) Prefill(ids []int) ([]float32, error) {
 	if err := s.checkPositions(promptLen); err != nil {
 		return nil, err
 	}
-	if !s.e.hostCache() {
-		// On compiled backends every capacity is a new graph: size the cache
-		// for the whole prompt at once so prefill compiles one shape.
-		caps := make([]int, len(s.cache.Layers))
-		for l, lc := range s.cache.Layers {
-			caps[l] = max(lc.Capacity, bucket.Round(lc.Used+len(ids)+cs))
-		}
-		if err := s.setCapacities(caps, nil); err != nil {
-			return nil, err
-		}
-		s.precompile(len(ids))
+	if err := s.reservePrompt(len(ids)); err != nil {
+		return nil, err
 	}
 	var logits []float32
 	for i := 0; i < len(ids); {
@@ -169,12 +160,38 @@ func (s *Session) Prefill(ids []int) ([]float32, error) {
 		}
 		i += n
 	}
-	if s.compactsInPrefill() {
-		if err := s.shrinkAfterPrefill(); err != nil {
-			return nil, err
-		}
+	if err := s.endPrompt(); err != nil {
+		return nil, err
 	}
 	return logits, nil
+}
+
+// reservePrompt readies the cache for a prompt of n tokens. On compiled
+// backends every capacity is a new graph: the cache is sized for the whole
+// prompt at once, so that its prefill compiles one shape, and its pass
+// graphs start compiling ahead (Options.Precompile).
+func (s *Session) reservePrompt(n int) error {
+	if s.e.hostCache() {
+		return nil
+	}
+	caps := make([]int, len(s.cache.Layers))
+	for l, lc := range s.cache.Layers {
+		caps[l] = max(lc.Capacity, bucket.Round(lc.Used+n+s.e.opts.ChunkSize))
+	}
+	if err := s.setCapacities(caps, nil); err != nil {
+		return err
+	}
+	s.precompile(n)
+	return nil
+}
+
+// endPrompt follows a prompt's last chunk: a prefill that kept its
+// capacity through evictions (keepCapacity) gives it back.
+func (s *Session) endPrompt() error {
+	if !s.compactsInPrefill() {
+		return nil
+	}
+	return s.shrinkAfterPrefill()
 }
 
 // Decode feeds one token and returns the logits of the next.
