@@ -22,7 +22,11 @@ import (
 // backends with Options.NoFuse, and the graph reference on the pure-Go
 // one) a step is one graph per layer for every sequence
 // (model.LayerBatch). With fused pass graphs (the GPU's default) a step
-// runs each sequence's pass in turn: the fused graph takes one cache.
+// runs the passes of sequences of one width (prefill chunks, or decoded
+// tokens) and one cache capacity as one graph of every layer, the cache
+// appends in place and the logits, in runs of power-of-two lengths
+// (fusedbatch.go); a sequence alone in the batch runs its whole prefill,
+// or its decoded token, by itself.
 
 // Seq is one sequence of a Batch: a prompt to prefill, then decoding of up
 // to MaxNew tokens, stopping after any id in Stop.
@@ -98,17 +102,12 @@ func (b *Batch) Step() []*Seq {
 	if len(b.active) == 0 {
 		return nil
 	}
-	forward := b.e.forwardHost
-	switch {
-	case b.e.hostProjections():
-	case b.e.fuses():
-		// One fused graph per sequence and pass: each runs by itself.
-		for _, s := range b.active {
-			b.stepAlone(s)
-		}
+	e := b.e
+	fused := e.fuses()
+	if s := b.active[0]; fused && len(b.active) == 1 && (s.fed == 0 || s.fed == len(s.Prompt)) {
+		// Alone: the session's own prefill (its whole prompt) or decode.
+		b.stepAlone(s)
 		return b.sweep()
-	default:
-		forward = b.e.forwardLayers
 	}
 	var seqs []*Session
 	var ins []*passInput
@@ -121,19 +120,38 @@ func (b *Batch) Step() []*Seq {
 		}
 		seqs, ins, owners = append(seqs, s.Session), append(ins, in), append(owners, s)
 	}
-	if len(ins) > 0 {
-		outs, err := forward(seqs, ins)
-		for i, s := range owners {
-			if err != nil {
-				b.fail(s, err)
-				continue
-			}
-			if err := s.Session.endPass(ins[i], outs[i]); err != nil {
-				b.fail(s, err)
-				continue
-			}
-			b.advance(s, ins[i], outs[i].logits)
+	if len(ins) == 0 {
+		return b.sweep()
+	}
+	var outs []passOutput
+	var err error
+	errs := make([]error, len(ins))
+	switch {
+	case fused:
+		outs, errs = e.forwardFusedGroups(seqs, ins)
+	case e.hostProjections():
+		outs, err = e.forwardHost(seqs, ins)
+	default:
+		outs, err = e.forwardLayers(seqs, ins)
+	}
+	if err != nil {
+		for i := range errs {
+			errs[i] = err
 		}
+	}
+	for i, s := range owners {
+		in, err := ins[i], errs[i]
+		if err == nil {
+			err = s.Session.endPass(in, outs[i])
+		}
+		if err == nil && in.pass.LastPrefill {
+			err = s.Session.endPrompt()
+		}
+		if err != nil {
+			b.fail(s, err)
+			continue
+		}
+		b.advance(s, in, outs[i].logits)
 	}
 	return b.sweep()
 }
@@ -150,6 +168,11 @@ func (b *Batch) Run() {
 // or the token to decode.
 func (b *Batch) begin(s *Seq) (*passInput, error) {
 	sess := s.Session
+	if s.fed == 0 {
+		if err := sess.reservePrompt(len(s.Prompt)); err != nil {
+			return nil, err
+		}
+	}
 	if s.fed < len(s.Prompt) {
 		cs := b.e.opts.ChunkSize
 		pos := len(sess.tokens)
@@ -188,7 +211,8 @@ func (b *Batch) advance(s *Seq, in *passInput, logits []float32) {
 	}
 }
 
-// stepAlone runs one sequence's next pass by itself (compiled backends).
+// stepAlone runs a lone sequence's whole prefill, or its decoded token,
+// by itself (fused pass graphs).
 func (b *Batch) stepAlone(s *Seq) {
 	var logits []float32
 	var err error
