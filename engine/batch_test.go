@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+
 	"github.com/namm-dev/namm/namm"
 	"github.com/namm-dev/namm/policy"
 )
@@ -73,18 +75,22 @@ func batchPolicies() map[string]func(i int) (policy.Policy, error) {
 			return policy.New(name, budget)
 		}
 	}
-	out["namm"] = func(i int) (policy.Policy, error) {
-		f := randomNAMM()
-		r := rand.New(rand.NewPCG(uint64(i), 9))
-		for j := range f.Params {
-			f.Params[j] += float32(0.05 * r.NormFloat64())
-		}
-		if i%2 == 1 {
-			f = nammFile(recencyParams(100 + 50*i))
-		}
-		return namm.New(f, namm.Config{})
-	}
+	out["namm"] = func(i int) (policy.Policy, error) { return batchNAMM(i, namm.Config{}) }
 	return out
+}
+
+// batchNAMM is sequence i's NAMM: random parameters of its own, or for odd
+// i one that evicts tokens older than 100+50i.
+func batchNAMM(i int, cfg namm.Config) (policy.Policy, error) {
+	f := randomNAMM()
+	r := rand.New(rand.NewPCG(uint64(i), 9))
+	for j := range f.Params {
+		f.Params[j] += float32(0.05 * r.NormFloat64())
+	}
+	if i%2 == 1 {
+		f = nammFile(recencyParams(100 + 50*i))
+	}
+	return namm.New(f, cfg)
 }
 
 // TestBatchMatchesAlone: every sequence of a batch (prompts of different
@@ -95,7 +101,7 @@ func batchPolicies() map[string]func(i int) (policy.Policy, error) {
 // sequence run alone, for the full cache, every baseline and NAMMs with
 // parameters of their own; the KV bytes and tokens reported are its own.
 func TestBatchMatchesAlone(t *testing.T) {
-	testBatchMatchesAlone(t, loadTiny(t), batchPolicies(), 1e-5)
+	testBatchMatchesAlone(t, loadTiny(t), batchPolicies(), 1e-5, defaultLayout)
 }
 
 // TestBatchMatchesAloneGraph is TestBatchMatchesAlone on the layer graphs
@@ -118,12 +124,104 @@ func TestBatchMatchesAloneGraph(t *testing.T) {
 		}
 		return namm.New(f, namm.Config{Features: namm.FeaturesGraph})
 	}
-	testBatchMatchesAlone(t, e, pols, 1e-5)
+	testBatchMatchesAlone(t, e, pols, 1e-5, defaultLayout)
 }
 
-func testBatchMatchesAlone(t *testing.T, e *Engine, policies map[string]func(int) (policy.Policy, error), tol float64) {
-	lengths := []int{300, 170, 520, 45}
-	joinAt := []int{0, 0, 2, 5} // the step before which each sequence joins
+// TestBatchMatchesAloneFused is TestBatchMatchesAlone on fused pass graphs
+// (a GPU's default), run by the pure-Go backend with the cache kept as on
+// a device: the passes of sequences of one width and capacity run as one
+// graph (forwardFusedBatch), the others' alone. Its NAMMs read the
+// attention rows the graph returns. In "mixed", sequences of one capacity
+// under the full cache, baselines returning each statistic a pass can
+// return (column sums, last rows, rows, key norms) and a NAMM whose
+// features are device state updated inside the graph (the same state as
+// alone, checked value by value) run in the same graphs, four at a time.
+func TestBatchMatchesAloneFused(t *testing.T) {
+	e := loadTiny(t)
+	e.deviceCache = true
+	all := batchPolicies()
+	pols := map[string]func(int) (policy.Policy, error){"full": all["full"], "h2o": all["h2o"],
+		// In-graph features are slow on the pure-Go backend; "mixed" runs them.
+		"namm": func(i int) (policy.Policy, error) { return batchNAMM(i, namm.Config{Features: namm.FeaturesHost}) }}
+	testBatchMatchesAlone(t, e, pols, 1e-5, defaultLayout)
+	checkBatchedGraphs(t, e, 2, 1)
+
+	mixed := loadTiny(t)
+	mixed.deviceCache = true
+	kinds := []string{"full", "h2o", "namm", "l2", "tova", "snapkv"}
+	testBatchMatchesAlone(t, mixed, map[string]func(int) (policy.Policy, error){"mixed": func(i int) (policy.Policy, error) { return all[kinds[i]](i) }},
+		1e-5, mixedLayout)
+	checkBatchedGraphs(t, mixed, 4, 3)
+}
+
+// TestBatchMatchesAloneFusedPrefix is TestBatchMatchesAloneFused with
+// prefix graphs (Options.PrefixGraphs), under StreamingLLM keeping 700
+// tokens: two prompts in one capacity of 2,048 slots, whose passes attend
+// to different quarters of it and run together attending to the larger;
+// their prefills evict within that capacity and give it back at their end,
+// in the batch as alone.
+func TestBatchMatchesAloneFusedPrefix(t *testing.T) {
+	e, err := Load(fixtureDir("tiny-llama"), Options{PrefixGraphs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.deviceCache = true
+	streaming := func(int) (policy.Policy, error) { return policy.New("streaming", policy.Budget{Tokens: 700}) }
+	testBatchMatchesAlone(t, e, map[string]func(int) (policy.Policy, error){"streaming": streaming},
+		1e-5, batchLayout{lengths: []int{1700, 1800, 300}, joinAt: []int{0, 3, 0}})
+	checkBatchedGraphs(t, e, 2, 1)
+	quarters := map[string]bool{}
+	for key := range e.compiled {
+		if rest, ok := strings.CutPrefix(key, "passes/"); ok && strings.Contains(rest, "/c2048/") {
+			quarters[strings.Split(rest, "/")[3]] = true
+		}
+	}
+	if len(quarters) < 2 {
+		t.Errorf("batched passes over 2,048 slots attended to %v of them", quarters)
+	}
+}
+
+// mixedLayout's prompts all take a cache of 512 slots.
+var mixedLayout = batchLayout{lengths: []int{200, 210, 290, 220, 205, 180}, joinAt: []int{0, 0, 0, 0, 1, 1}}
+
+// checkBatchedGraphs fails unless some pass ran batched over at least
+// seqs sequences of at least kinds kinds, and unless each batched graph
+// ran a power-of-two number of sequences of one width and capacity.
+func checkBatchedGraphs(t *testing.T, e *Engine, seqs, kinds int) {
+	t.Helper()
+	found := false
+	for key := range e.compiled {
+		rest, ok := strings.CutPrefix(key, "passes/")
+		if !ok {
+			continue
+		}
+		parts := strings.Split(rest, ";")
+		shapes, kindSet := map[string]bool{}, map[string]bool{}
+		for _, part := range parts {
+			// mask/t<width>/c<capacity>/q<quarters>[/state.../w<ctl>]
+			f := strings.Split(part, "/")
+			shapes[f[1]+"/"+f[2]] = true
+			kindSet[strings.Join(append([]string{f[0]}, f[4:]...), "/")] = true
+		}
+		if n := len(parts); n < 2 || n&(n-1) != 0 || len(shapes) != 1 {
+			t.Errorf("graph %s: %d sequences of shapes %v", key, n, shapes)
+		}
+		found = found || len(parts) >= seqs && len(kindSet) >= kinds
+	}
+	if !found {
+		t.Errorf("no batched fused pass of %d sequences and %d kinds ran", seqs, kinds)
+	}
+}
+
+// batchLayout is a batch test's prompts: their lengths, and the step
+// before which each sequence joins. The third prompt must be longer than
+// 256 tokens (failingPolicy's sequence runs it).
+type batchLayout struct{ lengths, joinAt []int }
+
+var defaultLayout = batchLayout{lengths: []int{300, 170, 520, 45}, joinAt: []int{0, 0, 2, 5}}
+
+func testBatchMatchesAlone(t *testing.T, e *Engine, policies map[string]func(int) (policy.Policy, error), tol float64, layout batchLayout) {
+	lengths, joinAt := layout.lengths, layout.joinAt
 	const maxNew = 6
 	prompts := make([][]int, len(lengths))
 	for i, n := range lengths {
@@ -204,6 +302,13 @@ func testBatchMatchesAlone(t *testing.T, e *Engine, policies map[string]func(int
 						if a, b := gs.cache.Layers[l].Heads[k].Pos, ws.cache.Layers[l].Heads[k].Pos; !slices.Equal(a, b) {
 							t.Fatalf("sequence %d layer %d head %d: batch keeps %d tokens %v..., alone %d %v...",
 								i, l, k, len(a), a[:min(8, len(a))], len(b), b[:min(8, len(b))])
+						}
+					}
+				}
+				for l := range ws.cache.Layers {
+					if a, b := gs.cache.Layers[l].Feat, ws.cache.Layers[l].Feat; b != nil {
+						if d := relDiff(tensors.MustCopyFlatData[float32](a), tensors.MustCopyFlatData[float32](b)); d > tol {
+							t.Fatalf("sequence %d layer %d: policy state differs by %.2g (relative)", i, l, d)
 						}
 					}
 				}

@@ -258,8 +258,10 @@ func TestHolesMatchGatherXLA(t *testing.T) { testHolesMatchGather(t, loadXLA(t),
 // kernels than one sequence's (float noise, TF32 included).
 func TestBatchMatchesAloneXLA(t *testing.T) { testBatchXLA(t, true) }
 
-// TestBatchMatchesAloneFusedXLA: the same with fused pass graphs, where a
-// batch runs each sequence's passes in turn.
+// TestBatchMatchesAloneFusedXLA: the same with fused pass graphs, where
+// the passes of sequences of one width and capacity run as one graph
+// (forwardFusedBatch), their caches updated in place; in "mixed", four at
+// a time with the full cache, baselines and a NAMM side by side.
 func TestBatchMatchesAloneFusedXLA(t *testing.T) { testBatchXLA(t, false) }
 
 // testBatchXLA loads one engine per test: each takes most of the GPU's
@@ -278,5 +280,13 @@ func testBatchXLA(t *testing.T, noFuse bool) {
 		t.Fatal(err)
 	}
 	all := batchPolicies()
-	testBatchMatchesAlone(t, e, map[string]func(int) (policy.Policy, error){"full": all["full"], "h2o": all["h2o"], "namm": all["namm"]}, 1e-3)
+	testBatchMatchesAlone(t, e, map[string]func(int) (policy.Policy, error){"full": all["full"], "h2o": all["h2o"], "namm": all["namm"]}, 1e-3, defaultLayout)
+	if noFuse {
+		return
+	}
+	checkBatchedGraphs(t, e, 2, 1)
+	kinds := []string{"full", "h2o", "namm", "l2", "tova", "snapkv"}
+	testBatchMatchesAlone(t, e, map[string]func(int) (policy.Policy, error){"mixed": func(i int) (policy.Policy, error) { return all[kinds[i]](i) }},
+		1e-3, mixedLayout)
+	checkBatchedGraphs(t, e, 4, 3)
 }
