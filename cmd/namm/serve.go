@@ -139,8 +139,8 @@ func (f *schedFlags) register(cmd *cobra.Command) {
 
 // resolve fills the defaults for backend. On the CPU one batch serves
 // concurrent clients faster than independent sessions, which only slow each
-// other (docs/performance.md); a GPU runs a batch's fused passes one
-// sequence after another, while independent sessions' passes may overlap.
+// other (docs/performance.md); on a GPU independent sessions' passes may
+// overlap, and batched fused passes are not measured against them yet.
 func (f *schedFlags) resolve(backend string) error {
 	if f.kind == "" {
 		f.kind = "batch"
