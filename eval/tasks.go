@@ -83,7 +83,7 @@ func LoadTasks(specs []string, tok gen.Counter, opts LoadOptions) ([]Task, error
 		}
 		kind, rest, _ := strings.Cut(spec, ":")
 		switch {
-		case isFileKind(kind):
+		case isFileSpec(spec):
 			ts, err := loadFile(kind, rest, opts)
 			if err != nil {
 				return nil, err
@@ -94,19 +94,9 @@ func LoadTasks(specs []string, tok gen.Counter, opts LoadOptions) ([]Task, error
 				}
 			}
 		default:
-			var gspecs []gen.Spec
-			if suite, ok := gen.Suite(spec); ok {
-				for _, s := range suite {
-					applyDefaults(&s, "", opts)
-					gspecs = append(gspecs, s)
-				}
-			} else {
-				s, err := gen.ParseSpec(spec)
-				if err != nil {
-					return nil, fmt.Errorf("%w\n(a task is %s)", err, SpecHelp())
-				}
-				applyDefaults(&s, spec, opts)
-				gspecs = append(gspecs, s)
+			gspecs, err := GeneratorSpecs(spec, opts)
+			if err != nil {
+				return nil, err
 			}
 			for _, s := range gspecs {
 				t, err := generate(s, tok)
@@ -123,6 +113,30 @@ func LoadTasks(specs []string, tok gen.Counter, opts LoadOptions) ([]Task, error
 		return nil, fmt.Errorf("no tasks given (a task is %s)", SpecHelp())
 	}
 	return tasks, nil
+}
+
+// GeneratorSpecs reads one task spec that names generated tasks, a built-in
+// suite or a generator spec, into generator specs, with opts.Samples as n and
+// opts.Seed (when HasSeed) as seed where the spec text gives none. A file
+// spec (longbench:PATH, ...) is an error.
+func GeneratorSpecs(spec string, opts LoadOptions) ([]gen.Spec, error) {
+	spec = strings.TrimSpace(spec)
+	if isFileSpec(spec) {
+		return nil, fmt.Errorf("task %s is a file, not a generator (a generator is a built-in suite (%s) or TASK[:len=L][:n=N][:seed=S][:key=value...])",
+			spec, strings.Join(gen.SuiteNames(), ", "))
+	}
+	if suite, ok := gen.Suite(spec); ok {
+		for i := range suite {
+			applyDefaults(&suite[i], "", opts)
+		}
+		return suite, nil
+	}
+	s, err := gen.ParseSpec(spec)
+	if err != nil {
+		return nil, fmt.Errorf("%w\n(a task is %s)", err, SpecHelp())
+	}
+	applyDefaults(&s, spec, opts)
+	return []gen.Spec{s}, nil
 }
 
 // applyDefaults sets n and seed from opts where the spec text gave none.
@@ -170,6 +184,13 @@ func taskName(s gen.Spec) string {
 		}
 	}
 	return strings.Join(keep, ":")
+}
+
+// isFileSpec reports whether a task spec names a file: a file kind and a
+// colon ("longbench" alone is the suite, "longbench:PATH" a file).
+func isFileSpec(spec string) bool {
+	kind, _, found := strings.Cut(spec, ":")
+	return found && isFileKind(kind)
 }
 
 func isFileKind(kind string) bool {

@@ -240,3 +240,29 @@ func TestRunCancelled(t *testing.T) {
 		t.Error("a cancelled run reported success")
 	}
 }
+
+// TestGeneratorSpecs: a suite expands to its specs and a generator spec to
+// itself, with --samples and --seed where the text gives no n or seed; a
+// file spec is refused with its name.
+func TestGeneratorSpecs(t *testing.T) {
+	opts := LoadOptions{Samples: 3, Seed: 7, HasSeed: true}
+	specs, err := GeneratorSpecs("longbench", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(specs) != 2 || specs[0].Task != "passage_retrieval" || specs[1].Task != "passage_count" {
+		t.Fatalf("suite longbench: %v", specs)
+	}
+	for _, s := range specs {
+		if s.N != 3 || s.Seed != 7 || s.Length != 8192 {
+			t.Errorf("suite spec %s: want n=3 seed=7 len=8192", s)
+		}
+	}
+	specs, err = GeneratorSpecs(" qa:len=512:n=2 ", opts)
+	if err != nil || len(specs) != 1 || specs[0].String() != "qa:len=512:n=2:seed=7" {
+		t.Errorf("qa spec: %v, %v", specs, err)
+	}
+	if _, err := GeneratorSpecs("longbench:data/hotpotqa.jsonl", opts); err == nil || !strings.Contains(err.Error(), "longbench:data/hotpotqa.jsonl is a file") {
+		t.Errorf("file spec: error %v", err)
+	}
+}

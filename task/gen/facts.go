@@ -309,6 +309,7 @@ func newFacts(g *genContext, i int, gr grammar) (*instance, error) {
 	start := c.sentenceStart(r.intn(c.len()))
 	in := &instance{answers: answers, answerPrefix: prefix, depth: depth}
 	in.minN, in.maxN, in.unitTokens = 0, 64*c.len(), 1.3
+	in.parts = &promptParts{before: intro, after: "\n" + question + prefix, input: question}
 	in.build = func(n int) string {
 		return intro + c.insertAtSentences(start, n, depths, facts) + "\n" + question + prefix
 	}

@@ -42,6 +42,14 @@ type Sample struct {
 	// Depth is where the (first) answer was placed, as a fraction of the context: 0 at its
 	// start, 1 at its end; -1 for tasks without a single position (cwe, fwe, passage_count).
 	Depth float64
+
+	// Context and Input are Prompt's two parts in LongBench's terms, both substrings of it:
+	// the long text (documents, paragraphs, the text that hides the facts) and the question
+	// about it (for passage_retrieval the abstract; for passage_count, whose question is the
+	// template's, Input is empty). Tasks whose prompt has no such split (niah_*, vartrack,
+	// cwe, fwe) leave both empty.
+	Context string
+	Input   string
 }
 
 // TaskInfo describes a task for listings and validation.
@@ -129,6 +137,10 @@ func Generate(spec Spec, tok Counter) ([]Sample, error) {
 				return nil, fmt.Errorf("gen %s sample %d: %w", spec, i, err)
 			}
 		}
+		context, input, err := in.parts.of(prompt)
+		if err != nil {
+			return nil, fmt.Errorf("gen %s sample %d: %w", spec, i, err)
+		}
 		samples = append(samples, Sample{
 			ID:           fmt.Sprintf("%s#%d", spec, i),
 			Task:         spec.Task,
@@ -139,6 +151,8 @@ func Generate(spec Spec, tok Counter) ([]Sample, error) {
 			Length:       length,
 			AnswerPrefix: in.answerPrefix,
 			Depth:        in.depth,
+			Context:      context,
+			Input:        input,
 		})
 	}
 	return samples, nil
@@ -156,6 +170,24 @@ type instance struct {
 	answerPrefix string
 	depth        float64
 	check        func(prompt string) error // optional final consistency check
+	parts        *promptParts              // where the context lies in the prompt; nil: no split
+}
+
+// promptParts splits a prompt built as before + context + after, where after holds input.
+type promptParts struct {
+	before, after, input string
+}
+
+// of returns the prompt's context and input ("", "" when p is nil).
+func (p *promptParts) of(prompt string) (context, input string, err error) {
+	if p == nil {
+		return "", "", nil
+	}
+	if len(prompt) < len(p.before)+len(p.after) || !strings.HasPrefix(prompt, p.before) ||
+		!strings.HasSuffix(prompt, p.after) || !strings.Contains(p.after, p.input) {
+		return "", "", fmt.Errorf("the prompt is not its template around the context")
+	}
+	return prompt[len(p.before) : len(prompt)-len(p.after)], p.input, nil
 }
 
 // genContext is what every sample of one Generate call shares.

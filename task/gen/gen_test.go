@@ -527,3 +527,46 @@ func TestFewTokenizationsPerSample(t *testing.T) {
 		}
 	}
 }
+
+// TestSampleContextAndInput: the tasks with a LongBench-style split fill Context and Input with
+// substrings of Prompt, the context before the input's last occurrence (passage_count's input is
+// its template's and stays empty); the others leave both empty.
+func TestSampleContextAndInput(t *testing.T) {
+	split := map[string]bool{"qa": true, "passage_retrieval": true, "passage_count": true, "facts": true, "records": true}
+	for _, s := range allTaskSpecs {
+		for _, x := range generate(t, s+":len=1500") {
+			if !split[x.Task] {
+				if x.Context != "" || x.Input != "" {
+					t.Errorf("%s: Context %q, Input %q, want both empty", x.ID, x.Context, x.Input)
+				}
+				continue
+			}
+			at := strings.Index(x.Prompt, x.Context)
+			if x.Context == "" || at < 0 {
+				t.Errorf("%s: Context %q is empty or not in the prompt", x.ID, x.Context)
+				continue
+			}
+			if x.Task == "passage_count" {
+				if x.Input != "" {
+					t.Errorf("%s: Input %q, want empty", x.ID, x.Input)
+				}
+				continue
+			}
+			if x.Input == "" || strings.LastIndex(x.Prompt, x.Input) < at+len(x.Context) {
+				t.Errorf("%s: Input %q is empty or not in the prompt after the context", x.ID, x.Input)
+			}
+			if len(x.Context) < len(x.Prompt)/2 {
+				t.Errorf("%s: Context has %d of the prompt's %d bytes, want most of them", x.ID, len(x.Context), len(x.Prompt))
+			}
+		}
+	}
+	// Exact parts where the template is fixed.
+	x := generate(t, "passage_retrieval:len=1500:n=1")[0]
+	if !strings.HasPrefix(x.Context, "Paragraph 1: ") || strings.Contains(x.Context, "The following is an abstract") {
+		t.Errorf("passage_retrieval Context = %.80q..., want the paragraphs alone", x.Context)
+	}
+	x = generate(t, "qa:len=1500:n=1")[0]
+	if !strings.HasPrefix(x.Context, "Document 1:\n") || !strings.HasPrefix(x.Input, "Wh") || !strings.HasSuffix(x.Input, "?") {
+		t.Errorf("qa Context = %.40q..., Input = %q, want the documents and the question", x.Context, x.Input)
+	}
+}

@@ -111,6 +111,7 @@ func newRetrieval(g *genContext, i int) (*instance, error) {
 	in := &instance{
 		answers: []string{fmt.Sprintf("Paragraph %d", target+1)}, answerPrefix: retrievalPrefix, depth: depth,
 		minN: p * min(abstractWindow, rg.cap), maxN: p * rg.cap, unitTokens: 1.3,
+		parts: &promptParts{before: head, after: tail + retrievalPrefix, input: abstract},
 	}
 	in.build = func(n int) string {
 		var b strings.Builder
@@ -161,6 +162,7 @@ func newCount(g *genContext, i int) (*instance, error) {
 	in := &instance{
 		answers: []string{strconv.Itoa(unique)}, answerPrefix: countPrefix, depth: -1,
 		minN: unique * min(20, rg.cap), maxN: unique * rg.cap, unitTokens: 1.3 * float64(slots) / float64(unique),
+		parts: &promptParts{before: head, after: tail + countPrefix},
 	}
 	in.build = func(n int) string {
 		var b strings.Builder

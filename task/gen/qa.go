@@ -119,6 +119,7 @@ func newQA(g *genContext, i int) (*instance, error) {
 	in := &instance{
 		answers: answers[:1], answerPrefix: qaPrefix, depth: fracs[0],
 		minN: docWords, maxN: 64 * c.len(), unitTokens: 1.3,
+		parts: &promptParts{before: head, after: tail + qaPrefix, input: question},
 	}
 	in.build = func(n int) string {
 		docEnds := docsUpTo(n)
