@@ -54,6 +54,52 @@ var attributes = []attribute{
 	{"gate number", "number"}, {"serial number", "code"}, {"favorite flower", "flower"},
 }
 
+// entityClass is a kind of thing that facts are about: how to name one, and the attributes
+// it has. Training draws people, organisations and objects, so that a model learns to read a
+// fact about anything, not a person's attributes.
+type entityClass struct {
+	name  func(r *rng) string
+	attrs []attribute
+	// person: the phrasings that speak of "their" and of saying, choosing or keeping apply.
+	person bool
+}
+
+var (
+	personClass = entityClass{name: func(r *rng) string { return factValue(r, "person") }, attrs: attributes, person: true}
+	orgClass    = entityClass{
+		name: func(r *rng) string {
+			switch r.intn(3) {
+			case 0:
+				return "Project " + capitalize(pickOne(r, nouns))
+			case 1:
+				return "the " + factValue(r, "town") + " " + pickOne(r, orgKinds)
+			default:
+				return pickOne(r, lastNames) + " " + pickOne(r, firmKinds)
+			}
+		},
+		attrs: []attribute{
+			{"budget code", "code"}, {"team lead", "person"}, {"headquarters", "town"}, {"account number", "number"},
+			{"code name", "word"}, {"founding year", "year"}, {"contact person", "person"}, {"phone extension", "number"},
+			{"archive number", "long"}, {"launch date", "date"}, {"meeting room", "number"}, {"reference number", "long"},
+			{"official color", "color"}, {"opening date", "date"},
+		},
+	}
+	objectClass = entityClass{
+		name: func(r *rng) string { return "the " + pickOne(r, colors) + " " + pickOne(r, objects) },
+		attrs: []attribute{
+			{"serial number", "code"}, {"combination", "long"}, {"owner", "person"}, {"storage room", "number"},
+			{"label", "word"}, {"tag number", "number"}, {"shelf code", "code"}, {"weight in grams", "number"},
+			{"purchase date", "date"}, {"place of origin", "town"}, {"inventory number", "long"},
+		},
+	}
+	orgKinds  = strings.Fields(`Society Trust Lodge Archive Guild Cooperative Observatory Museum Library Orchestra Rowing-Club`)
+	firmKinds = []string{"Holdings", "& Daughters", "Brothers", "Logistics", "Press", "Engineering", "Bakery", "Shipping"}
+	objects   = strings.Fields(`notebook suitcase folder envelope cabinet bicycle umbrella trunk lantern kettle typewriter telescope satchel clock`)
+	months    = strings.Fields(`January February March April May June July August September October November December`)
+)
+
+func capitalize(s string) string { return strings.ToUpper(s[:1]) + s[1:] }
+
 var (
 	firstNames = strings.Fields(`Ada Bruno Clara Dmitri Elena Farid Greta Hugo Ines Jonas Kiri Lena
 Marco Nadia Oskar Priya Quentin Rosa Stefan Tamsin Ulla Viktor Wanda Xavier Yara Zoltan Amara
@@ -87,6 +133,10 @@ func factValue(r *rng, kind string) string {
 		return strconv.Itoa(100 + r.intn(99900))
 	case "year":
 		return strconv.Itoa(1900 + r.intn(120))
+	case "long":
+		return strconv.Itoa(100000 + r.intn(999900000))
+	case "date":
+		return fmt.Sprintf("%d %s %d", 1+r.intn(28), months[r.intn(12)], 1900+r.intn(120))
 	case "code":
 		return fmt.Sprintf("%c%c-%d", 'A'+rune(r.intn(26)), 'A'+rune(r.intn(26)), 1000+r.intn(9000))
 	case "town":
@@ -108,42 +158,60 @@ func factValue(r *rng, kind string) string {
 
 // grammar is one family's set of phrasings. Placeholders: {E} entity, {A} attribute, {V} value.
 type grammar struct {
-	state    []string // statements of a fact
-	openers  []string // optional sentence openers of a statement
-	ask      []string // questions
-	update   []string // statements that change a fact (update kind)
-	intro    []string // optional instructions before the text ({Q} repeats the question)
-	prefixes []string // answer prefixes
-	kinds    []string // the kinds this family asks
+	state       []string // statements of a fact
+	personState []string // statements that fit only a person ("their", "said")
+	openers     []string // optional sentence openers of a statement
+	ask         []string // questions
+	update      []string // statements that change a fact (update kind)
+	intro       []string // optional instructions before the text ({Q} repeats the question)
+	prefixes    []string // answer prefixes
+	// echoes are answer prefixes that restate the question ({E}, {A}), as RULER's do, for the
+	// kinds that ask one entity's attribute (retrieve, update).
+	echoes  []string
+	kinds   []string      // the kinds this family asks
+	classes []entityClass // what its facts are about (chain and count ask about people)
 }
 
 var trainGrammar = grammar{
 	state: []string{
 		"{E}'s {A} is {V}.", "The {A} of {E} is {V}.", "{V} is the {A} of {E}.", "For {E}, the {A} is {V}.",
-		"The {A} for {E} is {V}.", "{E} has {V} as their {A}.", "{E}'s {A} happens to be {V}.",
-		"Remember that the {A} belonging to {E} is {V}.", "{E} mentioned that their {A} is {V}.",
-		"As for {E}, their {A} is {V}.", "Note: the {A} of {E} is {V}.", "{E} keeps {V} as the {A}.",
-		"It is known that {E}'s {A} is {V}.", "The {A} that {E} uses is {V}.", "{E} — {A}: {V}.",
+		"The {A} for {E} is {V}.", "{E}'s {A} happens to be {V}.",
+		"Remember that the {A} belonging to {E} is {V}.", "Note: the {A} of {E} is {V}.", "It is known that {E}'s {A} is {V}.", "{E} — {A}: {V}.", "{A} of {E}: {V}.",
+		"In case anyone asks, the {A} for {E} is {V}.", "{E}'s {A}? That would be {V}.",
+		"We were told that {E}'s {A} is {V}.", "The {A} assigned to {E} is {V}.", "{V} — that is the {A} of {E}.",
+		"Don't forget: {E}'s {A} is {V}.", "The {A} linked to {E} is {V}.", "Write this down: the {A} for {E} is {V}.",
+		"Regarding {E}, the {A} is {V}.", "The {A} of {E} was set to {V}.", "{E} (the {A} is {V}).",
+	},
+	personState: []string{
+		"{E} has {V} as their {A}.", "{E} mentioned that their {A} is {V}.", "As for {E}, their {A} is {V}.",
+		"{E} keeps {V} as the {A}.", "The {A} that {E} uses is {V}.", "{E} said that their {A} is {V}.",
+		"{E} chose {V} as their {A}.",
 	},
 	openers: []string{"", "", "", "By the way, ", "Incidentally, ", "For the record, ", "Also, ", "Interestingly, "},
 	ask: []string{
 		"What is {E}'s {A}?", "What is the {A} of {E}?", "What is the {A} for {E}?", "Tell me the {A} of {E}.",
 		"Which {A} does {E} have?", "{E}'s {A} is what?", "Can you recall {E}'s {A}?", "What {A} does {E} use?",
-		"Do you know the {A} of {E}?", "Please state the {A} belonging to {E}.",
+		"Do you know the {A} of {E}?", "Please state the {A} belonging to {E}.", "Give the {A} of {E}.",
+		"I need the {A} for {E}. What is it?", "Find the {A} of {E} in the text.",
+		"According to the text, what is the {A} of {E}?", "What was the {A} assigned to {E}?",
+		"Which value is the {A} of {E}?", "{E}: what is the {A}?", "Search the document: what is {E}'s {A}?",
 	},
 	update: []string{
-		"Later, {E}'s {A} was changed to {V}.", "{E} has since changed their {A} to {V}.",
-		"Update: the {A} of {E} is now {V}.", "After that, {E} switched their {A} to {V}.",
-		"The {A} of {E} was later replaced by {V}.",
+		"Later, {E}'s {A} was changed to {V}.", "Since then, the {A} of {E} has been changed to {V}.",
+		"Update: the {A} of {E} is now {V}.", "After that, the {A} for {E} was switched to {V}.",
+		"The {A} of {E} was later replaced by {V}.", "Correction, with an update: {E}'s {A} is {V} from now on.",
 	},
 	intro: []string{
 		"", "Read the following text and answer the question at the end.\n",
 		"Some facts are hidden in the text below. Pay attention to them.\n",
 		"Question: {Q}\nRead the text and answer.\n", "Below is a long document.\n",
-		"Answer the question using the document.\n",
+		"Answer the question using the document.\n", "Read carefully: a question about one detail follows.\n",
+		"The following passage contains several small facts.\n", "Here is a text. Afterwards, answer: {Q}\n",
 	},
 	prefixes: []string{"Answer:", "The answer is", "A:", "Response:", "Answer: The answer is"},
+	echoes:   []string{"Answer: {E}'s {A} is", "The {A} of {E} is", "Answer: the {A} for {E} is"},
 	kinds:    []string{"retrieve", "update", "chain", "count", "list"},
+	classes:  []entityClass{personClass, personClass, orgClass, objectClass},
 }
 
 var heldOutGrammar = grammar{
@@ -160,6 +228,7 @@ var heldOutGrammar = grammar{
 	intro:    []string{"The registry entries below are scattered through an unrelated text.\n"},
 	prefixes: []string{"Answer:"},
 	kinds:    []string{"retrieve"},
+	classes:  []entityClass{personClass},
 }
 
 func pickOne(r *rng, xs []string) string { return xs[r.intn(len(xs))] }
@@ -169,7 +238,18 @@ func pickOne(r *rng, xs []string) string { return xs[r.intn(len(xs))] }
 // one that starts with a name keeps it; one that starts with a value keeps the value's case
 // and takes no opener.
 func (gr grammar) say(r *rng, forms []string, e, a, v string) string {
-	form := pickOne(r, forms)
+	return gr.sayForm(r, pickOne(r, forms), e, a, v)
+}
+
+// state states a fact about an entity of the class c.
+func (gr grammar) stateOf(r *rng, c entityClass, e, a, v string) string {
+	if c.person && len(gr.personState) > 0 && r.intn(len(gr.state)+len(gr.personState)) >= len(gr.state) {
+		return gr.say(r, gr.personState, e, a, v)
+	}
+	return gr.say(r, gr.state, e, a, v)
+}
+
+func (gr grammar) sayForm(r *rng, form, e, a, v string) string {
 	s := fill(form, "{E}", e, "{A}", a, "{V}", v)
 	if strings.HasPrefix(form, "{V}") {
 		return s
@@ -201,7 +281,22 @@ func newFacts(g *genContext, i int, gr grammar) (*instance, error) {
 			}
 		}
 	}
-	attr := attributes[r.intn(len(attributes))]
+	// Retrieve and update ask about an entity of any class of the family; chain, count and
+	// list speak of people.
+	class := personClass
+	if kind == "retrieve" || kind == "update" {
+		class = gr.classes[r.intn(len(gr.classes))]
+	}
+	entity := func() string {
+		for {
+			e := class.name(r)
+			if !used[e] {
+				used[e] = true
+				return e
+			}
+		}
+	}
+	attr := class.attrs[r.intn(len(class.attrs))]
 	// value draws a value not drawn before; small value sets (colors, fruits) may run out with
 	// many distractors, and then a distractor may repeat a value, but never an answer's.
 	reserved := map[string]bool{}
@@ -219,7 +314,7 @@ func newFacts(g *genContext, i int, gr grammar) (*instance, error) {
 		reserved[v] = true
 		return v
 	}
-	target := person()
+	target := entity()
 	var facts []string // inserted in order of their depths
 	var answers []string
 	var question string
@@ -227,12 +322,12 @@ func newFacts(g *genContext, i int, gr grammar) (*instance, error) {
 	switch kind {
 	case "retrieve":
 		v := answer(attr)
-		facts = append(facts, gr.say(r, gr.state, target, attr.name, v))
+		facts = append(facts, gr.stateOf(r, class, target, attr.name, v))
 		answers = []string{v}
 		question = fill(pickOne(r, gr.ask), "{E}", target, "{A}", attr.name)
 	case "update":
 		v1, v2 := answer(attr), answer(attr)
-		facts = append(facts, gr.say(r, gr.state, target, attr.name, v1), gr.say(r, gr.update, target, attr.name, v2))
+		facts = append(facts, gr.stateOf(r, class, target, attr.name, v1), gr.say(r, gr.update, target, attr.name, v2))
 		answers = []string{v2}
 		ordered = true
 		question = fill(pickOne(r, []string{
@@ -242,7 +337,7 @@ func newFacts(g *genContext, i int, gr grammar) (*instance, error) {
 		link := pickOne(r, []string{"best friend", "manager", "doctor"})
 		mid := person()
 		v := answer(attr)
-		facts = append(facts, gr.say(r, gr.state, target, link, mid), gr.say(r, gr.state, mid, attr.name, v))
+		facts = append(facts, gr.stateOf(r, class, target, link, mid), gr.stateOf(r, class, mid, attr.name, v))
 		answers = []string{v}
 		question = fill(pickOne(r, []string{
 			"What is the {A} of {E}'s {L}?", "{E}'s {L} has which {A}?", "Which {A} does the {L} of {E} have?"}),
@@ -269,7 +364,7 @@ func newFacts(g *genContext, i int, gr grammar) (*instance, error) {
 			names = append(names, person())
 		}
 		for _, e := range names {
-			facts = append(facts, gr.say(r, gr.state, e, attr.name, v))
+			facts = append(facts, gr.stateOf(r, class, e, attr.name, v))
 		}
 		answers = names
 		question = fill(pickOne(r, []string{
@@ -283,13 +378,13 @@ func newFacts(g *genContext, i int, gr grammar) (*instance, error) {
 		a := attr
 		e := target
 		if k%2 == 0 || kind == "list" || kind == "count" {
-			e = person()
+			e = entity()
 		} else {
 			for a.name == attr.name || a.name == "best friend" || a.name == "manager" || a.name == "doctor" {
-				a = attributes[r.intn(len(attributes))]
+				a = class.attrs[r.intn(len(class.attrs))]
 			}
 		}
-		facts = append(facts, gr.say(r, gr.state, e, a.name, value(a)))
+		facts = append(facts, gr.stateOf(r, class, e, a.name, value(a)))
 	}
 	depths := make([]float64, len(facts))
 	for k := range depths {
@@ -300,8 +395,12 @@ func newFacts(g *genContext, i int, gr grammar) (*instance, error) {
 	if ordered && depths[1] < depths[0] { // an update or a chain's second fact comes after the first
 		depths[1] = depths[0] + (1-depths[0])*r.float()
 	}
+	question = capitalize(question)
 	intro := fill(pickOne(r, gr.intro), "{Q}", question)
 	prefix := " " + pickOne(r, gr.prefixes)
+	if (kind == "retrieve" || kind == "update") && len(gr.echoes) > 0 && r.intn(3) == 0 {
+		prefix = " " + capitalize(fill(pickOne(r, gr.echoes), "{E}", target, "{A}", attr.name))
+	}
 	c, err := g.corpus()
 	if err != nil {
 		return nil, err
