@@ -222,12 +222,14 @@ def set_rng_state(s):
 
 @torch.no_grad()
 def evaluate(loss_model, rows, n, micro, device, amp):
-    """Mean token loss over the first n rows."""
+    """Mean token loss over n rows spread evenly through the file (the validation file is in
+    corpus order: its first rows are one source's); all rows when n >= len(rows)."""
     loss_model.eval()
     n = min(n, len(rows))
+    pick = np.linspace(0, len(rows) - 1, n).round().astype(np.int64) if n < len(rows) else np.arange(len(rows))
     total, count = 0.0, 0
     for i in range(0, n, micro):
-        x, y = to_xy(np.asarray(rows[i:min(n, i + micro)], dtype=np.int64), device)
+        x, y = to_xy(np.asarray(rows[pick[i:min(n, i + micro)]], dtype=np.int64), device)
         with amp():
             loss = loss_model(x, y)
         k = int((y != -100).sum())
@@ -291,20 +293,24 @@ def plot(log_path, png):
     except Exception as e:  # matplotlib is optional
         log(f"no loss curve: matplotlib unavailable ({e})")
         return
-    tr, va = [], []
+    tr, va, fin = [], [], None
     with open(log_path) as f:
         for line in f:
             r = json.loads(line)
             if "loss" in r:
                 tr.append((r["tokens"], r["loss"]))
-            if "val_loss" in r:
+            if "val_loss" in r and not r.get("final"):
                 va.append((r["tokens"], r["val_loss"]))
+            if r.get("final"):
+                fin = (r["tokens"], r["val_loss"], r.get("sequences"))
     if not tr:
         return
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ax.plot([t for t, _ in tr], [l for _, l in tr], lw=0.8, label="train loss")
     if va:
-        ax.plot([t for t, _ in va], [l for _, l in va], "o-", label="validation loss")
+        ax.plot([t for t, _ in va], [l for _, l in va], "o-", label="validation loss (the same spread subset)")
+    if fin:
+        ax.plot([fin[0]], [fin[1]], "s", color="black", label=f"validation loss, all {fin[2] or ''} sequences (end)")
     ax.set_xlabel("tokens")
     ax.set_ylabel("cross-entropy (nats/token)")
     ax.set_yscale("log")
@@ -317,6 +323,24 @@ def plot(log_path, png):
 
 
 # ----------------------------------------------------------------------------------------------
+
+
+def init_weights(model, src, tied):
+    """Copies model.safetensors of src into model; every tensor must exist with the same shape
+    (the LM head may be absent when it is the tied embedding)."""
+    from safetensors.torch import load_file
+    path = os.path.join(src, "model.safetensors")
+    sd = load_file(path)
+    own = model.state_dict()
+    missing = [k for k in own if k not in sd and not (tied and k == "lm_head.weight")]
+    extra = [k for k in sd if k not in own]
+    bad = [f"{k} {tuple(sd[k].shape)} != {tuple(own[k].shape)}" for k in sd if k in own and sd[k].shape != own[k].shape]
+    if missing or extra or bad:
+        raise SystemExit(f"{path}: does not fit the model (missing {missing[:4]}, unexpected {extra[:4]}, shapes {bad[:4]})")
+    with torch.no_grad():
+        for k, v in sd.items():
+            own[k].copy_(v.to(own[k].dtype))
+    log(f"initialised from {path}: {len(sd)} tensors")
 
 
 def main():
@@ -334,6 +358,9 @@ def main():
     ap.add_argument("--no-compile", action="store_true")
     ap.add_argument("--answer-weight", type=float, default=30.0, help="loss weight of task answer tokens (needs DATA.roles)")
     ap.add_argument("--prompt-weight", type=float, default=0.5, help="loss weight of task prompt tokens (needs DATA.roles)")
+    ap.add_argument("--init", help="start from the weights of this model directory (model.safetensors of the same "
+                    "shapes): a shorter-context model to extend; ignored when --resume finds a checkpoint")
+    ap.add_argument("--lr", type=float, help="peak learning rate (default: the config's train.lr)")
     ap.add_argument("--tokenizer", help="tokenizer directory written into the model (default: the config's \"tokenizer\")")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args()
@@ -341,6 +368,8 @@ def main():
     with open(args.config) as f:
         cj = json.load(f)
     tc = cj["train"]
+    if args.lr:
+        tc["lr"] = args.lr
     os.makedirs(args.out, exist_ok=True)
     ckpt_dir = args.ckpt_dir or args.out.rstrip("/") + ".ckpt"
     os.makedirs(ckpt_dir, exist_ok=True)
@@ -383,6 +412,9 @@ def main():
                          f"LM head {'is' if tied else 'is not'} the embedding")
     check_engine_config(model.config.to_dict(), args.config)
     log(f"{mcfg['model_type']}: {n_params / 1e6:.2f}M parameters ({(n_params - n_embed) / 1e6:.2f}M without the embedding), tied={tied}")
+
+    if args.init and not (args.resume and os.path.exists(ckpt_path)):
+        init_weights(model, args.init, tied)
 
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
@@ -541,8 +573,12 @@ def main():
     final_train = sum(recent) / max(1, len(recent)) if recent else None
     val_loss = None
     if val_rows is not None:
+        if eval_every > 0 and step % eval_every != 0:  # the curve's last point, on its subset
+            vl = evaluate(loss_model, val_rows, eval_seqs, micro, device, amp)
+            write_log({"step": step, "tokens": tokens_seen, "val_loss": vl, "val_ppl": math.exp(vl)})
         val_loss = evaluate(loss_model, val_rows, len(val_rows), micro, device, amp)
-        write_log({"step": step, "tokens": tokens_seen, "val_loss": val_loss, "val_ppl": math.exp(val_loss), "final": True})
+        write_log({"step": step, "tokens": tokens_seen, "val_loss": val_loss, "val_ppl": math.exp(val_loss), "final": True,
+                   "sequences": len(val_rows)})
         log(f"final validation loss {val_loss:.4f} perplexity {math.exp(val_loss):.2f} ({len(val_rows)} sequences)")
     logf.close()
 
@@ -582,7 +618,7 @@ def main():
         "parameters": n_params, "parameters_without_embedding": n_params - n_embed,
         "tokens_seen": tokens_seen, "steps": step, "planned_steps": planned, "stopped": stopped,
         "epochs": tokens_seen / (len(rows) * seq_len),
-        "minutes_total": (time.time() - T0) / 60, "minutes_training": train_seconds / 60,
+        "init": args.init, "minutes_total": (time.time() - T0) / 60, "minutes_training": train_seconds / 60,
         "tokens_per_second": tokens_seen / train_seconds if train_seconds else None,
         "final_train_loss": final_train,
         "val_loss": val_loss, "val_perplexity": math.exp(val_loss) if val_loss is not None else None,

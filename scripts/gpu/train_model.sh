@@ -11,7 +11,9 @@
 # CORPUS (default .gpu/corpus.jsonl.xz, from namm corpus; xz-compressed to travel).
 # Settings (environment): TOKENS (training tokens, default 120M), SYNTH (share of sequences
 # packed with task examples, 0.4), TASKS (generators, facts), SEED (0), RESUME=1 (continue the
-# checkpoint in /tmp/models/NAME.ckpt: the token file is rebuilt identically from the seed).
+# checkpoint in /tmp/models/NAME.ckpt: the token file is rebuilt identically from the seed),
+# INIT (a model directory or DIR.tgz whose weights start the training: a shorter-context model of
+# the same shape to extend), LR (peak learning rate instead of the config's).
 # RESULT (default /tmp/result/NAME): NAME.tgz.part-*, train_log.jsonl, train_summary.json,
 # loss_curve.png, data.json (what train-data made), check.log.
 set -euo pipefail
@@ -37,8 +39,11 @@ python3 -c "
 import json,sys; d=json.load(open(sys.argv[1])); s=d['stats']; s.pop('source_tokens',None); json.dump(d,open(sys.argv[2],'w'),indent=1)" "$data.json" "$result/data.json"
 echo "== train $(date -u +%T)"
 resume=; [ "${RESUME:-0}" = 1 ] && resume=--resume
+extra=()
+if [ -n "${INIT:-}" ]; then unpack_model "$INIT"; extra+=(--init "$INIT"); fi
+[ -n "${LR:-}" ] && extra+=(--lr "$LR")
 PYTHONUNBUFFERED=1 python3 scripts/gpu/train_base.py --config "$config" --data "$data" \
-  --out /tmp/models/$name --tokenizer "$tok" --max-minutes "$minutes" $resume 2>&1 | grep --line-buffered -v -E "^\s*$"
+  --out /tmp/models/$name --tokenizer "$tok" --max-minutes "$minutes" $resume "${extra[@]}" 2>&1 | grep --line-buffered -v -E "^\s*$"
 echo "== check $(date -u +%T)"
 python3 scripts/gpu/check_trained.py /tmp/models/$name > "$result/check.log" 2>&1 || { tail -20 "$result/check.log"; exit 1; }
 tail -5 "$result/check.log"
