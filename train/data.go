@@ -49,6 +49,12 @@ type DataOptions struct {
 	// MinExample is the shortest example prompt in tokens (default 640: some generators
 	// cannot make shorter prompts).
 	MinExample int
+	// MaxExample caps the prompts of the examples drawn log-uniformly (0: the room left in
+	// the sequence). Short examples pack many to a sequence: the retrieval signal per token.
+	MaxExample int
+	// LongShare is the share of examples that fill the room left in their sequence instead
+	// (the long prompts a model must also read).
+	LongShare float64
 	// Workers is the number of goroutines (default GOMAXPROCS).
 	Workers int
 	// Progress, when set, is called after each sequence with the number done and the total.
@@ -167,9 +173,14 @@ func checkOptions(opt *DataOptions) error {
 		return fmt.Errorf("train data: seed %d out of range [0, 1e9)", opt.Seed)
 	case !(opt.SyntheticFrac >= 0 && opt.SyntheticFrac <= 1):
 		return fmt.Errorf("train data: synthetic-frac %g out of range [0, 1]", opt.SyntheticFrac)
+	case !(opt.LongShare >= 0 && opt.LongShare <= 1):
+		return fmt.Errorf("train data: long-share %g out of range [0, 1]", opt.LongShare)
 	}
 	if opt.MinExample <= 0 {
 		opt.MinExample = 640
+	}
+	if opt.MaxExample < 0 || (opt.MaxExample > 0 && opt.MaxExample < opt.MinExample) {
+		return fmt.Errorf("train data: max-example %d is below min-example %d", opt.MaxExample, opt.MinExample)
 	}
 	if opt.Workers <= 0 {
 		opt.Workers = runtime.GOMAXPROCS(0)
@@ -334,9 +345,12 @@ func (b *builder) example(r *rand.Rand, i, k, room int) ([]int, int, string, boo
 	task := b.tasks[r.IntN(len(b.tasks))]
 	hi := room - answerMargin
 	length := hi
-	if r.IntN(2) == 0 { // half fill the room, half are log-uniform in [MinExample, hi]
-		lo := float64(b.opt.MinExample)
-		length = int(math.Exp(math.Log(lo) + r.Float64()*(math.Log(float64(hi))-math.Log(lo))))
+	if r.Float64() >= b.opt.LongShare { // log-uniform in [MinExample, min(hi, MaxExample)]
+		lo, up := float64(b.opt.MinExample), float64(hi)
+		if b.opt.MaxExample > 0 {
+			up = math.Max(lo, math.Min(up, float64(b.opt.MaxExample)))
+		}
+		length = int(math.Exp(math.Log(lo) + r.Float64()*(math.Log(up)-math.Log(lo))))
 	}
 	spec := gen.Spec{Task: task.Name, Length: length, N: 1, Slack: 0.08, Seed: GenSeedBase + b.opt.Seed*1_000_000_000 + int64(i)*64 + int64(k)}
 	for _, o := range task.Options {

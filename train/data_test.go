@@ -244,6 +244,9 @@ func TestDataOptionErrors(t *testing.T) {
 		{Tokens: 10, SeqLen: 64},
 		{Tokens: 128, SeqLen: 64, Seed: -1},
 		{Tokens: 128, SeqLen: 64, SyntheticFrac: 1.5},
+		{Tokens: 128, SeqLen: 64, LongShare: -0.1},
+		{Tokens: 128, SeqLen: 64, MaxExample: 600},
+		{Tokens: 128, SeqLen: 64, MinExample: 900, MaxExample: 800},
 		{Tokens: 128, SeqLen: 64, Texts: []string{"nope"}},
 		{Tokens: 128, SeqLen: 64, Tasks: []string{"nope"}},
 	} {
@@ -303,5 +306,36 @@ func TestTextSequencesWalkTheStream(t *testing.T) {
 	}
 	if len(seen) < 5 {
 		t.Fatalf("only %d whole documents in %d tokens", len(seen), len(stream))
+	}
+}
+
+// --long-share and --max-example set how examples pack a sequence: all long, one example
+// fills each sequence; none long and capped, each sequence holds several short ones.
+func TestExampleLengthMix(t *testing.T) {
+	tok := loadTok(t, "mistral-7b")
+	base := DataOptions{Tokens: 3 * 4096, SeqLen: 4096, Seed: 5, SyntheticFrac: 1, Tasks: []string{"facts"},
+		Texts: []string{"carroll-alice"}, Workers: 2}
+	long := base
+	long.LongShare = 1
+	_, st, err := BuildTrainData(tok, long)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := st.Examples["facts"]; n != 3 {
+		t.Errorf("long share 1: %d examples in 3 sequences, want one each", n)
+	}
+	short := base
+	short.MaxExample = 900
+	_, st, err = BuildTrainData(tok, short)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := st.Examples["facts"]
+	// each example takes at most 900 tokens (8% slack) plus its answer: at least 4 per sequence
+	if n < 12 {
+		t.Errorf("max-example 900, long share 0: %d examples in 3 sequences, want >= 12", n)
+	}
+	if mean := float64(st.ExampleTokens) / float64(n); mean > 900*1.08+64 {
+		t.Errorf("mean example %.0f tokens above the cap", mean)
 	}
 }

@@ -124,6 +124,8 @@ a JSON description next to each file. The same seed gives the same bytes.`,
 				"tokens":         f.Count * f.SeqLen,
 				"seed":           opt.Seed,
 				"synthetic_frac": opt.SyntheticFrac,
+				"long_share":     opt.LongShare,
+				"max_example":    opt.MaxExample,
 				"corpus":         corpusPath,
 				"tasks":          tasks,
 				"task_texts":     opt.TaskTexts,
@@ -159,6 +161,8 @@ a JSON description next to each file. The same seed gives the same bytes.`,
 	fl.StringVar(&corpusPath, "corpus", "", "a namm corpus file (JSON lines): its train documents are trained on and hide the task examples, its eval documents join the validation file")
 	fl.StringVar(&opt.TaskTexts, "task-texts", "", "haystack texts of the task examples, joined by + (default: --texts, or the corpus with --corpus)")
 	fl.IntVar(&opt.MinExample, "min-example", 640, "shortest example prompt in tokens")
+	fl.IntVar(&opt.MaxExample, "max-example", 0, "longest example prompt in tokens, but for the --long-share that fill their sequence (0: the sequence)")
+	fl.Float64Var(&opt.LongShare, "long-share", 0.5, "share of examples whose prompt fills the rest of their sequence; the others are log-uniform in [--min-example, --max-example]")
 	fl.IntVar(&opt.Workers, "workers", 0, "goroutines (default: all cores)")
 	fl.BoolVar(&quiet, "quiet", false, "no progress bar")
 	return cmd

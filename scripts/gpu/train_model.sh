@@ -12,7 +12,8 @@
 # Settings (environment): TOKENS (training tokens, default 120M), SYNTH (share of sequences
 # packed with task examples, 0.4), TASKS (generators, facts), SEED (0), RESUME=1 (continue the
 # checkpoint in /tmp/models/NAME.ckpt: the token file is rebuilt identically from the seed),
-# INIT (a model directory or DIR.tgz whose weights start the training: a shorter-context model of
+# LONG_SHARE (share of examples that fill their sequence, 0.5), MAX_EXAMPLE (cap of the others'
+# prompts in tokens, 0: none), INIT (a model directory or DIR.tgz whose weights start the training: a shorter-context model of
 # the same shape to extend), LR (peak learning rate instead of the config's).
 # RESULT (default /tmp/result/NAME): NAME.tgz.part-*, train_log.jsonl, train_summary.json,
 # loss_curve.png, data.json (what train-data made), check.log.
@@ -33,7 +34,8 @@ data=/tmp/data/$name.bin
 if [ ! -f "$data" ]; then
   echo "== train-data $(date -u +%T)"
   /tmp/namm train-data --tokenizer "$tok" --corpus /tmp/data/corpus.jsonl --tasks "$TASKS" \
-    --tokens "$TOKENS" --seq-len "$seq_len" --seed "$SEED" --synthetic-frac "$SYNTH" --out "$data" 2>&1 | tr "\r" "\n" | grep --line-buffered -v "^ *$" | tail -n 4
+    --tokens "$TOKENS" --seq-len "$seq_len" --seed "$SEED" --synthetic-frac "$SYNTH" \
+    --long-share "${LONG_SHARE:-0.5}" --max-example "${MAX_EXAMPLE:-0}" --out "$data" 2>&1 | tr "\r" "\n" | grep --line-buffered -v "^ *$" | tail -n 4
 fi
 python3 -c "
 import json,sys; d=json.load(open(sys.argv[1])); s=d['stats']; s.pop('source_tokens',None); json.dump(d,open(sys.argv[2],'w'),indent=1)" "$data.json" "$result/data.json"
