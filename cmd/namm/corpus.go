@@ -81,6 +81,7 @@ manifest with the counts of every source. namm train-data --corpus reads the res
 	fl.StringVar(&root, "root", "corpus-src", "directory holding one unpacked directory per source package")
 	fl.StringVar(&out, "out", "", "JSON-lines corpus file to write")
 	fl.IntVar(&opt.EvalPercent, "eval-percent", 2, "share of documents (by id hash) held out for evaluation, in percent")
+	fl.IntVar(&opt.TrainPercent, "train-percent", 100, "share of the train documents kept (by another id hash), in percent: an exact subset of the whole corpus, smaller to carry; eval documents are all kept")
 	fl.IntVar(&opt.MinChars, "min-chars", 200, "drop documents shorter than this after deduplication")
 	fl.IntVar(&opt.Workers, "workers", 0, "goroutines (default: all cores)")
 	fl.BoolVar(&quiet, "quiet", false, "no progress line")

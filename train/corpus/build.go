@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"hash/fnv"
 	"io"
 	"io/fs"
@@ -40,8 +41,12 @@ type Options struct {
 	// MinDupChars is the shortest paragraph that deduplication drops when seen before
 	// (default 40): shorter ones ("Note", "Example:") recur naturally.
 	MinDupChars int
-	Workers     int
-	Progress    func(source string, done, total int)
+	// TrainPercent keeps this share of the train documents, by a hash of their id other
+	// than the split's (default 100: all): a smaller corpus, for a machine that takes only so
+	// many bytes, that is an exact subset of the whole one (deduplication runs as for all).
+	TrainPercent int
+	Workers      int
+	Progress     func(source string, done, total int)
 }
 
 // SourceStats describe what one source gave.
@@ -54,6 +59,7 @@ type SourceStats struct {
 	EvalChars     int `json:"eval_chars"`
 	DupParagraphs int `json:"duplicate_paragraphs_dropped"`
 	ShortDocs     int `json:"short_docs_dropped"`
+	SampledOut    int `json:"train_docs_sampled_out,omitempty"`
 }
 
 // Build reads every source of m from root/<source dir>, and writes the documents as JSON
@@ -68,6 +74,9 @@ func Build(m *Manifest, root string, w io.Writer, opt Options) ([]SourceStats, e
 	}
 	if opt.MinDupChars <= 0 {
 		opt.MinDupChars = 40
+	}
+	if opt.TrainPercent <= 0 || opt.TrainPercent > 100 {
+		opt.TrainPercent = 100
 	}
 	bw := bufio.NewWriterSize(w, 1<<20)
 	enc := json.NewEncoder(bw)
@@ -109,6 +118,10 @@ func Build(m *Manifest, root string, w io.Writer, opt Options) ([]SourceStats, e
 					continue
 				}
 				d := Doc{ID: id, Source: s.Name, Split: splitOf(id, opt.EvalPercent), Text: text}
+				if d.Split == Train && !sampled(id, opt.TrainPercent) {
+					st.SampledOut++
+					continue
+				}
 				if err := enc.Encode(d); err != nil {
 					return nil, err
 				}
@@ -234,6 +247,12 @@ func splitOf(id string, evalPercent int) string {
 		return Eval
 	}
 	return Train
+}
+
+// sampled reports whether a train document is among the percent kept (CRC-32 of its id,
+// independent of splitOf's FNV hash).
+func sampled(id string, percent int) bool {
+	return percent >= 100 || int(crc32.ChecksumIEEE([]byte(id))%100) < percent
 }
 
 // ReadDocs reads a corpus JSONL file, keeping the documents of the given split ("" for all).

@@ -121,6 +121,21 @@ func TestBuild(t *testing.T) {
 			t.Fatalf("%s: split %s", d.ID, d.Split)
 		}
 	}
+	// --train-percent 50 keeps the train documents whose CRC-32 of the id mod 100 is below 50
+	// (Python's zlib.crc32: one.txt 8, two.txt.gz 54, p.html 17), each line as in the whole
+	// corpus: two.txt.gz's line goes, the others stay verbatim and in order.
+	var half bytes.Buffer
+	hstats, err := Build(m, root, &half, Options{Workers: 2, TrainPercent: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(out.String(), "\n")
+	if want := lines[0] + lines[2]; half.String() != want {
+		t.Fatalf("50%% corpus:\n%s\nwant:\n%s", half.String(), want)
+	}
+	if hstats[0].SampledOut != 1 || hstats[0].Docs != 1 || hstats[1].SampledOut != 0 {
+		t.Fatalf("50%% stats: %+v", hstats)
+	}
 	// Every id lands in eval for some share of ids: 2% of 5,000 made-up ids, within noise.
 	eval := 0
 	for i := range 5000 {
