@@ -47,18 +47,25 @@ func WriteCSV(dir string, res *Results) ([]string, error) {
 
 func float(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
 
+// optional is float(*x), or empty when x is nil.
+func optional(x *float64) string {
+	if x == nil {
+		return ""
+	}
+	return float(*x)
+}
+
 func writeSummaryCSV(w *csv.Writer, rows []Row) error {
 	if err := w.Write([]string{"task", "policy", "budget", "samples", "score", "normalized", "reference_samples",
-		"mean_kv_tokens_per_layer", "peak_kv_tokens_per_layer", "tokens_per_second"}); err != nil {
+		"mean_kv_tokens_per_layer", "peak_kv_tokens_per_layer", "tokens_per_second",
+		"score_low", "score_high", "normalized_low", "normalized_high", "diff_low", "diff_high"}); err != nil {
 		return err
 	}
 	for _, r := range rows {
-		norm := ""
-		if r.Normalized != nil {
-			norm = float(*r.Normalized)
-		}
-		if err := w.Write([]string{r.Task, r.Policy, r.Budget, strconv.Itoa(r.Samples), float(r.Score), norm,
-			strconv.Itoa(r.RefSamples), float(r.MeanKV), float(r.PeakKV), float(r.TokensPerSecond)}); err != nil {
+		if err := w.Write([]string{r.Task, r.Policy, r.Budget, strconv.Itoa(r.Samples), float(r.Score), optional(r.Normalized),
+			strconv.Itoa(r.RefSamples), float(r.MeanKV), float(r.PeakKV), float(r.TokensPerSecond),
+			optional(r.ScoreLow), optional(r.ScoreHigh), optional(r.NormalizedLow), optional(r.NormalizedHigh),
+			optional(r.DiffLow), optional(r.DiffHigh)}); err != nil {
 			return err
 		}
 	}

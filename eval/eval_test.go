@@ -586,6 +586,11 @@ func checkCSV(t *testing.T, dir string, res *Results) {
 		if (rec[5] == "") != (r.Normalized == nil) {
 			t.Errorf("summary.csv row %d normalised %q, results.json %v", i+1, rec[5], r.Normalized)
 		}
+		for j, x := range []*float64{r.ScoreLow, r.ScoreHigh, r.NormalizedLow, r.NormalizedHigh, r.DiffLow, r.DiffHigh} {
+			if got, want := rec[10+j], optional(x); got != want {
+				t.Errorf("summary.csv row %d %s %q, results.json %q", i+1, sum[0][10+j], got, want)
+			}
+		}
 	}
 	smp := read(SamplesCSVFile)
 	if len(smp) != len(res.Samples)+1 {

@@ -26,6 +26,23 @@ type Row struct {
 	Normalized *float64 `json:"normalized"`
 	// RefSamples is how many of the samples the reference also ran.
 	RefSamples int `json:"reference_samples"`
+	// ScoreLow and ScoreHigh bound the 95% percentile bootstrap interval of
+	// Score: the row's samples resampled (for AllTasks, within each task).
+	// Nil with fewer than 2 samples (for AllTasks, in any task).
+	ScoreLow  *float64 `json:"score_low,omitempty"`
+	ScoreHigh *float64 `json:"score_high,omitempty"`
+	// NormalizedLow and NormalizedHigh bound Normalized by a paired bootstrap
+	// over the sample IDs shared with the reference. Nil where Normalized is,
+	// with fewer than 2 shared IDs, or when over half the resamples drew a
+	// reference sum of 0.
+	NormalizedLow  *float64 `json:"normalized_low,omitempty"`
+	NormalizedHigh *float64 `json:"normalized_high,omitempty"`
+	// DiffLow and DiffHigh bound the paired difference of the score minus the
+	// reference's score on the shared sample IDs, in points (for AllTasks,
+	// the mean over tasks of that difference). Nil without a reference or
+	// with fewer than 2 shared IDs.
+	DiffLow  *float64 `json:"diff_low,omitempty"`
+	DiffHigh *float64 `json:"diff_high,omitempty"`
 	// MeanKV is the mean over samples of the mean over passes of the tokens
 	// per layer; PeakKV is the max over samples of the peak tokens per layer
 	// (the peak summed over layers, divided by the layer count).
@@ -50,7 +67,7 @@ func (r Row) Label() string {
 // Summarize groups results by task and variant (in the order of tasks and
 // variants) and adds an AllTasks row per variant when there are several
 // tasks. Normalised scores divide by the reference variant's results on the
-// same sample IDs.
+// same sample IDs. Intervals are bootstrapped as bootstrap.go describes.
 func Summarize(results []SampleResult, tasks []string, variants []Variant) []Row {
 	type key struct{ task, label string }
 	groups := map[key][]SampleResult{}
@@ -66,6 +83,7 @@ func Summarize(results []SampleResult, tasks []string, variants []Variant) []Row
 	}
 	var rows []Row
 	perVariant := map[string][]Row{}
+	strata := map[string][]stratum{}
 	for _, task := range tasks {
 		for _, v := range variants {
 			rs := groups[key{task, v.Label()}]
@@ -74,11 +92,16 @@ func Summarize(results []SampleResult, tasks []string, variants []Variant) []Row
 			}
 			row := aggregate(rs)
 			row.Task, row.Policy, row.Budget = task, v.Policy, BudgetLabel(v.Budget)
+			var refResults []SampleResult
 			if ref != nil {
-				row.Normalized, row.RefSamples = normalize(rs, groups[key{task, ref.Label()}])
+				refResults = groups[key{task, ref.Label()}]
+				row.Normalized, row.RefSamples = normalize(rs, refResults)
 			}
+			s := newStratum(rs, refResults)
+			row.setIntervals([]stratum{s})
 			rows = append(rows, row)
 			perVariant[v.Label()] = append(perVariant[v.Label()], row)
+			strata[v.Label()] = append(strata[v.Label()], s)
 		}
 	}
 	if len(tasks) < 2 {
@@ -107,12 +130,20 @@ func Summarize(results []SampleResult, tasks []string, variants []Variant) []Row
 		if len(norm) > 0 {
 			all.Normalized = ptr(mean(norm))
 		}
+		all.setIntervals(strata[v.Label()])
 		if all.seconds > 0 {
 			all.TokensPerSecond = all.tokens / all.seconds
 		}
 		rows = append(rows, all)
 	}
 	return rows
+}
+
+// setIntervals sets the row's intervals from its strata: one for a task
+// row, one per task for AllTasks.
+func (r *Row) setIntervals(strata []stratum) {
+	r.ScoreLow, r.ScoreHigh = scoreInterval(r.Task, r.Label(), strata)
+	r.NormalizedLow, r.NormalizedHigh, r.DiffLow, r.DiffHigh = pairedIntervals(r.Task, r.Label(), strata)
 }
 
 func labelOf(policy, budget string) string {
@@ -185,9 +216,11 @@ func mean(xs []float64) float64 {
 func ptr(x float64) *float64 { return &x }
 
 // WriteTable prints rows as an aligned table (text columns left, numbers
-// right), then a legend and the notes.
+// right), then, when any row has one, a table of the 95% bootstrap
+// intervals, then a legend and the notes.
 func WriteTable(w io.Writer, rows []Row, notes []string) error {
 	cells := [][]string{{"task", "memory", "budget", "n", "score", "normalised", "KV mean/layer", "KV peak/layer", "tok/s"}}
+	intervals := [][]string{{"task", "memory", "budget", "score", "normalised", "score - " + ReferencePolicy}}
 	for _, r := range rows {
 		budget := r.Budget
 		if budget == "" {
@@ -199,21 +232,57 @@ func WriteTable(w io.Writer, rows []Row, notes []string) error {
 		}
 		cells = append(cells, []string{r.Task, r.Policy, budget, fmt.Sprint(r.Samples), fmt.Sprintf("%.2f", r.Score), norm,
 			fmt.Sprintf("%.1f", r.MeanKV), fmt.Sprintf("%.1f", r.PeakKV), fmt.Sprintf("%.1f", r.TokensPerSecond)})
+		if r.ScoreLow != nil || r.NormalizedLow != nil || r.DiffLow != nil {
+			intervals = append(intervals, []string{r.Task, r.Policy, budget, interval("%.1f", r.ScoreLow, r.ScoreHigh),
+				interval("%.3f", r.NormalizedLow, r.NormalizedHigh), interval("%+.1f", r.DiffLow, r.DiffHigh)})
+		}
 	}
+	var b strings.Builder
+	writeAligned(&b, cells, 3)
+	if len(intervals) > 1 {
+		b.WriteString("\n95% bootstrap intervals\n")
+		writeAligned(&b, intervals, 3)
+	}
+	b.WriteString("score: mean metric x100; normalised: score / full-cache score on the same samples ('-': no reference, or it scored 0;\n" +
+		"  the mean over tasks leaves such tasks out);\n" +
+		"KV: tokens per layer (max over KV heads); tok/s: (prompt + generated tokens) / wall seconds; budget '-': the policy takes none\n")
+	if len(intervals) > 1 {
+		fmt.Fprintf(&b, "intervals: percentile bootstrap of %d resamples of the samples; normalised and score - %s (points)\n"+
+			"  resample the sample IDs shared with %[2]s, paired; the mean over tasks resamples within each task;\n"+
+			"  '-': fewer than 2 samples, or no normalised score\n",
+			Resamples, ReferencePolicy)
+	}
+	for _, n := range notes {
+		b.WriteString("note: " + n + "\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// interval formats [low, high] with verb, or "-" when undefined.
+func interval(verb string, low, high *float64) string {
+	if low == nil || high == nil {
+		return "-"
+	}
+	return fmt.Sprintf("["+verb+", "+verb+"]", *low, *high)
+}
+
+// writeAligned writes cells as columns two spaces apart, the first left
+// columns left-aligned and the others right-aligned.
+func writeAligned(b *strings.Builder, cells [][]string, left int) {
 	width := make([]int, len(cells[0]))
 	for _, row := range cells {
 		for i, c := range row {
 			width[i] = max(width[i], utf8.RuneCountInString(c))
 		}
 	}
-	var b strings.Builder
 	for _, row := range cells {
 		for i, c := range row {
 			pad := strings.Repeat(" ", width[i]-utf8.RuneCountInString(c))
 			if i > 0 {
 				b.WriteString("  ")
 			}
-			if i < 3 {
+			if i < left {
 				b.WriteString(c + pad)
 			} else {
 				b.WriteString(pad + c)
@@ -221,14 +290,6 @@ func WriteTable(w io.Writer, rows []Row, notes []string) error {
 		}
 		b.WriteString("\n")
 	}
-	b.WriteString("score: mean metric x100; normalised: score / full-cache score on the same samples ('-': no reference, or it scored 0;\n" +
-		"  the mean over tasks leaves such tasks out);\n" +
-		"KV: tokens per layer (max over KV heads); tok/s: (prompt + generated tokens) / wall seconds; budget '-': the policy takes none\n")
-	for _, n := range notes {
-		b.WriteString("note: " + n + "\n")
-	}
-	_, err := io.WriteString(w, b.String())
-	return err
 }
 
 // shortLabel shortens a label for plot legends.
