@@ -9,7 +9,9 @@ score (mean metric x100), normalised score (sum of scores / sum of the full cach
 same sample ids; '-' without a reference or where it scored 0), mean KV tokens per layer (mean
 over samples) and peak KV tokens per layer (max over samples of the peak summed over layers /
 layers); per length and memory a mean-over-tasks row (scores and KV means averaged over tasks,
-normalised scores over the tasks that have one, peak the max).
+normalised scores over the tasks that have one, peak the max). The long table adds 95%
+bootstrap intervals of the score and the normalised score (paired with the full cache on the
+same ids; stratified by task in the mean rows), computed as eval/bootstrap.go does.
 
     python3 scripts/results_table.py runs/baselines-2k            # one long table
     python3 scripts/results_table.py --pivot runs/a-2k runs/a-4k  # per length: memory x task
@@ -25,8 +27,10 @@ import argparse
 import collections
 import json
 import os
+import random
 import re
 import sys
+import zlib
 
 REFERENCE = "full"
 
@@ -99,7 +103,51 @@ def memory_labels(samples):
 
 
 # cut: the longest prompt (tokens fed) when some samples were middle-truncated, else None.
-Row = collections.namedtuple("Row", "task length memory n score norm kv_mean kv_peak cut", defaults=[None])
+# strata: per task, (scores, [(score, full cache's score) on shared ids]), for the intervals.
+Row = collections.namedtuple("Row", "task length memory n score norm kv_mean kv_peak cut strata",
+                             defaults=[None, ()])
+
+# Resamples of the bootstrap, as eval/bootstrap.go: ~50 beyond each end of a 95% interval.
+RESAMPLES = 2000
+
+
+def percentile(xs, q):
+    """Linear interpolation between the sorted values, as eval/bootstrap.go."""
+    xs = sorted(xs)
+    pos = q * (len(xs) - 1)
+    i = int(pos)
+    return xs[i] if i + 1 >= len(xs) else xs[i] + (pos - i) * (xs[i + 1] - xs[i])
+
+
+def intervals(strata, key):
+    """95% percentile-bootstrap intervals (score, normalised) of a row, each task resampled on
+    its own and the statistic averaged over tasks as the point estimate is (the normalised
+    score paired: the same resampled ids for the policy and the full cache). The draws are
+    Python's (seeded by the row), so the ends differ slightly from namm eval's own intervals.
+    None where a task has fewer than 2 samples, or over half the resamples hit a reference
+    sum of 0."""
+    rng = random.Random(zlib.crc32(key.encode()))
+    score_ok = strata and all(len(sc) >= 2 for sc, _ in strata)
+    paired = [pr for _, pr in strata if len(pr) >= 2 and sum(r for _, r in pr) > 0]
+    scores, norms, skipped = [], [], 0
+    for _ in range(RESAMPLES):
+        if score_ok:
+            scores.append(sum(100 * sum(rng.choices(sc, k=len(sc))) / len(sc) for sc, _ in strata) / len(strata))
+        if paired:
+            ratios = []
+            for pr in paired:
+                draw = rng.choices(pr, k=len(pr))
+                ref = sum(r for _, r in draw)
+                if ref == 0:
+                    break
+                ratios.append(sum(x for x, _ in draw) / ref)
+            if len(ratios) < len(paired):
+                skipped += 1
+            else:
+                norms.append(sum(ratios) / len(ratios))
+    score = (percentile(scores, 0.025), percentile(scores, 0.975)) if score_ok else None
+    norm = (percentile(norms, 0.025), percentile(norms, 0.975)) if paired and skipped <= RESAMPLES // 2 else None
+    return score, norm
 
 
 def summarize(samples):
@@ -127,7 +175,8 @@ def summarize(samples):
             peak = max(d["peak_kv_tokens"] for d in ds) / layers if layers else float("nan")
             cut = max((d.get("prompt_tokens", 0) for d in ds if d.get("truncated")), default=None)
             rows.append(Row(task, length, mem, n, 100 * sum(d["score"] for d in ds) / n, norm,
-                            sum(d["mean_kv_tokens"] for d in ds) / n, peak, cut))
+                            sum(d["mean_kv_tokens"] for d in ds) / n, peak, cut,
+                            (([d["score"] for d in ds], pairs),)))
     return rows
 
 
@@ -145,7 +194,8 @@ def with_means(rows):
             norms = [r.norm for r in rs if r.norm is not None]
             out.append(Row(f"mean over {len(rs)} tasks", length, mem, sum(r.n for r in rs),
                            sum(r.score for r in rs) / len(rs), sum(norms) / len(norms) if norms else None,
-                           sum(r.kv_mean for r in rs) / len(rs), max(r.kv_peak for r in rs)))
+                           sum(r.kv_mean for r in rs) / len(rs), max(r.kv_peak for r in rs), None,
+                           tuple(st for r in rs for st in r.strata)))
     return out
 
 
@@ -157,12 +207,17 @@ def fmt_len(x):
     return "-" if x is None else str(x)
 
 
+def fmt_ci(ci, digits):
+    return "-" if ci is None else f"[{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
+
+
 def long_table(rows):
-    print("| task | length | memory | n | score | normalised | KV mean/layer | KV peak/layer |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| task | length | memory | n | score | 95% interval | normalised | 95% interval | KV mean/layer | KV peak/layer |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in with_means(rows):
-        print(f"| {r.task} | {fmt_len(r.length)} | {r.memory} | {r.n} | {r.score:.1f} | {fmt_norm(r.norm)} "
-              f"| {r.kv_mean:.0f} | {r.kv_peak:.0f} |")
+        score_ci, norm_ci = intervals(r.strata, f"{r.task}|{r.length}|{r.memory}")
+        print(f"| {r.task} | {fmt_len(r.length)} | {r.memory} | {r.n} | {r.score:.1f} | {fmt_ci(score_ci, 1)} "
+              f"| {fmt_norm(r.norm)} | {fmt_ci(norm_ci, 2)} | {r.kv_mean:.0f} | {r.kv_peak:.0f} |")
 
 
 def pivot_tables(rows):
