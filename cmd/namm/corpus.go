@@ -65,10 +65,19 @@ manifest with the counts of every source. namm train-data --corpus reads the res
 				return err
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 2, 4, 2, ' ', tabwriter.AlignRight)
-			fmt.Fprintln(tw, "source\tfiles\tdocs\teval docs\tMB\tdup paragraphs\tshort docs\t")
+			sampling := opt.TrainPercent > 0 && opt.TrainPercent < 100
+			head := "source\tfiles\tdocs\teval docs\tMB\tdup paragraphs\tshort docs\t"
+			if sampling {
+				head += "sampled out\t"
+			}
+			fmt.Fprintln(tw, head)
 			var docs, chars int
 			for _, s := range stats {
-				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.2f\t%d\t%d\t\n", s.Name, s.Files, s.Docs, s.EvalDocs, float64(s.Chars)/1e6, s.DupParagraphs, s.ShortDocs)
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.2f\t%d\t%d\t", s.Name, s.Files, s.Docs, s.EvalDocs, float64(s.Chars)/1e6, s.DupParagraphs, s.ShortDocs)
+				if sampling {
+					fmt.Fprintf(tw, "%d\t", s.SampledOut)
+				}
+				fmt.Fprintln(tw)
 				docs += s.Docs
 				chars += s.Chars
 			}
