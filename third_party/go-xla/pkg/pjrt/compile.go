@@ -169,19 +169,41 @@ func (cc *CompileConfig) Done() (*LoadedExecutable, error) {
 	}
 	pinner.Pin(unsafe.SliceData(binOptions))
 
+	// Carry over configuration information:
+	carryOver := func(exec *LoadedExecutable) {
+		exec.numReplicas = numReplicas
+		exec.numPartitions = numPartitions
+		exec.deviceAssignment = cc.deviceAssignment
+		exec.isPortable = cc.options.CompilePortableExecutable
+	}
+
+	// namm patch (third_party/go-xla/NAMM_PATCH.md): the persistent compile cache, off unless
+	// $NAMM_XLA_CACHE_DIR names a directory (compilecache.go, compilecache_pjrt.go).
+	cache := compileCacheConfig()
+	var cacheKey [32]byte
+	if cache != nil {
+		cacheKey, err = cc.compileCacheKey()
+		if err != nil {
+			klog.V(1).Infof("compile cache: no key: %v", err)
+			cache = nil
+		} else if exec := cc.loadCached(cache, cacheKey); exec != nil {
+			carryOver(exec)
+			cc.options = nil
+			return exec, nil
+		}
+	}
+
 	klog.V(2).Infof("calling pjrtClientCompile()")
 	exec, err := pjrtClientCompile(cc.plugin, cc.client, cc.program, cc.programFormat, binOptions)
 	if err != nil {
 		klog.V(1).Infof("pjrtClientCompile() failed: %v", err)
 		return nil, errors.WithMessagef(err, "failed to compile the program")
 	}
-
-	// Carry over configuration information:
-	exec.numReplicas = numReplicas
-	exec.numPartitions = numPartitions
-	exec.deviceAssignment = cc.deviceAssignment
-	exec.isPortable = cc.options.CompilePortableExecutable
+	carryOver(exec)
 	klog.V(2).Infof("pjrtClientCompile() succeeded")
+	if cache != nil {
+		cc.storeCached(cache, cacheKey, exec)
+	}
 	cc.options = nil // We can make sure this is freed.
 	return exec, nil
 }

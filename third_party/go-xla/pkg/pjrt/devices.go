@@ -130,8 +130,20 @@ func (dDesc *DeviceDescription) ProcessIndex() int {
 	return dDesc.processIndex
 }
 
-// A vendor-dependent string that uniquely identifies the kind of device,
+// Kind is a vendor-dependent string that uniquely identifies the kind of device,
 // e.g., "Tesla V100-SXM2-16GB".
+//
+// namm patch (third_party/go-xla/NAMM_PATCH.md): it enters the keys of the compile cache.
+func (dDesc *DeviceDescription) Kind() (string, error) {
+	args := C.new_PJRT_DeviceDescription_Kind_Args()
+	defer cFree(args)
+	args.device_description = dDesc.deviceDescription
+	err := toError(dDesc.plugin, C.call_PJRT_DeviceDescription_Kind(dDesc.plugin.api, args))
+	if err != nil {
+		return "", err
+	}
+	return cCharArray(args.device_kind, args.device_kind_size), nil
+}
 
 // DebugString suitable for logging when errors occur.
 // Should be verbose enough to describe the current device unambiguously.
