@@ -69,6 +69,7 @@ require (
 	k8s.io/klog/v2 v2.130.1 // indirect
 )
 
-// go-xla v0.1.4 with one change: executions return once enqueued instead of
-// waiting for the device (third_party/go-xla/NAMM_PATCH.md).
+// go-xla v0.1.4 with two changes: executions return once enqueued instead of
+// waiting for the device, and an opt-in persistent cache of compiled
+// executables (NAMM_XLA_CACHE_DIR) (third_party/go-xla/NAMM_PATCH.md).
 replace github.com/gomlx/go-xla => ./third_party/go-xla

@@ -9,7 +9,7 @@ import (
 )
 
 // TestGoXLAPatchInPlace: the build uses the vendored go-xla
-// (third_party/go-xla, NAMM_PATCH.md) and its one change is there: an
+// (third_party/go-xla, NAMM_PATCH.md) and its first change is there: an
 // execution passes no completion events, so it returns once enqueued
 // instead of waiting for the GPU. Upstream's API has no option for this;
 // without the patch passes get slower on a GPU (8k prefill 0.68 -> 1.02 s
