@@ -46,8 +46,11 @@ build_ktrace() {
 
 # device_env: the settings every namm command on the device needs (never auto-install a plugin;
 # go-xla's CUDA check writes a wrong path into XLA_FLAGS); sets PLUGIN to the XLA plugin's path.
+# XLA_CACHE=1 turns on the persistent cache of compiled executables in /tmp/namm-xla-cache
+# (third_party/go-xla/NAMM_PATCH.md; off by default until measured on a GPU).
 device_env() {
   export GOMLX_NO_AUTO_INSTALL=1 GOPJRT_CUDA_CHECKS=0
+  if [ "${XLA_CACHE:-}" = 1 ]; then export NAMM_XLA_CACHE_DIR=/tmp/namm-xla-cache; fi
   PLUGIN=$(xla_plugin)
 }
 
