@@ -75,8 +75,9 @@ func (r *Runner) MaxLen() int {
 // PromptIDs tokenises a prompt with BOS and, when it is longer than
 // MaxLen - maxNew tokens, keeps its first and last halves the way
 // LongBench's pred.py does: both halves are decoded to text (special
-// tokens dropped) and the joined text is tokenised again. It returns the
-// ids fed to the model and the untruncated length.
+// tokens dropped) and the joined text is tokenised again, a few tokens
+// shorter where that text tokenises past the limit. It returns the ids fed
+// to the model and the untruncated length.
 func (r *Runner) PromptIDs(prompt string, maxNew int) (ids []int, original int, err error) {
 	ids = r.Tok.Encode(prompt, true)
 	original = len(ids)
@@ -87,10 +88,23 @@ func (r *Runner) PromptIDs(prompt string, maxNew int) (ids []int, original int, 
 	if len(ids) <= limit {
 		return ids, original, nil
 	}
-	kept := reader.TruncateMiddle(ids, limit)
-	half := len(kept) / 2
-	text := r.Tok.Decode(kept[:half], true) + r.Tok.Decode(kept[half:], true)
-	return r.Tok.Encode(text, true), original, nil
+	// The joined text may tokenise longer than the ids it came from (the
+	// junction's pieces merge differently): cut deeper by the excess and
+	// retry, and as a last resort keep the ids themselves, so the prompt
+	// and maxNew always fit the positions.
+	for target := limit; target > 0; {
+		kept := reader.TruncateMiddle(ids, target)
+		half := len(kept) / 2
+		out := r.Tok.Encode(r.Tok.Decode(kept[:half], true)+r.Tok.Decode(kept[half:], true), true)
+		if len(out) <= limit {
+			return out, original, nil
+		}
+		if target < limit-8 {
+			break
+		}
+		target -= len(out) - limit
+	}
+	return reader.TruncateMiddle(ids, limit), original, nil
 }
 
 // Request is one sequence to generate.
