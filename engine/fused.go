@@ -245,17 +245,8 @@ func (s *Session) forwardFused(in *passInput) (passOutput, error) {
 	}
 	args, key := s.fusedPassArgs(mask, width, nReal, capacity, quarters, wantLogits, []any{g.embed, g.cos, g.sin, g.qpos, g.qw}, g.ctl, writeAt)
 	for l := range s.cache.Layers {
-		lc := &s.cache.Layers[l]
-		bufs := []*tensors.Tensor{lc.K, lc.V, lc.Pos}
-		if s.dev != nil {
-			bufs = append(bufs, lc.Feat)
-		}
-		for _, t := range bufs {
-			d, err := graph.DonateTensorBuffer(t, e.Backend, 0)
-			if err != nil {
-				return passOutput{}, fmt.Errorf("engine: donating layer %d's cache: %w", l, err)
-			}
-			args = append(args, d)
+		if args, err = s.donateLayer(l, args); err != nil {
+			return passOutput{}, err
 		}
 		for _, w := range e.Weights.Layers[l].List() {
 			args = append(args, w)
@@ -272,6 +263,37 @@ func (s *Session) forwardFused(in *passInput) (passOutput, error) {
 		logits = tensors.MustCopyFlatData[float32](out[0])
 		out = out[1:]
 	}
+	out = s.takeCache(out, in.qpos[:nReal])
+	stats, err := unstackStats(out, cfg.NumLayers)
+	if err != nil {
+		return passOutput{}, err
+	}
+	return passOutput{stats: stats, logits: logits}, nil
+}
+
+// donateLayer appends layer l's cache buffers (K, V, positions and, with a
+// device policy state, its features), donated to the pass that updates
+// them in place, to args.
+func (s *Session) donateLayer(l int, args []any) ([]any, error) {
+	lc := &s.cache.Layers[l]
+	bufs := []*tensors.Tensor{lc.K, lc.V, lc.Pos}
+	if s.dev != nil {
+		bufs = append(bufs, lc.Feat)
+	}
+	for _, t := range bufs {
+		d, err := graph.DonateTensorBuffer(t, s.e.Backend, 0)
+		if err != nil {
+			return nil, fmt.Errorf("engine: donating layer %d's cache: %w", l, err)
+		}
+		args = append(args, d)
+	}
+	return args, nil
+}
+
+// takeCache installs a fused pass's updated cache buffers (per layer, in
+// donateLayer's order) from the front of out, indexes the pass's positions,
+// and returns the rest of out.
+func (s *Session) takeCache(out []*tensors.Tensor, qpos []int32) []*tensors.Tensor {
 	for l := range s.cache.Layers {
 		lc := &s.cache.Layers[l]
 		lc.K, lc.V, lc.Pos = out[0], out[1], out[2]
@@ -280,13 +302,9 @@ func (s *Session) forwardFused(in *passInput) (passOutput, error) {
 			lc.Feat = out[0]
 			out = out[1:]
 		}
-		lc.AppendIndex(in.qpos[:nReal])
+		lc.AppendIndex(qpos)
 	}
-	stats, err := unstackStats(out, cfg.NumLayers)
-	if err != nil {
-		return passOutput{}, err
-	}
-	return passOutput{stats: stats, logits: logits}, nil
+	return out
 }
 
 // unstackStats reads each statistic stacked over the layers ([L, ...]) with

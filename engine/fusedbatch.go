@@ -217,17 +217,8 @@ func (e *Engine) forwardFusedBatch(seqs []*Session, ins []*passInput) ([]passOut
 	}
 	for _, s := range seqs {
 		for l := range s.cache.Layers {
-			lc := &s.cache.Layers[l]
-			bufs := []*tensors.Tensor{lc.K, lc.V, lc.Pos}
-			if s.dev != nil {
-				bufs = append(bufs, lc.Feat)
-			}
-			for _, t := range bufs {
-				d, err := graph.DonateTensorBuffer(t, e.Backend, 0)
-				if err != nil {
-					return nil, fmt.Errorf("engine: donating layer %d's cache: %w", l, err)
-				}
-				args = append(args, d)
+			if args, err = s.donateLayer(l, args); err != nil {
+				return nil, err
 			}
 		}
 	}
@@ -261,16 +252,7 @@ func (e *Engine) forwardFusedBatch(seqs []*Session, ins []*passInput) ([]passOut
 	}
 	out = out[len(seqs):]
 	for i, s := range seqs {
-		for l := range s.cache.Layers {
-			lc := &s.cache.Layers[l]
-			lc.K, lc.V, lc.Pos = out[0], out[1], out[2]
-			out = out[3:]
-			if s.dev != nil {
-				lc.Feat = out[0]
-				out = out[1:]
-			}
-			lc.AppendIndex(ins[i].qpos[:ins[i].nReal])
-		}
+		out = s.takeCache(out, ins[i].qpos[:ins[i].nReal])
 	}
 	if !anyStats {
 		for i := range outs {
@@ -362,13 +344,14 @@ func (e *Engine) forwardFusedGroups(seqs []*Session, ins []*passInput) ([]passOu
 	// A run's sequences in the order of their kinds (and state controls'
 	// lengths, an input shape): a graph for each combination, not for
 	// each arrangement.
-	kind := func(i int) string {
+	kind := make([]string, len(seqs)) // each sequence's once, not per comparison
+	for i := range seqs {
 		k := fusedSeq{seqKind: seqKind{stats: ins[i].mask, state: seqs[i].dev}}.String()
-		return fmt.Sprintf("%s/w%d", k, len(ins[i].ctl))
+		kind[i] = fmt.Sprintf("%s/w%d", k, len(ins[i].ctl))
 	}
 	for _, k := range order {
 		idx := groups[k]
-		slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(kind(a), kind(b)) })
+		slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(kind[a], kind[b]) })
 		for len(idx) > 0 {
 			run := idx[:1<<(bits.Len(uint(len(idx)))-1)]
 			idx = idx[len(run):]
