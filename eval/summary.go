@@ -95,9 +95,11 @@ func Summarize(results []SampleResult, tasks []string, variants []Variant) []Row
 			var refResults []SampleResult
 			if ref != nil {
 				refResults = groups[key{task, ref.Label()}]
-				row.Normalized, row.RefSamples = normalize(rs, refResults)
 			}
 			s := newStratum(rs, refResults)
+			if ref != nil {
+				row.Normalized, row.RefSamples = s.normalized()
+			}
 			row.setIntervals([]stratum{s})
 			rows = append(rows, row)
 			perVariant[v.Label()] = append(perVariant[v.Label()], row)
@@ -176,23 +178,21 @@ func aggregate(rs []SampleResult) Row {
 // normalize divides the mean score of rs by the reference's mean on the
 // sample IDs both have; nil when they share none or the reference scored 0.
 func normalize(rs, ref []SampleResult) (*float64, int) {
-	refScore := map[string]float64{}
-	for _, r := range ref {
-		refScore[r.ID] = r.Score
+	return newStratum(rs, ref).normalized()
+}
+
+// normalized is the stratum's normalised score (nil without one) and the
+// number of shared sample IDs.
+func (s stratum) normalized() (*float64, int) {
+	if !s.ratio {
+		return nil, len(s.variant)
 	}
 	var sum, refSum float64
-	n := 0
-	for _, r := range rs {
-		if s, ok := refScore[r.ID]; ok {
-			sum += r.Score
-			refSum += s
-			n++
-		}
+	for i := range s.variant {
+		sum += s.variant[i]
+		refSum += s.reference[i]
 	}
-	if n == 0 || refSum == 0 {
-		return nil, n
-	}
-	return ptr(sum / refSum), n
+	return ptr(sum / refSum), len(s.variant)
 }
 
 func addScaled(acc, x []float64, scale float64) []float64 {
