@@ -238,18 +238,7 @@ func pickOne(r *rng, xs []string) string { return xs[r.intn(len(xs))] }
 // one that starts with a name keeps it; one that starts with a value keeps the value's case
 // and takes no opener.
 func (gr grammar) say(r *rng, forms []string, e, a, v string) string {
-	return gr.sayForm(r, pickOne(r, forms), e, a, v)
-}
-
-// state states a fact about an entity of the class c.
-func (gr grammar) stateOf(r *rng, c entityClass, e, a, v string) string {
-	if c.person && len(gr.personState) > 0 && r.intn(len(gr.state)+len(gr.personState)) >= len(gr.state) {
-		return gr.say(r, gr.personState, e, a, v)
-	}
-	return gr.say(r, gr.state, e, a, v)
-}
-
-func (gr grammar) sayForm(r *rng, form, e, a, v string) string {
+	form := pickOne(r, forms)
 	s := fill(form, "{E}", e, "{A}", a, "{V}", v)
 	if strings.HasPrefix(form, "{V}") {
 		return s
@@ -263,6 +252,14 @@ func (gr grammar) sayForm(r *rng, form, e, a, v string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
+// stateOf states a fact about an entity of the class c.
+func (gr grammar) stateOf(r *rng, c entityClass, e, a, v string) string {
+	if c.person && len(gr.personState) > 0 && r.intn(len(gr.state)+len(gr.personState)) >= len(gr.state) {
+		return gr.say(r, gr.personState, e, a, v)
+	}
+	return gr.say(r, gr.state, e, a, v)
+}
+
 func newFacts(g *genContext, i int, gr grammar) (*instance, error) {
 	s := g.spec
 	r := g.rng(i)
@@ -272,15 +269,6 @@ func newFacts(g *genContext, i int, gr grammar) (*instance, error) {
 	}
 	nDistract := s.intOption("distractors", 6)
 	used := map[string]bool{}
-	person := func() string {
-		for {
-			p := factValue(r, "person")
-			if !used[p] {
-				used[p] = true
-				return p
-			}
-		}
-	}
 	// Retrieve and update ask about an entity of any class of the family; chain, count and
 	// list speak of people.
 	class := personClass
@@ -335,7 +323,7 @@ func newFacts(g *genContext, i int, gr grammar) (*instance, error) {
 			"What is {E}'s latest {A}?"}), "{E}", target, "{A}", attr.name)
 	case "chain":
 		link := pickOne(r, []string{"best friend", "manager", "doctor"})
-		mid := person()
+		mid := entity()
 		v := answer(attr)
 		facts = append(facts, gr.stateOf(r, class, target, link, mid), gr.stateOf(r, class, mid, attr.name, v))
 		answers = []string{v}
@@ -350,7 +338,7 @@ func newFacts(g *genContext, i int, gr grammar) (*instance, error) {
 			facts = append(facts, fill(pickOne(r, verbs), "{E}", target, "{T}", thing))
 		}
 		for k := 0; k < 1+r.intn(4); k++ { // the same thing bought by others
-			facts = append(facts, fill(pickOne(r, verbs), "{E}", person(), "{T}", thing))
+			facts = append(facts, fill(pickOne(r, verbs), "{E}", entity(), "{T}", thing))
 		}
 		answers = []string{strconv.Itoa(n)}
 		question = fill(pickOne(r, []string{
@@ -361,7 +349,7 @@ func newFacts(g *genContext, i int, gr grammar) (*instance, error) {
 		n := 2 + r.intn(3)
 		names := []string{target}
 		for len(names) < n {
-			names = append(names, person())
+			names = append(names, entity())
 		}
 		for _, e := range names {
 			facts = append(facts, gr.stateOf(r, class, e, attr.name, v))
