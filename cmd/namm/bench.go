@@ -6,11 +6,9 @@ import (
 	"github.com/namm-dev/namm/policy"
 	"math/rand/v2"
 	"runtime"
-	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/spf13/cobra"
 
 	"github.com/namm-dev/namm/engine"
@@ -75,25 +73,10 @@ for a model of a named shape with random weights (no files needed).`,
 			var e *engine.Engine
 			name := shape
 			if shape != "" {
-				cfg, err := model.ShapeConfig(shape)
-				if err != nil {
+				var err error
+				if e, err = mf.loadShape(shape); err != nil {
 					return err
 				}
-				b, err := engine.OpenBackend(mf.backend)
-				if err != nil {
-					return err
-				}
-				dt, err := parseDType(mf.dtype)
-				if err != nil {
-					return err
-				}
-				if dt == dtypes.InvalidDType {
-					dt = dtypes.Float32
-					if strings.HasPrefix(mf.backend, "xla") {
-						dt = dtypes.BFloat16
-					}
-				}
-				e = engine.New(cfg, model.RandomWeights(cfg, dt, 1), b, mf.options(dt))
 			} else {
 				var err error
 				if e, _, err = mf.load(); err != nil {

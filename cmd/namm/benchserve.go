@@ -14,7 +14,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/namm-dev/namm/defaultmodel"
+	"github.com/namm-dev/namm/engine"
+	"github.com/namm-dev/namm/model"
 	"github.com/namm-dev/namm/serve"
+	"github.com/namm-dev/namm/tokenizer"
 )
 
 func init() { extraCommands = append(extraCommands, benchServeCmd) }
@@ -35,7 +39,7 @@ type loadResult struct {
 func benchServeCmd() *cobra.Command {
 	var mf modelFlags
 	var mem memoryFlags
-	var url, apiKey string
+	var url, apiKey, shape, tokDir string
 	var sched schedFlags
 	var clients, maxTokens, queue int
 	var dur time.Duration
@@ -48,9 +52,12 @@ differ per request) from one client, then from --clients clients at once,
 each for --duration, and reports failed requests, p50/p99 latency and the
 aggregate completion tokens/s, with its ratio to one client's. Without --url
 it starts the server in the same process (the model and memory flags,
---scheduler, --slots).`,
+--scheduler, --slots). --shape serves a model of a named shape with random
+weights (its text is noise; the speed is the shape's) and the tokenizer of
+--tokenizer, so that a large shape is measured without its files.`,
 		Example: `  namm bench-serve --clients 16 --duration 60s
   namm bench-serve --clients 16 --duration 30s --scheduler slots --slots 1
+  namm bench-serve --shape llama3-8b --tokenizer DIR --backend xla:/path/xla_cuda_plugin.so --clients 32
   namm bench-serve --url http://127.0.0.1:8080 --api-key KEY --clients 32 --duration 60s --json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if clients < 1 || maxTokens < 1 || dur <= 0 {
@@ -61,14 +68,14 @@ it starts the server in the same process (the model and memory flags,
 				if err != nil {
 					return err
 				}
-				e, tok, err := mf.load()
+				e, tok, id, err := loadServed(&mf, shape, tokDir)
 				if err != nil {
 					return err
 				}
 				if err := sched.resolve(mf.backend); err != nil {
 					return err
 				}
-				srv, err := serve.New(serve.Config{ModelID: modelID(mf.model), Engine: e, Tokenizer: tok,
+				srv, err := serve.New(serve.Config{ModelID: id, Engine: e, Tokenizer: tok,
 					Memory: mem.memory, Budget: b, Slots: sched.slots, MaxQueue: max(queue, clients), Independent: sched.independent()})
 				if err != nil {
 					return err
@@ -108,6 +115,8 @@ it starts the server in the same process (the model and memory flags,
 	mem.register(cmd)
 	cmd.Flags().StringVar(&url, "url", "", "server to load (default: start one in this process)")
 	cmd.Flags().StringVar(&apiKey, "api-key", "", "API key for --url")
+	cmd.Flags().StringVar(&shape, "shape", "", "serve a named shape with random weights instead of --model: "+fmt.Sprint(model.ShapeNames()))
+	cmd.Flags().StringVar(&tokDir, "tokenizer", "", "with --shape, the tokenizer directory (tokenizer.json; default: the embedded model's)")
 	cmd.Flags().IntVar(&clients, "clients", 16, "concurrent clients of the second run")
 	cmd.Flags().DurationVar(&dur, "duration", 60*time.Second, "how long each run sends requests")
 	cmd.Flags().IntVar(&maxTokens, "max-tokens", 64, "tokens generated per request")
@@ -115,6 +124,42 @@ it starts the server in the same process (the model and memory flags,
 	cmd.Flags().IntVar(&queue, "queue", 0, "queue of the in-process server (default: --clients)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
 	return cmd
+}
+
+// loadServed opens what the in-process server serves: --model and its
+// tokenizer, or a --shape with random weights and the tokenizer of tokDir
+// (default: the embedded model's). Ids the tokenizer does not know decode to
+// nothing, so a shape's larger vocabulary is harmless.
+func loadServed(mf *modelFlags, shape, tokDir string) (*engine.Engine, *tokenizer.Tokenizer, string, error) {
+	if shape == "" {
+		if tokDir != "" {
+			return nil, nil, "", fmt.Errorf("--tokenizer goes with --shape (a --model brings its own)")
+		}
+		e, tok, err := mf.load()
+		return e, tok, modelID(mf.model), err
+	}
+	if mf.model != "" {
+		return nil, nil, "", fmt.Errorf("--shape and --model exclude each other")
+	}
+	if tokDir == "" {
+		dir, err := defaultmodel.Dir()
+		if err != nil {
+			return nil, nil, "", fmt.Errorf("--shape needs --tokenizer DIR (no embedded model: %w)", err)
+		}
+		tokDir = dir
+	}
+	tok, err := tokenizer.LoadDir(tokDir)
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("--tokenizer: %w", err)
+	}
+	e, err := mf.loadShape(shape)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	if tok.VocabSize() > e.Config.VocabSize {
+		return nil, nil, "", fmt.Errorf("--tokenizer %s: %d ids, more than the %d of shape %s", tokDir, tok.VocabSize(), e.Config.VocabSize, shape)
+	}
+	return e, tok, "shape:" + shape, nil
 }
 
 // benchPrompts are varied so that requests do not all decode the same text.

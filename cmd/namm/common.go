@@ -13,6 +13,7 @@ import (
 	"github.com/namm-dev/namm/engine"
 	"github.com/namm-dev/namm/internal/modelid"
 	"github.com/namm-dev/namm/internal/provenance"
+	"github.com/namm-dev/namm/model"
 	"github.com/namm-dev/namm/policy"
 	"github.com/namm-dev/namm/tokenizer"
 
@@ -124,6 +125,37 @@ func (m *modelFlags) load() (*engine.Engine, *tokenizer.Tokenizer, error) {
 		return nil, nil, err
 	}
 	return e, tok, nil
+}
+
+// loadShape builds an engine of a named shape (model.ShapeNames) with
+// random weights: speed measurements need no model files. The dtype is the
+// flag's, else bfloat16 on a GPU and float32 on the CPU.
+func (m *modelFlags) loadShape(shape string) (*engine.Engine, error) {
+	if err := m.validate(); err != nil {
+		return nil, err
+	}
+	cfg, err := model.ShapeConfig(shape)
+	if err != nil {
+		return nil, err
+	}
+	dt, err := parseDType(m.dtype)
+	if err != nil {
+		return nil, err
+	}
+	if dt == dtypes.InvalidDType {
+		dt = dtypes.Float32
+		if strings.HasPrefix(m.backend, "xla") {
+			dt = dtypes.BFloat16
+		}
+	}
+	if _, err := m.pinGPU(); err != nil {
+		return nil, err
+	}
+	b, err := engine.OpenBackend(m.backend)
+	if err != nil {
+		return nil, err
+	}
+	return engine.New(cfg, model.RandomWeights(cfg, dt, 1), b, m.options(dt)), nil
 }
 
 // modelID identifies the model the flags select by content: the embedded

@@ -35,3 +35,32 @@ func TestModelID(t *testing.T) {
 		}
 	}
 }
+
+// bench-serve's --shape serves random weights through a tokenizer that must
+// fit the shape's vocabulary; --shape, --model and --tokenizer are checked
+// against each other before anything loads.
+func TestLoadServedShape(t *testing.T) {
+	e, tok, id, err := loadServed(&modelFlags{backend: "go", chunk: 128}, "llama15m", "../../testdata/tokenizers/mistral-7b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id != "shape:llama15m" || e.Config.VocabSize != 32000 || tok.VocabSize() != 32000 {
+		t.Errorf("got id %q, vocabularies %d (model) and %d (tokenizer)", id, e.Config.VocabSize, tok.VocabSize())
+	}
+	for _, c := range []struct {
+		mf          modelFlags
+		shape, tok  string
+		errContains string
+	}{
+		{modelFlags{backend: "go", chunk: 128, model: "../../testdata/models/tiny-llama"}, "llama15m", "", "exclude"},
+		{modelFlags{backend: "go", chunk: 128, model: "../../testdata/models/tiny-llama"}, "", "../../testdata/tokenizers/mistral-7b", "--tokenizer goes with --shape"},
+		{modelFlags{backend: "go", chunk: 128}, "llama15m", "../../testdata/tokenizers/gpt2", "more than the 32000"},
+		{modelFlags{backend: "go", chunk: 128}, "llama15m", "/nonexistent", "--tokenizer"},
+		{modelFlags{backend: "go", chunk: 128}, "llama70b", "../../testdata/tokenizers/mistral-7b", "llama70b"},
+	} {
+		_, _, _, err := loadServed(&c.mf, c.shape, c.tok)
+		if err == nil || !strings.Contains(err.Error(), c.errContains) {
+			t.Errorf("shape %q tokenizer %q: got %v, want an error containing %q", c.shape, c.tok, err, c.errContains)
+		}
+	}
+}
