@@ -33,13 +33,16 @@ var fixtureModels = []string{"tiny-llama", "tiny-mistral", "tiny-qwen2"}
 func fixtureDir(name string) string { return filepath.Join("..", "testdata", "models", name) }
 
 // goldenDirs are every model directory with transformers' golden outputs:
-// the random fixtures, then the trained models A (embedded) and B.
+// the random fixtures, the trained models A (embedded) and B, then those
+// NAMM_GOLDEN_DIRS lists (a path list: a model trained on a GPU, checked by
+// scripts/gpu/check_trained.py there, is checked here before it is committed).
 func goldenDirs() []string {
 	var dirs []string
 	for _, m := range fixtureModels {
 		dirs = append(dirs, fixtureDir(m))
 	}
-	return append(dirs, filepath.Join("..", "defaultmodel", "model-a"), filepath.Join("..", "models", "model-b"))
+	dirs = append(dirs, filepath.Join("..", "defaultmodel", "model-a"), filepath.Join("..", "models", "model-b"))
+	return append(dirs, filepath.SplitList(os.Getenv("NAMM_GOLDEN_DIRS"))...)
 }
 
 func loadGolden(t *testing.T, dir string) (golden, *safetensors.File) {
