@@ -152,6 +152,15 @@ func trimBackendPrefix(msg, name string) string {
 // SetProfile sets Options.Profile for the sessions started after it.
 func (e *Engine) SetProfile(on bool) { e.opts.Profile = on }
 
+// DefaultDType is the compute dtype of a backend when none is asked for:
+// bfloat16 on a GPU (XLA), float32 on the CPU.
+func DefaultDType(backend string) dtypes.DType {
+	if strings.HasPrefix(backend, "xla") {
+		return dtypes.BFloat16
+	}
+	return dtypes.Float32
+}
+
 // Load opens a Hugging Face model directory.
 func Load(dir string, opts Options) (*Engine, error) {
 	cfg, err := model.LoadConfig(dir)
@@ -163,10 +172,7 @@ func Load(dir string, opts Options) (*Engine, error) {
 		return nil, err
 	}
 	if opts.DType == dtypes.InvalidDType {
-		opts.DType = dtypes.Float32
-		if strings.HasPrefix(opts.Backend, "xla") {
-			opts.DType = dtypes.BFloat16
-		}
+		opts.DType = DefaultDType(opts.Backend)
 	}
 	if opts.ChunkSize <= 0 {
 		opts.ChunkSize = 128

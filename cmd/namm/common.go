@@ -143,10 +143,7 @@ func (m *modelFlags) loadShape(shape string) (*engine.Engine, error) {
 		return nil, err
 	}
 	if dt == dtypes.InvalidDType {
-		dt = dtypes.Float32
-		if strings.HasPrefix(m.backend, "xla") {
-			dt = dtypes.BFloat16
-		}
+		dt = engine.DefaultDType(m.backend)
 	}
 	if _, err := m.pinGPU(); err != nil {
 		return nil, err
