@@ -30,6 +30,18 @@ unpack_xz() {
   done
 }
 
+# tokenizer_dir DIR: prints a directory with DIR's tokenizer files and a plain tokenizer.json:
+# DIR itself, or /tmp/tok-NAME where DIR holds tokenizer.json.xz (as .gpu/mistral-7b travels).
+tokenizer_dir() {
+  local d=${1%/}
+  if [ -f "$d/tokenizer.json" ]; then echo "$d"; return 0; fi
+  [ -f "$d/tokenizer.json.xz" ] || { echo "no tokenizer.json(.xz) in $d" >&2; return 1; }
+  local t=/tmp/tok-$(basename "$d")
+  mkdir -p "$t" && cp "$d"/tokenizer_config.json "$t"/ 2>/dev/null
+  python3 -c "import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2],'wb'))" "$d/tokenizer.json.xz" "$t/tokenizer.json" \
+    && echo "$t"
+}
+
 # xla_plugin: the path of the PJRT CUDA plugin that jax installed on the device.
 xla_plugin() {
   echo "$(python3 -c 'import jax_plugins.xla_cuda13 as p, os; print(os.path.dirname(p.__file__))')/xla_cuda_plugin.so"

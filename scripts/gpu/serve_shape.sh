@@ -13,13 +13,12 @@ set -uo pipefail
 out=${1:?usage: serve_shape.sh OUTDIR [SHAPE] [CLIENTS] [SECONDS]}
 SHAPE=${2:-llama3-8b}; CLIENTS=${3:-32}; SECONDS_EACH=${4:-60}; MAX_TOKENS=${MAX_TOKENS:-64}
 source scripts/gpu/lib.sh
-mkdir -p "$out" /tmp/tok
+mkdir -p "$out"
 binaries namm || exit 1
 device_env
-python3 -c "import lzma,shutil; shutil.copyfileobj(lzma.open('.gpu/mistral-7b/tokenizer.json.xz'), open('/tmp/tok/tokenizer.json','wb'))"
-cp .gpu/mistral-7b/tokenizer_config.json /tmp/tok/
+tok=$(tokenizer_dir .gpu/mistral-7b) || exit 1
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$out/gpu.txt"
-/tmp/namm bench-serve --shape "$SHAPE" --tokenizer /tmp/tok --backend "xla:$PLUGIN" --slots "$CLIENTS" \
+/tmp/namm bench-serve --shape "$SHAPE" --tokenizer "$tok" --backend "xla:$PLUGIN" --slots "$CLIENTS" \
   --clients "$CLIENTS" --duration "${SECONDS_EACH}s" --max-tokens "$MAX_TOKENS" --json > "$out/bench.json" 2> "$out/serve.err"
 rc=$?
 quiet_errors "$out/serve.err" | tail -n 5

@@ -7,7 +7,8 @@
 #   bash scripts/gpu/train_model.sh NAME CONFIG TOKENIZER MINUTES [RESULT]
 # e.g.  bash scripts/gpu/bg.sh start c bash scripts/gpu/train_model.sh model-c configs/model-c.json .gpu/mistral-7b 9
 #
-# Inputs: .gpu/namm.xz (scripts/gpu/stage.sh pack), TOKENIZER (a directory with tokenizer.json),
+# Inputs: .gpu/namm.xz (scripts/gpu/stage.sh pack), TOKENIZER (a directory with tokenizer.json or
+# tokenizer.json.xz, e.g. .gpu/mistral-7b),
 # CORPUS (default .gpu/corpus.jsonl.xz, from namm corpus; xz-compressed to travel).
 # Settings (environment): TOKENS (training tokens, default 120M), SYNTH (share of sequences
 # packed with task examples, 0.4), TASKS (generators, facts), SEED (0), RESUME=1 (continue the
@@ -23,6 +24,7 @@ result=${5:-/tmp/result/$name}
 TOKENS=${TOKENS:-120000000}; SYNTH=${SYNTH:-0.4}; TASKS=${TASKS:-facts}; SEED=${SEED:-0}
 CORPUS=${CORPUS:-.gpu/corpus.jsonl.xz}
 source scripts/gpu/lib.sh
+tok=$(tokenizer_dir "$tok") || exit 1
 mkdir -p /tmp/data /tmp/models "$result"
 unpack_binary /tmp/namm
 if [ ! -f /tmp/data/corpus.jsonl ]; then
