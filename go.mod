@@ -5,6 +5,7 @@ go 1.26.8
 require (
 	github.com/bmatcuk/doublestar/v4 v4.10.4
 	github.com/dlclark/regexp2 v1.11.5
+	github.com/gomlx/go-xla v0.1.4
 	github.com/gomlx/gomlx v0.26.0
 	github.com/ikawaha/kagome-dict/ipa v1.2.6
 	github.com/ikawaha/kagome/v2 v2.10.3
@@ -37,7 +38,6 @@ require (
 	github.com/dustin/go-humanize v1.0.1 // indirect
 	github.com/go-logr/logr v1.4.3 // indirect
 	github.com/golang/freetype v0.0.0-20170609003504-e2365dfdc4a0 // indirect
-	github.com/gomlx/go-xla v0.1.4 // indirect
 	github.com/google/go-tpm v0.9.8 // indirect
 	github.com/ikawaha/kagome-dict v1.1.7 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
@@ -69,7 +69,8 @@ require (
 	k8s.io/klog/v2 v2.130.1 // indirect
 )
 
-// go-xla v0.1.4 with two changes: executions return once enqueued instead of
-// waiting for the device, and an opt-in persistent cache of compiled
-// executables (NAMM_XLA_CACHE_DIR) (third_party/go-xla/NAMM_PATCH.md).
+// go-xla v0.1.4 with three changes: executions return once enqueued instead
+// of waiting for the device, an opt-in persistent cache of compiled
+// executables (NAMM_XLA_CACHE_DIR), and a device's memory statistics
+// (third_party/go-xla/NAMM_PATCH.md).
 replace github.com/gomlx/go-xla => ./third_party/go-xla

@@ -102,9 +102,7 @@ func (b *Batch) Step() []*Seq {
 	if len(b.active) == 0 {
 		return nil
 	}
-	e := b.e
-	fused := e.fuses()
-	if s := b.active[0]; fused && len(b.active) == 1 && (s.fed == 0 || s.fed == len(s.Prompt)) {
+	if s := b.active[0]; b.e.fuses() && len(b.active) == 1 && (s.fed == 0 || s.fed == len(s.Prompt)) {
 		// Alone: the session's own prefill (its whole prompt) or decode.
 		b.stepAlone(s)
 		return b.sweep()
@@ -123,11 +121,39 @@ func (b *Batch) Step() []*Seq {
 	if len(ins) == 0 {
 		return b.sweep()
 	}
-	var outs []passOutput
+	outs, errs := b.forward(seqs, ins)
+	for i, s := range owners {
+		in, err := ins[i], errs[i]
+		if err == nil {
+			err = b.end(s, in, outs[i])
+		}
+		if err != nil {
+			b.fail(s, err)
+			continue
+		}
+		b.advance(s, in, outs[i].logits)
+	}
+	return b.sweep()
+}
+
+// forward runs one pass of each sequence and returns its output or its
+// error. A failure inside the backend (a panic: a device out of memory,
+// say) fails every sequence of the step and breaks their sessions.
+func (b *Batch) forward(seqs []*Session, ins []*passInput) (outs []passOutput, errs []error) {
+	e := b.e
+	defer func() {
+		if r := recover(); r != nil {
+			err := fmt.Errorf("engine: a batched pass failed in the backend, its sequences cannot go on: %v", r)
+			for i, s := range seqs {
+				s.broken = err
+				errs[i] = err
+			}
+		}
+	}()
+	errs = make([]error, len(ins))
 	var err error
-	errs := make([]error, len(ins))
 	switch {
-	case fused:
+	case e.fuses():
 		outs, errs = e.forwardFusedGroups(seqs, ins)
 	case e.hostProjections():
 		outs, err = e.forwardHost(seqs, ins)
@@ -139,21 +165,20 @@ func (b *Batch) Step() []*Seq {
 			errs[i] = err
 		}
 	}
-	for i, s := range owners {
-		in, err := ins[i], errs[i]
-		if err == nil {
-			err = s.Session.endPass(in, outs[i])
-		}
-		if err == nil && in.pass.LastPrefill {
-			err = s.Session.endPrompt()
-		}
-		if err != nil {
-			b.fail(s, err)
-			continue
-		}
-		b.advance(s, in, outs[i].logits)
+	return outs, errs
+}
+
+// end lets a sequence's policy act on its pass, and closes its prompt
+// after the last chunk.
+func (b *Batch) end(s *Seq, in *passInput, out passOutput) (err error) {
+	defer s.Session.recoverPass(&err)
+	if err := s.Session.endPass(in, out); err != nil {
+		return err
 	}
-	return b.sweep()
+	if in.pass.LastPrefill {
+		return s.Session.endPrompt()
+	}
+	return nil
 }
 
 // Run steps until every sequence is done.
@@ -166,8 +191,12 @@ func (b *Batch) Run() {
 // begin lays out a sequence's next pass: the next prefill chunk (its
 // boundaries on absolute multiples of the chunk size, as Session.Prefill),
 // or the token to decode.
-func (b *Batch) begin(s *Seq) (*passInput, error) {
+func (b *Batch) begin(s *Seq) (_ *passInput, err error) {
 	sess := s.Session
+	if sess.broken != nil {
+		return nil, sess.broken
+	}
+	defer sess.recoverPass(&err)
 	if s.fed == 0 {
 		if err := sess.reservePrompt(len(s.Prompt)); err != nil {
 			return nil, err

@@ -266,6 +266,14 @@ func testBatchMatchesAlone(t *testing.T, e *Engine, policies map[string]func(int
 			}
 			failing := &Seq{Session: fs, Prompt: prompts[2], MaxNew: maxNew}
 			b.Add(failing)
+			// One that panics mid-prefill (as GoMLX reports a device's
+			// failure) fails alone too.
+			ps, err := e.NewSession(panickingPolicy{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			panicking := &Seq{Session: ps, Prompt: prompts[2], MaxNew: maxNew}
+			b.Add(panicking)
 			for step := 0; step < 200; step++ {
 				for i, at := range joinAt {
 					if at == step {
@@ -282,6 +290,9 @@ func testBatchMatchesAlone(t *testing.T, e *Engine, policies map[string]func(int
 			}
 			if failing.Err == nil || !strings.Contains(failing.Err.Error(), errPolicyFails.Error()) || len(failing.Out) != 0 {
 				t.Errorf("the sequence whose policy fails: error %v, %d tokens", failing.Err, len(failing.Out))
+			}
+			if panicking.Err == nil || !strings.Contains(panicking.Err.Error(), errPolicyPanics) || len(panicking.Out) != 0 {
+				t.Errorf("the sequence whose policy panics: error %v, %d tokens", panicking.Err, len(panicking.Out))
 			}
 			for i, sq := range seqs {
 				w := want[i]
@@ -404,4 +415,47 @@ func (failingPolicy) Update(v *policy.LayerView) ([][]int, error) {
 		return nil, errPolicyFails
 	}
 	return nil, nil
+}
+
+const errPolicyPanics = "this policy panics once 256 tokens are in"
+
+// panickingPolicy keeps everything until its Update panics, once 256 tokens
+// are processed: a stand-in for the backend's failures, which GoMLX
+// reports by panicking.
+type panickingPolicy struct{ failingPolicy }
+
+func (panickingPolicy) Update(v *policy.LayerView) ([][]int, error) {
+	if v.Pass.Processed() >= 256 {
+		panic(errPolicyPanics)
+	}
+	return nil, nil
+}
+
+// TestSessionSurvivesAPanickingPass: a pass that panics returns an error,
+// and the session refuses every later pass with it (its cache may be
+// half-updated) instead of crashing the process.
+func TestSessionSurvivesAPanickingPass(t *testing.T) {
+	e := loadTiny(t)
+	s, err := e.NewSession(panickingPolicy{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prompt := make([]int, 400)
+	for i := range prompt {
+		prompt[i] = 3 + i%50
+	}
+	if _, err := s.Prefill(prompt); err == nil || !strings.Contains(err.Error(), errPolicyPanics) {
+		t.Fatalf("prefill past 256 tokens: error %v, want the panic's", err)
+	}
+	if _, err := s.Decode(5); err == nil || !strings.Contains(err.Error(), "cannot go on") {
+		t.Fatalf("decode after a failed pass: error %v", err)
+	}
+	// A sequence of that session in a batch fails at once.
+	b := e.NewBatch()
+	sq := &Seq{Session: s, Prompt: []int{4, 5}, MaxNew: 2}
+	b.Add(sq)
+	b.Run()
+	if sq.Err == nil || !sq.Done {
+		t.Fatalf("a broken session's sequence: done %v, error %v", sq.Done, sq.Err)
+	}
 }

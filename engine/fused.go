@@ -260,7 +260,9 @@ func (s *Session) forwardFused(in *passInput) (passOutput, error) {
 	out = out[1:]
 	var logits []float32
 	if wantLogits {
-		logits = tensors.MustCopyFlatData[float32](out[0])
+		if logits, err = tensors.CopyFlatData[float32](out[0]); err != nil {
+			return passOutput{}, fmt.Errorf("engine: reading the logits: %w", err)
+		}
 		out = out[1:]
 	}
 	out = s.takeCache(out, in.qpos[:nReal])

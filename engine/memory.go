@@ -13,20 +13,23 @@ import (
 // SequenceBytes estimates the memory one sequence needs at its peak when
 // it holds up to tokens tokens: its KV cache with every layer at the
 // capacity of all of them plus a chunk (K, V, positions and stateWidth
-// floats of policy state per KV head and slot), and on the host the
-// scratch of a prefill chunk's attention (the probabilities over the cache
-// and, for a policy's statistics, their group averages).
+// floats of policy state per KV head and slot), and the scratch of a
+// prefill chunk's attention in one layer (float32 scores over the cache for
+// every query head and, on the host, their group averages for a policy's
+// statistics): in host memory on the pure-Go backend, in the device's on
+// a GPU.
 func (e *Engine) SequenceBytes(tokens, stateWidth int) int64 {
 	cfg := e.Config
 	spec := e.cacheSpec(stateWidth)
 	slots := int64(bucket.Round(tokens + e.opts.ChunkSize))
 	perSlot := spec.SlotBytes() + int64(cfg.NumKVHeads)*int64(stateWidth)*4
 	total := int64(cfg.NumLayers) * slots * perSlot
+	t := int64(e.opts.ChunkSize)
+	heads := int64(cfg.NumHeads)
 	if e.hostCache() {
-		t := int64(e.opts.ChunkSize)
-		total += (int64(cfg.NumHeads) + int64(cfg.NumKVHeads)) * t * (slots + t) * 4
+		heads += int64(cfg.NumKVHeads)
 	}
-	return total
+	return total + heads*t*(slots+t)*4
 }
 
 // CheckBatch refuses, before it starts, a batch of n sequences of up to
@@ -68,12 +71,23 @@ func AvailableMemory() int64 {
 	return 0
 }
 
-// CheckBatchMemory is CheckBatch against the host memory available now, on
-// the pure-Go backend (whose cache lives in host memory); on a GPU it
-// checks nothing.
+// CheckBatchMemory is CheckBatch against the memory available now: the
+// host's on the pure-Go backend (whose cache lives in host memory), the
+// device's on XLA, as its PJRT plugin reports it (nothing is checked when
+// the plugin does not say).
 func (e *Engine) CheckBatchMemory(n, tokens, stateWidth int) error {
-	if !e.hostCache() {
+	if e.hostCache() {
+		return e.CheckBatch(n, tokens, stateWidth, AvailableMemory())
+	}
+	if e.Backend.Name() != "xla" {
 		return nil
 	}
-	return e.CheckBatch(n, tokens, stateWidth, AvailableMemory())
+	free, err := deviceFreeMemory()
+	if err != nil {
+		return nil
+	}
+	if err := e.CheckBatch(n, tokens, stateWidth, free); err != nil {
+		return fmt.Errorf("%w (device memory)", err)
+	}
+	return nil
 }

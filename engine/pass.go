@@ -105,6 +105,17 @@ func (s *Session) forward(ids []int, pass policy.Pass, width int, wantLogits boo
 	return out.logits, nil
 }
 
+// recoverPass turns a panic of the backend during a pass (GoMLX reports a
+// device's failures, such as running out of memory, by panicking) into the
+// pass's error, and marks the session broken: its cache may be
+// half-updated.
+func (s *Session) recoverPass(err *error) {
+	if r := recover(); r != nil {
+		s.broken = fmt.Errorf("engine: a pass failed in the backend, the session cannot go on: %v", r)
+		*err = s.broken
+	}
+}
+
 // beginPass checks a pass's tokens, lays out its inputs and makes room for
 // it in every layer.
 func (s *Session) beginPass(ids []int, pass policy.Pass, width int, wantLogits bool) (*passInput, error) {

@@ -30,6 +30,10 @@ type Session struct {
 	// collects the pass's evictions for it.
 	observe func(PolicyStep)
 	evicted [][][]int32
+	// broken is set when a pass failed inside the backend (a device out of
+	// memory, say): its cache buffers may be half-updated or donated, so
+	// every later pass returns this error.
+	broken error
 }
 
 // SessionStats summarise a session's cache use.
@@ -135,7 +139,11 @@ func (s *Session) checkPositions(n int) error {
 // Prefill runs the prompt in chunks whose boundaries fall on multiples of
 // the chunk size (in absolute positions) and returns the logits of its last
 // token.
-func (s *Session) Prefill(ids []int) ([]float32, error) {
+func (s *Session) Prefill(ids []int) (_ []float32, err error) {
+	if s.broken != nil {
+		return nil, s.broken
+	}
+	defer s.recoverPass(&err)
 	if len(ids) == 0 {
 		return nil, fmt.Errorf("engine: empty prompt")
 	}
@@ -195,7 +203,11 @@ func (s *Session) endPrompt() error {
 }
 
 // Decode feeds one token and returns the logits of the next.
-func (s *Session) Decode(id int) ([]float32, error) {
+func (s *Session) Decode(id int) (_ []float32, err error) {
+	if s.broken != nil {
+		return nil, s.broken
+	}
+	defer s.recoverPass(&err)
 	if err := s.checkPositions(len(s.tokens) + 1); err != nil {
 		return nil, err
 	}
@@ -384,7 +396,9 @@ func (e *Engine) forwardLayers(seqs []*Session, ins []*passInput) ([]passOutput,
 		if err != nil {
 			return nil, err
 		}
-		outs[i].logits = tensors.MustCopyFlatData[float32](out[0])
+		if outs[i].logits, err = tensors.CopyFlatData[float32](out[0]); err != nil {
+			return nil, fmt.Errorf("engine: reading the logits: %w", err)
+		}
 	}
 	return outs, nil
 }

@@ -205,6 +205,7 @@ func newClient(plugin *Plugin, options NamedValuesMap) (*Client, error) {
 			klog.Errorf("Failed to destroy client (plugin %s): %v", plugin, err)
 		}
 	}, c.client)
+	registerClient(c) // namm patch: memorystats.go
 	return c, nil
 }
 
