@@ -172,8 +172,9 @@ func Layer(cfg *Config, w LayerWeights, st LayerState, in PassInputs, stats Stat
 // (ins[i].X [T_i, D]) are stacked so that each projection and the MLP run
 // as one product per weight, and each sequence attends to its own cache
 // sts[i] with its own positions, masks and statistics stats[i] (nothing of
-// one sequence reaches another's attention). It returns each sequence's
-// outputs, X being its rows.
+// one sequence reaches another's attention; sequences that need nothing of
+// their own attend over one batch axis, attendBatch). It returns each
+// sequence's outputs, X being its rows.
 func LayerBatch(cfg *Config, w LayerWeights, sts []LayerState, ins []PassInputs, stats []StatMask) []LayerOutputs {
 	nh, kh, hd := cfg.NumHeads, cfg.NumKVHeads, cfg.HeadDim
 	rows := make([]int, len(ins)+1) // sequence i's rows are [rows[i], rows[i+1])
@@ -185,16 +186,25 @@ func LayerBatch(cfg *Config, w LayerWeights, sts []LayerState, ins []PassInputs,
 	x := stack(xs)
 	h := RMSNorm(x, w.AttnNorm, cfg.RMSNormEps)
 	qkv := linear(h, w.Wqkv) // [T, (N+2K)*H]
-	outs := make([]LayerOutputs, len(ins))
-	attns := make([]*Node, len(ins))
-	for i := range ins {
-		part := func(from, to int) *Node { return Slice(qkv, AxisRange(rows[i], rows[i+1]), AxisRange(from, to)) }
-		q := addBias(part(0, nh*hd), w.Bq)
-		k := addBias(part(nh*hd, (nh+kh)*hd), w.Bk)
-		v := addBias(part((nh+kh)*hd, (nh+2*kh)*hd), w.Bv)
-		attns[i], outs[i] = Attend(cfg, q, k, v, sts[i], ins[i], stats[i])
+	var outs []LayerOutputs
+	var attn *Node
+	if batchable(sts, ins, stats) {
+		part := func(from, to int) *Node { return Slice(qkv, AxisRange(), AxisRange(from, to)) }
+		attn, outs = attendBatch(cfg, addBias(part(0, nh*hd), w.Bq), addBias(part(nh*hd, (nh+kh)*hd), w.Bk),
+			addBias(part((nh+kh)*hd, (nh+2*kh)*hd), w.Bv), sts, ins)
+	} else {
+		outs = make([]LayerOutputs, len(ins))
+		attns := make([]*Node, len(ins))
+		for i := range ins {
+			part := func(from, to int) *Node { return Slice(qkv, AxisRange(rows[i], rows[i+1]), AxisRange(from, to)) }
+			q := addBias(part(0, nh*hd), w.Bq)
+			k := addBias(part(nh*hd, (nh+kh)*hd), w.Bk)
+			v := addBias(part((nh+kh)*hd, (nh+2*kh)*hd), w.Bv)
+			attns[i], outs[i] = Attend(cfg, q, k, v, sts[i], ins[i], stats[i])
+		}
+		attn = stack(attns)
 	}
-	x = Add(x, linear(stack(attns), w.Wo))
+	x = Add(x, linear(attn, w.Wo))
 
 	h = RMSNorm(x, w.MLPNorm, cfg.RMSNormEps)
 	inter := cfg.IntermediateSize

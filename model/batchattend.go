@@ -1,0 +1,118 @@
+package model
+
+import (
+	"math"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // GoMLX graph code reads best unqualified
+)
+
+// Attention over a batch axis. LayerBatch runs attention once per sequence
+// (Attend), each on its own cache: on a GPU a small model's step is bound
+// by kernel launches, so B sequences cost about B times the kernels of one.
+// Sequences that ask for no statistics and carry no policy state, of one
+// width and with caches of one size (a fused run of the full cache, or of
+// a baseline between its evictions), need nothing of their own but their
+// inputs: attendBatch stacks them and attends once for all of them.
+
+// batchable reports whether LayerBatch may attend to all its sequences at
+// once: more than one, each without statistics or policy state, all of one
+// width and cache size.
+func batchable(sts []LayerState, ins []PassInputs, stats []StatMask) bool {
+	if len(ins) < 2 {
+		return false
+	}
+	t, s := ins[0].X.Shape().Dimensions[0], sts[0].K.Shape().Dimensions[1]
+	for i := range ins {
+		if stats[i] != 0 || sts[i].Feat != nil || ins[i].X.Shape().Dimensions[0] != t || sts[i].K.Shape().Dimensions[1] != s {
+			return false
+		}
+	}
+	return true
+}
+
+// attendBatch is Attend for B sequences that batchable accepts, from the
+// stacked projections q [B*T, N*H], k and v [B*T, K*H] (biases added, in
+// sequence order). It returns the attention output [B*T, N*H] and, per
+// sequence, its new keys and values (the other LayerOutputs fields stay
+// nil). Each sequence's values are Attend's: the same operations in the
+// same order, over one more axis.
+func attendBatch(cfg *Config, q, k, v *Node, sts []LayerState, ins []PassInputs) (*Node, []LayerOutputs) {
+	dt := q.DType()
+	b := len(ins)
+	t := ins[0].X.Shape().Dimensions[0]
+	nh, kh, hd, grp := cfg.NumHeads, cfg.NumKVHeads, cfg.HeadDim, cfg.GroupSize()
+	slots := sts[0].K.Shape().Dimensions[1]
+	stackRows := func(f func(i int) *Node) *Node { // [B, ...] from B nodes
+		ns := make([]*Node, b)
+		for i := range ns {
+			ns[i] = InsertAxes(f(i), 0)
+		}
+		return Concatenate(ns, 0)
+	}
+	cos := Reshape(stackRows(func(i int) *Node { return ins[i].Cos }), b*t, hd/2)
+	sin := Reshape(stackRows(func(i int) *Node { return ins[i].Sin }), b*t, hd/2)
+	q = rope(Reshape(q, b*t, nh, hd), cos, sin)
+	k = rope(Reshape(k, b*t, kh, hd), cos, sin)
+	kT := TransposeAllAxes(Reshape(k, b, t, kh, hd), 0, 2, 1, 3)    // [B, K, T, H]
+	vT := TransposeAllAxes(Reshape(v, b, t, kh, hd), 0, 2, 3, 1)    // [B, K, H, T]
+	kc := stackRows(func(i int) *Node { return sts[i].K })          // [B, K, S, H]
+	vc := stackRows(func(i int) *Node { return sts[i].V })          // [B, K, H, S]
+	pc := stackRows(func(i int) *Node { return sts[i].Pos })        // [B, K, S]
+	qpos := stackRows(func(i int) *Node { return ins[i].QueryPos }) // [B, T]
+
+	qpC := BroadcastToDims(Reshape(qpos, b, 1, t, 1), b, kh, t, slots)
+	kpC := BroadcastToDims(Reshape(pc, b, kh, 1, slots), b, kh, t, slots)
+	visC := LogicalAnd(GreaterOrEqual(kpC, ZerosLike(kpC)), LessOrEqual(kpC, qpC))
+	qpN := BroadcastToDims(Reshape(qpos, b, t, 1), b, t, t)
+	kpN := BroadcastToDims(Reshape(qpos, b, 1, t), b, t, t)
+	visN := LogicalAnd(GreaterOrEqual(kpN, ZerosLike(kpN)), LessOrEqual(kpN, qpN))
+	if cfg.SlidingWindow > 0 {
+		visC = LogicalAnd(visC, GreaterThan(kpC, SubScalar(qpC, cfg.SlidingWindow)))
+		visN = LogicalAnd(visN, GreaterThan(kpN, SubScalar(qpN, cfg.SlidingWindow)))
+	}
+	maskBias := func(vis *Node) *Node {
+		return MulScalar(ConvertDType(LogicalNot(vis), dtypes.Float32), -1e30)
+	}
+
+	scale := 1 / math.Sqrt(float64(hd))
+	qg := Reshape(ConvertDType(MulScalar(ConvertDType(q, dtypes.Float32), scale), dt), b, t, kh, grp, hd)
+	sC := ConvertDType(Einsum("btkgh,bksh->bkgts", qg, kc), dtypes.Float32)
+	sN := ConvertDType(Einsum("btkgh,bkuh->bkgtu", qg, kT), dtypes.Float32)
+	sC = Add(sC, BroadcastToDims(Reshape(maskBias(visC), b, kh, 1, t, slots), b, kh, grp, t, slots))
+	sN = Add(sN, BroadcastToDims(Reshape(maskBias(visN), b, 1, 1, t, t), b, kh, grp, t, t))
+	m := Max(ReduceMax(sC, -1), ReduceMax(sN, -1)) // [B, K, G, T]
+	over := func(x *Node, n int) *Node { return BroadcastToDims(InsertAxes(x, -1), b, kh, grp, t, n) }
+	eC := Exp(Sub(sC, over(m, slots)))
+	eN := Exp(Sub(sN, over(m, t)))
+	den := Add(ReduceSum(eC, -1), ReduceSum(eN, -1)) // [B, K, G, T]
+
+	var attn *Node
+	if t == 1 {
+		// As Attend: normalised before P.V, rounded to the model's dtype.
+		var logDen *Node
+		probs := func(e, s *Node, n int) *Node {
+			if dt == dtypes.Float32 || !probsFromScores {
+				return ConvertDType(Div(e, over(den, n)), dt)
+			}
+			if logDen == nil {
+				logDen = Add(m, Log(den))
+			}
+			return ConvertDType(Exp(Sub(s, over(logDen, n))), dt)
+		}
+		pC, pN := probs(eC, sC, slots), probs(eN, sN, t)
+		attn = Add(Einsum("bkgts,bkhs->btkgh", pC, vc), Einsum("bkgtu,bkhu->btkgh", pN, vT))
+	} else {
+		attn = Add(Einsum("bkgts,bkhs->btkgh", ConvertDType(eC, dt), vc), Einsum("bkgtu,bkhu->btkgh", ConvertDType(eN, dt), vT))
+		inv := ConvertDType(TransposeAllAxes(Reciprocal(den), 0, 3, 1, 2), dt) // [B, T, K, G]
+		attn = Mul(attn, BroadcastToDims(InsertAxes(inv, -1), b, t, kh, grp, hd))
+	}
+	outs := make([]LayerOutputs, b)
+	for i := range outs {
+		outs[i] = LayerOutputs{
+			NewK: Reshape(Slice(kT, AxisElem(i)), kh, t, hd),
+			NewV: Reshape(Slice(vT, AxisElem(i)), kh, hd, t),
+		}
+	}
+	return Reshape(attn, b*t, nh*hd), outs
+}
