@@ -12,20 +12,26 @@
 # OUTDIR/batch.jsonl: one JSON line per run (namm bench --batch --json: batch 1 and batch N
 # rows, their tokens/s, and the ratios), labelled, and OUTDIR/evolve.txt (evaluations/s).
 # EVOLVE=0 skips the evolve part; EVOLVE_STAGE (niah_single:len=4096:n=16), EVOLVE_POP (4).
+# BINS ("namm"): the builds to compare, each run by every one in turn (stage.sh pack-rev REV NAME
+# makes .gpu/NAME.xz), labelled NAME/RUN; RUNS ("a-fused a-layers 8b-fused 8b-layers"): which runs.
 set -uo pipefail
 out=${1:?usage: batch.sh OUTDIR [BATCH]}; batch=${2:-16}
 MODEL=${MODEL:-.gpu/model-a}; RUN_TIMEOUT=${RUN_TIMEOUT:-300}
 source scripts/gpu/lib.sh
 mkdir -p "$out"
-binaries namm || exit 1
+BINS=${BINS:-namm}; RUNS=${RUNS:-a-fused a-layers 8b-fused 8b-layers}
+binaries $BINS namm || exit 1
 device_env
 unpack_model "$MODEL" || exit 1
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$out/gpu.txt"
-while IFS=';' read -r label args; do
-  echo "== $label" >&2
-  timeout "$RUN_TIMEOUT" /tmp/namm bench --backend "xla:$PLUGIN" $args --batch "$batch" --reps 1 --json \
-    > /tmp/batch.json 2> /tmp/batch.err
-  python3 - "$label" "$?" <<'PY' | tee -a "$out/batch.jsonl"
+while IFS=';' read -r run args; do
+  [[ " $RUNS " == *" $run "* ]] || continue
+  for bin in $BINS; do
+    label=$run; [ "$BINS" = namm ] || label=$bin/$run
+    echo "== $label" >&2
+    timeout "$RUN_TIMEOUT" /tmp/$bin bench --backend "xla:$PLUGIN" $args --batch "$batch" --reps 1 --json \
+      > /tmp/batch.json 2> /tmp/batch.err
+    python3 - "$label" "$?" <<'PY' | tee -a "$out/batch.jsonl"
 import json, sys
 label, rc = sys.argv[1:3]
 try:
@@ -36,6 +42,7 @@ except Exception:
 d['label'] = label
 print(json.dumps(d))
 PY
+  done
 done <<EOF2
 a-fused;--model $MODEL --context 4096 --decode 32
 a-layers;--model $MODEL --context 4096 --decode 32 --no-fuse
