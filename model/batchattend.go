@@ -7,24 +7,26 @@ import (
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // GoMLX graph code reads best unqualified
 )
 
-// Attention over a batch axis. LayerBatch runs attention once per sequence
-// (Attend), each on its own cache: on a GPU a small model's step is bound
-// by kernel launches, so B sequences cost about B times the kernels of one.
-// Sequences that ask for no statistics and carry no policy state, of one
-// width and with caches of one size (a fused run of the full cache, or of
-// a baseline between its evictions), need nothing of their own but their
-// inputs: attendBatch stacks them and attends once for all of them.
+// Attention over a batch axis. Attend runs once per sequence, each on its
+// own cache: on a GPU a small model's step is bound by kernel launches, so
+// B sequences would cost about B times the kernels of one. Sequences of one
+// width, with caches of one size, that ask for the same statistics and all
+// carry policy state or none (a fused run of the full cache, of one
+// baseline, or of a population of NAMMs) attend once for all of them
+// (attendBatch): scores, softmax and the products over one more axis. What
+// is each sequence's own (its statistics, its policy's state update) is
+// then taken from its slice of the attention rows.
 
 // batchable reports whether LayerBatch may attend to all its sequences at
-// once: more than one, each without statistics or policy state, all of one
-// width and cache size.
+// once (see above).
 func batchable(sts []LayerState, ins []PassInputs, stats []StatMask) bool {
 	if len(ins) < 2 {
 		return false
 	}
 	t, s := ins[0].X.Shape().Dimensions[0], sts[0].K.Shape().Dimensions[1]
 	for i := range ins {
-		if stats[i] != 0 || sts[i].Feat != nil || ins[i].X.Shape().Dimensions[0] != t || sts[i].K.Shape().Dimensions[1] != s {
+		if stats[i] != stats[0] || (sts[i].Feat == nil) != (sts[0].Feat == nil) ||
+			ins[i].X.Shape().Dimensions[0] != t || sts[i].K.Shape().Dimensions[1] != s {
 			return false
 		}
 	}
@@ -33,11 +35,11 @@ func batchable(sts []LayerState, ins []PassInputs, stats []StatMask) bool {
 
 // attendBatch is Attend for B sequences that batchable accepts, from the
 // stacked projections q [B*T, N*H], k and v [B*T, K*H] (biases added, in
-// sequence order). It returns the attention output [B*T, N*H] and, per
-// sequence, its new keys and values (the other LayerOutputs fields stay
-// nil). Each sequence's values are Attend's: the same operations in the
-// same order, over one more axis.
-func attendBatch(cfg *Config, q, k, v *Node, sts []LayerState, ins []PassInputs) (*Node, []LayerOutputs) {
+// sequence order), stats being every sequence's statistics. It returns the
+// attention output [B*T, N*H] and each sequence's LayerOutputs but X. Each
+// sequence's values are Attend's: the same operations in the same order,
+// over one more axis.
+func attendBatch(cfg *Config, q, k, v *Node, sts []LayerState, ins []PassInputs, stats StatMask) (*Node, []LayerOutputs) {
 	dt := q.DType()
 	b := len(ins)
 	t := ins[0].X.Shape().Dimensions[0]
@@ -87,8 +89,9 @@ func attendBatch(cfg *Config, q, k, v *Node, sts []LayerState, ins []PassInputs)
 	eN := Exp(Sub(sN, over(m, t)))
 	den := Add(ReduceSum(eC, -1), ReduceSum(eN, -1)) // [B, K, G, T]
 
-	var attn *Node
-	if t == 1 {
+	needRows := stats&(StatColSums|StatLastRow|StatRows) != 0 || sts[0].Feat != nil
+	var attn, pC, pN *Node
+	if t == 1 || needRows {
 		// As Attend: normalised before P.V, rounded to the model's dtype.
 		var logDen *Node
 		probs := func(e, s *Node, n int) *Node {
@@ -100,19 +103,25 @@ func attendBatch(cfg *Config, q, k, v *Node, sts []LayerState, ins []PassInputs)
 			}
 			return ConvertDType(Exp(Sub(s, over(logDen, n))), dt)
 		}
-		pC, pN := probs(eC, sC, slots), probs(eN, sN, t)
+		pC, pN = probs(eC, sC, slots), probs(eN, sN, t)
 		attn = Add(Einsum("bkgts,bkhs->btkgh", pC, vc), Einsum("bkgtu,bkhu->btkgh", pN, vT))
 	} else {
 		attn = Add(Einsum("bkgts,bkhs->btkgh", ConvertDType(eC, dt), vc), Einsum("bkgtu,bkhu->btkgh", ConvertDType(eN, dt), vT))
 		inv := ConvertDType(TransposeAllAxes(Reciprocal(den), 0, 3, 1, 2), dt) // [B, T, K, G]
 		attn = Mul(attn, BroadcastToDims(InsertAxes(inv, -1), b, t, kh, grp, hd))
 	}
+	var rows *Node // [B, K, T, S+T]
+	if needRows {
+		groupMean := func(p *Node) *Node { return ReduceMean(ConvertDType(p, dtypes.Float32), 2) }
+		rows = Concatenate([]*Node{groupMean(pC), groupMean(pN)}, -1)
+	}
 	outs := make([]LayerOutputs, b)
 	for i := range outs {
-		outs[i] = LayerOutputs{
-			NewK: Reshape(Slice(kT, AxisElem(i)), kh, t, hd),
-			NewV: Reshape(Slice(vT, AxisElem(i)), kh, hd, t),
+		var r *Node
+		if rows != nil {
+			r = Reshape(Slice(rows, AxisElem(i)), kh, t, slots+t)
 		}
+		outs[i] = attendOutputs(Reshape(Slice(kT, AxisElem(i)), kh, t, hd), Reshape(Slice(vT, AxisElem(i)), kh, hd, t), r, sts[i], ins[i], stats)
 	}
 	return Reshape(attn, b*t, nh*hd), outs
 }

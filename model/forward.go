@@ -191,7 +191,7 @@ func LayerBatch(cfg *Config, w LayerWeights, sts []LayerState, ins []PassInputs,
 	if batchable(sts, ins, stats) {
 		part := func(from, to int) *Node { return Slice(qkv, AxisRange(), AxisRange(from, to)) }
 		attn, outs = attendBatch(cfg, addBias(part(0, nh*hd), w.Bq), addBias(part(nh*hd, (nh+kh)*hd), w.Bk),
-			addBias(part((nh+kh)*hd, (nh+2*kh)*hd), w.Bv), sts, ins)
+			addBias(part((nh+kh)*hd, (nh+2*kh)*hd), w.Bv), sts, ins, stats[0])
 	} else {
 		outs = make([]LayerOutputs, len(ins))
 		attns := make([]*Node, len(ins))
@@ -325,7 +325,6 @@ func Attend(cfg *Config, q, k, v *Node, st LayerState, in PassInputs, stats Stat
 	}
 	attn = Reshape(attn, t, nh*hd)
 
-	out := LayerOutputs{NewK: kT, NewV: vT}
 	var rows *Node // [K, T, S+T], query heads of each group averaged
 	if needRows {
 		// Averaged per part (cache, pass), then joined: the joined
@@ -333,6 +332,16 @@ func Attend(cfg *Config, q, k, v *Node, st LayerState, in PassInputs, stats Stat
 		groupMean := func(p *Node) *Node { return ReduceMean(ConvertDType(p, dtypes.Float32), 1) }
 		rows = Concatenate([]*Node{groupMean(pC), groupMean(pN)}, -1)
 	}
+	return attn, attendOutputs(kT, vT, rows, st, in, stats)
+}
+
+// attendOutputs is a sequence's LayerOutputs but X from its pass's keys kT
+// [K, T, H], values vT [K, H, T] and attention rows [K, T, S+T] (query heads
+// of each group averaged; nil when neither its statistics nor its policy
+// state read them): the state update and the statistics asked for.
+func attendOutputs(kT, vT, rows *Node, st LayerState, in PassInputs, stats StatMask) LayerOutputs {
+	t := kT.Shape().Dimensions[1]
+	out := LayerOutputs{NewK: kT, NewV: vT}
 	if st.Feat != nil {
 		out.Feat = updateFeat(st.Feat, rows, in)
 	}
@@ -353,7 +362,7 @@ func Attend(cfg *Config, q, k, v *Node, st LayerState, in PassInputs, stats Stat
 		k32 := ConvertDType(kT, dtypes.Float32)
 		out.Stats = append(out.Stats, Sqrt(ReduceSum(Square(k32), -1))) // [K, T]
 	}
-	return attn, out
+	return out
 }
 
 // probsFromScores selects exp(s - m - log(den)) for the rounded
