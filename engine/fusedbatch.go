@@ -49,11 +49,14 @@ func (k fusedSeq) String() string {
 	return fmt.Sprintf("%d:%s:q%d", lk.stats, lk.state, k.quarters)
 }
 
-// fusedBatchExec returns the fused pass over sequences of the given kinds.
-// Inputs, per sequence: x, cos, sin, qpos, qw, writeAt [L] int32, [ctl,]
-// sel [T] (one-hot on the last real token); then per sequence and layer K,
-// V, pos, [feat]; then per layer the weights; then the final norm and the
-// LM head. Outputs: logits [B, V] (each sequence's last real token), each
+// fusedBatchExec returns the fused pass over sequences of the given kinds
+// (all of one width T). Inputs: the sequences' pass inputs stacked, one
+// tensor each (a few host-to-device copies a step, not a few per
+// sequence): x [B, T, D], cos and sin [B, T, H/2], qpos [B, T], qw
+// [B, 2, T], writeAt [B, L] int32, sel [B, T] (one-hot on each sequence's
+// last real token); then each state-carrying sequence's ctl, in order; then
+// per sequence and layer K, V, pos, [feat]; then per layer the weights;
+// then the final norm and the LM head. Outputs: logits [B, V] (each sequence's last real token), each
 // sequence's x, then per sequence and layer K, V, pos, [feat] (in place:
 // each is its parameter's buffer), then, when any sequence asks for
 // statistics, one float32 vector of every sequence's statistics in order,
@@ -70,17 +73,19 @@ func (e *Engine) fusedBatchExec(kinds []fusedSeq) (*graph.Exec, error) {
 		passes := make([]model.PassInputs, n)
 		writeAt := make([]*graph.Node, n)
 		sels := make([]*graph.Node, n)
-		p := in
+		one := func(x *graph.Node, i int) *graph.Node { // sequence i's part of a stacked input
+			return graph.Reshape(graph.Slice(x, graph.AxisElem(i)), x.Shape().Dimensions[1:]...)
+		}
+		for i := range kinds {
+			passes[i] = model.PassInputs{X: one(in[0], i), Cos: one(in[1], i), Sin: one(in[2], i), QueryPos: one(in[3], i), QueryWeights: one(in[4], i)}
+			writeAt[i], sels[i] = one(in[5], i), one(in[6], i)
+		}
+		p := in[7:]
 		for i, k := range kinds {
-			passes[i] = model.PassInputs{X: p[0], Cos: p[1], Sin: p[2], QueryPos: p[3], QueryWeights: p[4]}
-			writeAt[i] = p[5]
-			p = p[6:]
 			if k.state != nil {
 				passes[i].StateCtl, passes[i].UpdateState = p[0], k.state.UpdateState
 				p = p[1:]
 			}
-			sels[i] = p[0]
-			p = p[1:]
 		}
 		states := make([][]model.LayerState, n) // [sequence][layer]
 		params := make([][]int, n)              // [sequence][layer] index in `in` of its K
@@ -186,31 +191,40 @@ func (e *Engine) fusedBatchExec(kinds []fusedSeq) (*graph.Exec, error) {
 func (e *Engine) forwardFusedBatch(seqs []*Session, ins []*passInput) ([]passOutput, error) {
 	cfg := e.Config
 	nl := cfg.NumLayers
-	kinds := make([]fusedSeq, len(seqs))
-	var args []any
-	names := make([]string, len(seqs))
+	b, t, half := len(seqs), ins[0].width, len(e.invFreq)
+	kinds := make([]fusedSeq, b)
+	names := make([]string, b)
 	anyLogits, anyStats := false, false
+	var embed, cos, sin, qw, sel []float32
+	var qpos, writeAt []int32
+	var ctls []any
 	for i, s := range seqs {
 		in := ins[i]
-		kinds[i] = fusedSeq{seqKind: seqKind{stats: in.mask, state: s.dev}, quarters: in.quarters}
-		g := in.graphInputs(e)
-		writeAt := make([]int32, nl)
-		for l := range s.cache.Layers {
-			writeAt[l] = int32(s.cache.Layers[l].Used)
+		if in.width != t {
+			return nil, fmt.Errorf("engine: a batched fused pass of width %d got a pass of width %d", t, in.width)
 		}
-		args = append(args, g.embed, g.cos, g.sin, g.qpos, g.qw, tensors.FromFlatDataAndDimensions(writeAt, nl))
+		kinds[i] = fusedSeq{seqKind: seqKind{stats: in.mask, state: s.dev}, quarters: in.quarters}
+		embed, cos, sin = append(embed, in.embed...), append(cos, in.cos...), append(sin, in.sin...)
+		qpos, qw = append(qpos, in.qpos...), append(qw, in.qw...)
+		for l := range s.cache.Layers {
+			writeAt = append(writeAt, int32(s.cache.Layers[l].Used))
+		}
+		one := make([]float32, t)
+		one[in.nReal-1] = 1
+		sel = append(sel, one...)
 		ctlLen := 0
 		if s.dev != nil {
-			args = append(args, g.ctl)
+			ctls = append(ctls, tensors.FromFlatDataAndDimensions(in.ctl, len(in.ctl)))
 			ctlLen = len(in.ctl)
 		}
-		sel := make([]float32, in.width)
-		sel[in.nReal-1] = 1
-		args = append(args, tensors.FromFlatDataAndDimensions(sel, in.width))
 		names[i] = strings.TrimPrefix(s.fusedPassKey(in.mask, in.width, s.cache.Layers[0].Capacity, in.quarters, false, ctlLen), "pass/")
 		anyLogits = anyLogits || in.wantLogits
 		anyStats = anyStats || in.mask != 0
 	}
+	args := []any{e.toDType(embed, b, t, e.Config.HiddenSize), e.toDType(cos, b, t, half), e.toDType(sin, b, t, half),
+		tensors.FromFlatDataAndDimensions(qpos, b, t), tensors.FromFlatDataAndDimensions(qw, b, 2, t),
+		tensors.FromFlatDataAndDimensions(writeAt, b, nl), tensors.FromFlatDataAndDimensions(sel, b, t)}
+	args = append(args, ctls...)
 	exec, err := e.fusedBatchExec(kinds)
 	if err != nil {
 		return nil, err
