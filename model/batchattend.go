@@ -63,19 +63,10 @@ func attendBatch(cfg *Config, q, k, v *Node, sts []LayerState, ins []PassInputs,
 	pc := stackRows(func(i int) *Node { return sts[i].Pos })        // [B, K, S]
 	qpos := stackRows(func(i int) *Node { return ins[i].QueryPos }) // [B, T]
 
-	qpC := BroadcastToDims(Reshape(qpos, b, 1, t, 1), b, kh, t, slots)
-	kpC := BroadcastToDims(Reshape(pc, b, kh, 1, slots), b, kh, t, slots)
-	visC := LogicalAnd(GreaterOrEqual(kpC, ZerosLike(kpC)), LessOrEqual(kpC, qpC))
-	qpN := BroadcastToDims(Reshape(qpos, b, t, 1), b, t, t)
-	kpN := BroadcastToDims(Reshape(qpos, b, 1, t), b, t, t)
-	visN := LogicalAnd(GreaterOrEqual(kpN, ZerosLike(kpN)), LessOrEqual(kpN, qpN))
-	if cfg.SlidingWindow > 0 {
-		visC = LogicalAnd(visC, GreaterThan(kpC, SubScalar(qpC, cfg.SlidingWindow)))
-		visN = LogicalAnd(visN, GreaterThan(kpN, SubScalar(qpN, cfg.SlidingWindow)))
-	}
-	maskBias := func(vis *Node) *Node {
-		return MulScalar(ConvertDType(LogicalNot(vis), dtypes.Float32), -1e30)
-	}
+	visC := visible(BroadcastToDims(Reshape(pc, b, kh, 1, slots), b, kh, t, slots),
+		BroadcastToDims(Reshape(qpos, b, 1, t, 1), b, kh, t, slots), cfg.SlidingWindow)
+	visN := visible(BroadcastToDims(Reshape(qpos, b, 1, t), b, t, t),
+		BroadcastToDims(Reshape(qpos, b, t, 1), b, t, t), cfg.SlidingWindow)
 
 	scale := 1 / math.Sqrt(float64(hd))
 	qg := Reshape(ConvertDType(MulScalar(ConvertDType(q, dtypes.Float32), scale), dt), b, t, kh, grp, hd)

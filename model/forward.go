@@ -254,19 +254,10 @@ func Attend(cfg *Config, q, k, v *Node, st LayerState, in PassInputs, stats Stat
 	// Visibility masks as additive biases: cache slots [K, T, S] and the
 	// pass's tokens [T, T]. A key is visible when it holds a token at or
 	// before the query's position (and inside the sliding window, if any).
-	qpC := BroadcastToDims(InsertAxes(in.QueryPos, 0, -1), kh, t, slots)
-	kpC := BroadcastToDims(InsertAxes(st.Pos, 1), kh, t, slots)
-	visC := LogicalAnd(GreaterOrEqual(kpC, ZerosLike(kpC)), LessOrEqual(kpC, qpC))
-	qpN := BroadcastToDims(InsertAxes(in.QueryPos, -1), t, t)
-	kpN := BroadcastToDims(InsertAxes(in.QueryPos, 0), t, t)
-	visN := LogicalAnd(GreaterOrEqual(kpN, ZerosLike(kpN)), LessOrEqual(kpN, qpN))
-	if cfg.SlidingWindow > 0 {
-		visC = LogicalAnd(visC, GreaterThan(kpC, SubScalar(qpC, cfg.SlidingWindow)))
-		visN = LogicalAnd(visN, GreaterThan(kpN, SubScalar(qpN, cfg.SlidingWindow)))
-	}
-	maskBias := func(vis *Node) *Node {
-		return MulScalar(ConvertDType(LogicalNot(vis), dtypes.Float32), -1e30)
-	}
+	visC := visible(BroadcastToDims(InsertAxes(st.Pos, 1), kh, t, slots),
+		BroadcastToDims(InsertAxes(in.QueryPos, 0, -1), kh, t, slots), cfg.SlidingWindow)
+	visN := visible(BroadcastToDims(InsertAxes(in.QueryPos, 0), t, t),
+		BroadcastToDims(InsertAxes(in.QueryPos, -1), t, t), cfg.SlidingWindow)
 
 	// Scale q (T*N*H values) rather than the scores (N*T*(S+T) values).
 	scale := 1 / math.Sqrt(float64(hd))
@@ -363,6 +354,23 @@ func attendOutputs(kT, vT, rows *Node, st LayerState, in PassInputs, stats StatM
 		out.Stats = append(out.Stats, Sqrt(ReduceSum(Square(k32), -1))) // [K, T]
 	}
 	return out
+}
+
+// visible is where a key at position kp may be seen from a query at qp
+// (same shapes): the key holds a token (kp >= 0) at or before the query,
+// and inside the sliding window if the model has one.
+func visible(kp, qp *Node, window int) *Node {
+	vis := LogicalAnd(GreaterOrEqual(kp, ZerosLike(kp)), LessOrEqual(kp, qp))
+	if window > 0 {
+		vis = LogicalAnd(vis, GreaterThan(kp, SubScalar(qp, window)))
+	}
+	return vis
+}
+
+// maskBias turns visibility into an additive float32 bias: 0 where
+// visible, -1e30 elsewhere.
+func maskBias(vis *Node) *Node {
+	return MulScalar(ConvertDType(LogicalNot(vis), dtypes.Float32), -1e30)
 }
 
 // probsFromScores selects exp(s - m - log(den)) for the rounded
