@@ -23,6 +23,8 @@ OUT=${OUT:-/tmp/out}
 NAMM=${NAMM:-/tmp/namm}                  # the binary (unpacked from .gpu/namm.xz or .gz if missing)
 MODEL=${MODEL:-.gpu/model-a}             # model A's directory (config, tokenizer, weights)
 WORKERS=${WORKERS:-4}                    # in-process evaluations at once (sessions share the GPU)
+BATCH=${BATCH:-1}                        # jobs that share each forward pass (evolve --batch; 16 on a GPU)
+DRAW=${DRAW:-any}                        # any (the reference) or answerable (prompts the full cache scores > 0)
 DEADLINE=${DEADLINE:-570}                # seconds from the script's start by which all is packed
 # Curriculum (the reference: PassageRetrieval, then + a QA task). Model A's full cache scores
 # niah_multikey 67% and passage_retrieval 33% at 2k, but qa 0% (docs/results.md): a task whose
@@ -48,12 +50,12 @@ if [ -f "$RESUME" ] && ! ls "$run"/checkpoint-*.ckpt >/dev/null 2>&1; then
   tar xzf "$RESUME" -C "$run" || exit 1
 fi
 unpack_model "$MODEL" || exit 1
+export GOMLX_NO_AUTO_INSTALL=1 GOPJRT_CUDA_CHECKS=0
 if [ -z "$BACKEND" ]; then
-  plugin=$(python3 -c 'import jax_plugins.xla_cuda13 as p, os; print(os.path.dirname(p.__file__))')/xla_cuda_plugin.so
-  BACKEND=xla:$plugin
+  device_env   # the machine's plugin; XLA_CACHE=1 keeps compiled executables in /tmp/namm-xla-cache
+  BACKEND=xla:$PLUGIN
   nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 fi
-export GOMLX_NO_AUTO_INSTALL=1 GOPJRT_CUDA_CHECKS=0
 
 # Population 32 and sigma0 0.065 are the reference's. --cma sep: with n = 4172 the full
 # covariance barely moves (c1 ~ 1e-7, c_mu ~ 8e-7: C stays ~I for hundreds of generations,
@@ -61,11 +63,11 @@ export GOMLX_NO_AUTO_INSTALL=1 GOPJRT_CUDA_CHECKS=0
 # device command can bring back (16 MB a file); the diagonal model learns its variances n/3
 # times faster and its state is ~100 kB.
 left=$((DEADLINE - (SECONDS - start) - 40))   # 30 s for a clean stop after SIGTERM, 10 to pack
-echo "evolving for at most ${left}s (workers $WORKERS, $SAMPLES prompts/task, $GENERATIONS generations/stage)"
+echo "evolving for at most ${left}s (workers $WORKERS, batch $BATCH, $SAMPLES prompts/task, $GENERATIONS generations/stage)"
 timeout -s TERM -k 30 "$left" "$NAMM" evolve --backend "$BACKEND" --model "$MODEL" \
     --stage "$STAGE1" --stage "$STAGE2" --population "$POPULATION" --sigma0 0.065 --cma sep \
     --generations "$GENERATIONS" --samples "$SAMPLES" --eval-every 5 --max-new "$MAX_NEW" \
-    --memory-weight "$MEMORY_WEIGHT" --workers "$WORKERS" --out "$run" 2>&1 \
+    --memory-weight "$MEMORY_WEIGHT" --workers "$WORKERS" --batch "$BATCH" --draw "$DRAW" --out "$run" 2>&1 \
   | tr '\r' '\n' | grep --line-buffered -v -E '^\s*$|[0-9]+%\s*\|' | tee "$OUT/evolve.log"
 rc=${PIPESTATUS[0]}
 case $rc in
