@@ -93,6 +93,7 @@ func (b *Batch) Add(s *Seq) {
 		s.Done = true
 		return
 	}
+	s.Session.batched = true
 	b.active = append(b.active, s)
 }
 

@@ -30,6 +30,10 @@ type Session struct {
 	// collects the pass's evictions for it.
 	observe func(PolicyStep)
 	evicted [][][]int32
+	// batched is set once the session joins a Batch: on fused pass graphs
+	// its cache then keeps a capacity through evictions until its tokens
+	// fit in half of it (holdsCapacity).
+	batched bool
 	// broken is set when a pass failed inside the backend (a device out of
 	// memory, say): its cache buffers may be half-updated or donated, so
 	// every later pass returns this error.
@@ -443,7 +447,7 @@ func (s *Session) applyPolicy(pass policy.Pass, mask model.StatMask, statsOut []
 				maxKeep = max(maxKeep, len(sl))
 			}
 			want := bucket.Round(maxKeep + s.e.opts.ChunkSize)
-			if want == caps[l] && !s.e.noHoles {
+			if s.holdsCapacity(want, caps[l]) && !s.e.noHoles {
 				// The capacity stays: leave holes instead of moving the
 				// kept tokens (punchHoles); forward compacts when a pass
 				// finds no room.
@@ -496,13 +500,31 @@ func (s *Session) keepCapacity(pass policy.Pass) bool {
 // capacity (keepCapacity): fused passes with prefix graphs.
 func (s *Session) compactsInPrefill() bool { return s.fuseMode() && s.e.opts.PrefixGraphs }
 
+// holdsCapacity reports whether a layer of capacity capacity whose tokens
+// need want slots keeps its capacity (evictions leave holes) rather than
+// shrinking to want. Alone, only when want is the same; in a batch on fused
+// pass graphs, until the tokens fit in half of it: a batch step runs the
+// sequences of one capacity as one graph, and members of a population that
+// evict differently would otherwise spread over as many capacities (each
+// a graph of its own every step), while attending over empty slots costs
+// a launch-bound GPU little.
+func (s *Session) holdsCapacity(want, capacity int) bool {
+	if s.batched && s.fuseMode() {
+		return 2*want > capacity
+	}
+	return want == capacity
+}
+
 // shrinkAfterPrefill gives every layer the capacity its tokens need (plus a
 // chunk), as an eviction outside keepCapacity would have.
 func (s *Session) shrinkAfterPrefill() error {
 	caps := make([]int, len(s.cache.Layers))
 	shrink := false
 	for l, lc := range s.cache.Layers {
-		caps[l] = min(lc.Capacity, bucket.Round(lc.Used+s.e.opts.ChunkSize))
+		caps[l] = lc.Capacity
+		if want := bucket.Round(lc.Used + s.e.opts.ChunkSize); !s.holdsCapacity(want, lc.Capacity) {
+			caps[l] = min(lc.Capacity, want)
+		}
 		shrink = shrink || caps[l] < lc.Capacity
 	}
 	if !shrink {
