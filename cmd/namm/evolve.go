@@ -366,13 +366,13 @@ func runBenchWorkers(ctx context.Context, out, stderr io.Writer, ev *evolve.Eval
 }
 
 // setBatch makes ev's runner run up to n sequences per pass, refused
-// before anything starts when n prompts at the model's length limit would
-// not fit in memory.
+// before anything starts when n prompts at the model's length limit, each
+// with a NAMM's state per cached token, would not fit in memory.
 func setBatch(ev *evolve.Evaluator, n int) error {
 	if n < 1 {
 		return fmt.Errorf("--batch must be >= 1, got %d", n)
 	}
-	if err := ev.Engine.CheckBatchMemory(n, ev.Engine.Config.MaxPositionEmbeddings, 0); err != nil {
+	if err := ev.Engine.CheckBatchMemory(n, ev.Engine.Config.MaxPositionEmbeddings, namm.StateWidth); err != nil {
 		return fmt.Errorf("--batch %d: %w", n, err)
 	}
 	ev.Runner.Batch = n
