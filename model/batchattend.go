@@ -74,31 +74,16 @@ func attendBatch(cfg *Config, q, k, v *Node, sts []LayerState, ins []PassInputs,
 	sN := ConvertDType(Einsum("btkgh,bkuh->bkgtu", qg, kT), dtypes.Float32)
 	sC = Add(sC, BroadcastToDims(Reshape(maskBias(visC), b, kh, 1, t, slots), b, kh, grp, t, slots))
 	sN = Add(sN, BroadcastToDims(Reshape(maskBias(visN), b, 1, 1, t, t), b, kh, grp, t, t))
-	m := Max(ReduceMax(sC, -1), ReduceMax(sN, -1)) // [B, K, G, T]
-	over := func(x *Node, n int) *Node { return BroadcastToDims(InsertAxes(x, -1), b, kh, grp, t, n) }
-	eC := Exp(Sub(sC, over(m, slots)))
-	eN := Exp(Sub(sN, over(m, t)))
-	den := Add(ReduceSum(eC, -1), ReduceSum(eN, -1)) // [B, K, G, T]
-
+	sm := newSplitSoftmax(sC, sN, dt)
 	needRows := stats&(StatColSums|StatLastRow|StatRows) != 0 || sts[0].Feat != nil
 	var attn, pC, pN *Node
 	if t == 1 || needRows {
 		// As Attend: normalised before P.V, rounded to the model's dtype.
-		var logDen *Node
-		probs := func(e, s *Node, n int) *Node {
-			if dt == dtypes.Float32 || !probsFromScores {
-				return ConvertDType(Div(e, over(den, n)), dt)
-			}
-			if logDen == nil {
-				logDen = Add(m, Log(den))
-			}
-			return ConvertDType(Exp(Sub(s, over(logDen, n))), dt)
-		}
-		pC, pN = probs(eC, sC, slots), probs(eN, sN, t)
+		pC, pN = sm.probs(sm.eC, sC), sm.probs(sm.eN, sN)
 		attn = Add(Einsum("bkgts,bkhs->btkgh", pC, vc), Einsum("bkgtu,bkhu->btkgh", pN, vT))
 	} else {
-		attn = Add(Einsum("bkgts,bkhs->btkgh", ConvertDType(eC, dt), vc), Einsum("bkgtu,bkhu->btkgh", ConvertDType(eN, dt), vT))
-		inv := ConvertDType(TransposeAllAxes(Reciprocal(den), 0, 3, 1, 2), dt) // [B, T, K, G]
+		attn = Add(Einsum("bkgts,bkhs->btkgh", ConvertDType(sm.eC, dt), vc), Einsum("bkgtu,bkhu->btkgh", ConvertDType(sm.eN, dt), vT))
+		inv := ConvertDType(TransposeAllAxes(Reciprocal(sm.den), 0, 3, 1, 2), dt) // [B, T, K, G]
 		attn = Mul(attn, BroadcastToDims(InsertAxes(inv, -1), b, t, kh, grp, hd))
 	}
 	var rows *Node // [B, K, T, S+T]

@@ -266,37 +266,10 @@ func Attend(cfg *Config, q, k, v *Node, st LayerState, in PassInputs, stats Stat
 	sN := ConvertDType(Einsum("tkgh,kuh->kgtu", qg, kT), dtypes.Float32)
 	sC = Add(sC, BroadcastToDims(InsertAxes(maskBias(visC), 1), kh, grp, t, slots))
 	sN = Add(sN, BroadcastToDims(InsertAxes(maskBias(visN), 0, 0), kh, grp, t, t))
-	// Softmax over the cache slots and the pass's tokens together, without
-	// concatenating them.
-	m := Max(ReduceMax(sC, -1), ReduceMax(sN, -1)) // [K, G, T]
-	eC := Exp(Sub(sC, BroadcastToDims(InsertAxes(m, -1), kh, grp, t, slots)))
-	eN := Exp(Sub(sN, BroadcastToDims(InsertAxes(m, -1), kh, grp, t, t)))
-	den := Add(ReduceSum(eC, -1), ReduceSum(eN, -1)) // [K, G, T]
+	sm := newSplitSoftmax(sC, sN, dt)
 	// needRows: a policy reads the attention probabilities (averaged over
 	// each group's query heads).
 	needRows := stats&(StatColSums|StatLastRow|StatRows) != 0 || st.Feat != nil
-	// probs normalises e over the n keys of one part (cache or pass) and
-	// rounds it to the model's dtype, as transformers' eager attention does
-	// (and the reference NAMM and baselines read those rounded values,
-	// namm-reference.md §1).
-	//
-	// In a narrower dtype than float32 they are computed from the scores as
-	// exp(s - m - log(den)) instead of e/den: a different expression from
-	// the e of den's sum, so XLA recomputes the exponential from the scores
-	// (which it reads anyway) instead of writing e in float32 and reading it
-	// twice more (for the rounded probabilities and for the rows). The two
-	// differ by ~1e-7 relative, far below the rounding to the model's dtype.
-	// In float32 it stays e/den, exactly what the host path computes.
-	var logDen *Node // m + log(den) [K, G, T], built when first needed
-	probs := func(e, s *Node, n int) *Node {
-		if dt == dtypes.Float32 || !probsFromScores {
-			return ConvertDType(Div(e, BroadcastToDims(InsertAxes(den, -1), kh, grp, t, n)), dt)
-		}
-		if logDen == nil {
-			logDen = Add(m, Log(den))
-		}
-		return ConvertDType(Exp(Sub(s, BroadcastToDims(InsertAxes(logDen, -1), kh, grp, t, n))), dt)
-	}
 	var attn, pC, pN *Node
 	if t == 1 || needRows {
 		// Normalised before P.V. For one token this is few values, and P.V's
@@ -305,13 +278,13 @@ func Attend(cfg *Config, q, k, v *Node, st LayerState, in PassInputs, stats Stat
 		// whole Wo weight, written to memory). When rows are needed, P.V and
 		// the rows read the same rounded probabilities: one copy of them, not
 		// a second float32 one laid out for the group mean.
-		pC, pN = probs(eC, sC, slots), probs(eN, sN, t)
+		pC, pN = sm.probs(sm.eC, sC), sm.probs(sm.eN, sN)
 		attn = Add(Einsum("kgts,khs->tkgh", pC, st.V), Einsum("kgtu,khu->tkgh", pN, vT))
 	} else {
 		// Several tokens, no rows: the 1/sum normalisation after P.V, on H
 		// values per query instead of S+T.
-		attn = Add(Einsum("kgts,khs->tkgh", ConvertDType(eC, dt), st.V), Einsum("kgtu,khu->tkgh", ConvertDType(eN, dt), vT))
-		inv := ConvertDType(TransposeAllAxes(Reciprocal(den), 2, 0, 1), dt) // [T, K, G]
+		attn = Add(Einsum("kgts,khs->tkgh", ConvertDType(sm.eC, dt), st.V), Einsum("kgtu,khu->tkgh", ConvertDType(sm.eN, dt), vT))
+		inv := ConvertDType(TransposeAllAxes(Reciprocal(sm.den), 2, 0, 1), dt) // [T, K, G]
 		attn = Mul(attn, BroadcastToDims(InsertAxes(inv, -1), t, kh, grp, hd))
 	}
 	attn = Reshape(attn, t, nh*hd)
@@ -354,6 +327,51 @@ func attendOutputs(kT, vT, rows *Node, st LayerState, in PassInputs, stats StatM
 		out.Stats = append(out.Stats, Sqrt(ReduceSum(Square(k32), -1))) // [K, T]
 	}
 	return out
+}
+
+// splitSoftmax is the softmax over the cache slots and the pass's tokens
+// together, without concatenating them: from float32 scores sC [..., S] and
+// sN [..., T] (masked), their exponentials less the joint maximum m and the
+// joint sum den [...].
+type splitSoftmax struct {
+	eC, eN, m, den *Node
+	dt             dtypes.DType // the model's
+	logDen         *Node        // m + log(den), built when first needed
+}
+
+func newSplitSoftmax(sC, sN *Node, dt dtypes.DType) *splitSoftmax {
+	sm := &splitSoftmax{dt: dt, m: Max(ReduceMax(sC, -1), ReduceMax(sN, -1))}
+	sm.eC = Exp(Sub(sC, overLast(sm.m, sC)))
+	sm.eN = Exp(Sub(sN, overLast(sm.m, sN)))
+	sm.den = Add(ReduceSum(sm.eC, -1), ReduceSum(sm.eN, -1))
+	return sm
+}
+
+// overLast broadcasts x [...] over the last axis of like [..., n].
+func overLast(x, like *Node) *Node {
+	return BroadcastToDims(InsertAxes(x, -1), like.Shape().Dimensions...)
+}
+
+// probs normalises one part's exponentials e (scores s) over both parts and
+// rounds them to the model's dtype, as transformers' eager attention does
+// (and the reference NAMM and baselines read those rounded values,
+// namm-reference.md §1).
+//
+// In a narrower dtype than float32 they are computed from the scores as
+// exp(s - m - log(den)) instead of e/den: a different expression from the e
+// of den's sum, so XLA recomputes the exponential from the scores (which it
+// reads anyway) instead of writing e in float32 and reading it twice more
+// (for the rounded probabilities and for the rows). The two differ by ~1e-7
+// relative, far below the rounding to the model's dtype. In float32 it
+// stays e/den, exactly what the host path computes.
+func (sm *splitSoftmax) probs(e, s *Node) *Node {
+	if sm.dt == dtypes.Float32 || !probsFromScores {
+		return ConvertDType(Div(e, overLast(sm.den, e)), sm.dt)
+	}
+	if sm.logDen == nil {
+		sm.logDen = Add(sm.m, Log(sm.den))
+	}
+	return ConvertDType(Exp(Sub(s, overLast(sm.logDen, s))), sm.dt)
 }
 
 // visible is where a key at position kp may be seen from a query at qp
