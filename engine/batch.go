@@ -144,10 +144,8 @@ func (b *Batch) forward(seqs []*Session, ins []*passInput) (outs []passOutput, e
 	e := b.e
 	defer func() {
 		if r := recover(); r != nil {
-			err := fmt.Errorf("engine: a batched pass failed in the backend, its sequences cannot go on: %v", r)
 			for i, s := range seqs {
-				s.broken = err
-				errs[i] = err
+				errs[i] = s.breakOn(r)
 			}
 		}
 	}()

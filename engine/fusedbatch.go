@@ -56,11 +56,12 @@ func (k fusedSeq) String() string {
 // [B, 2, T], writeAt [B, L] int32, sel [B, T] (one-hot on each sequence's
 // last real token); then each state-carrying sequence's ctl, in order; then
 // per sequence and layer K, V, pos, [feat]; then per layer the weights;
-// then the final norm and the LM head. Outputs: logits [B, V] (each sequence's last real token), each
-// sequence's x, then per sequence and layer K, V, pos, [feat] (in place:
-// each is its parameter's buffer), then, when any sequence asks for
-// statistics, one float32 vector of every sequence's statistics in order,
-// each stacked over the layers: one device-to-host copy for the step.
+// then the final norm and the LM head. Outputs: logits [B, V] (each
+// sequence's last real token), each sequence's x, then per sequence and
+// layer K, V, pos, [feat] (in place: each is its parameter's buffer), then,
+// when any sequence asks for statistics, one float32 vector of every
+// sequence's statistics in order, each stacked over the layers: one
+// device-to-host copy for the step.
 func (e *Engine) fusedBatchExec(kinds []fusedSeq) (*graph.Exec, error) {
 	names := make([]string, len(kinds))
 	for i, k := range kinds {

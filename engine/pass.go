@@ -111,9 +111,15 @@ func (s *Session) forward(ids []int, pass policy.Pass, width int, wantLogits boo
 // half-updated.
 func (s *Session) recoverPass(err *error) {
 	if r := recover(); r != nil {
-		s.broken = fmt.Errorf("engine: a pass failed in the backend, the session cannot go on: %v", r)
-		*err = s.broken
+		*err = s.breakOn(r)
 	}
+}
+
+// breakOn marks the session broken by the backend's panic r and returns
+// the error every later pass will.
+func (s *Session) breakOn(r any) error {
+	s.broken = fmt.Errorf("engine: a pass failed in the backend, the session cannot go on: %v", r)
+	return s.broken
 }
 
 // beginPass checks a pass's tokens, lays out its inputs and makes room for

@@ -20,10 +20,9 @@ import (
 // DeviceMemory is what PJRT reports of a device's memory. A field whose
 // plugin does not report it is 0 (Limit: LimitSet false).
 type DeviceMemory struct {
-	InUse     int64 // bytes allocated now
-	PeakInUse int64 // the most bytes allocated at once so far
-	Limit     int64 // the bytes the allocator may hand out in all
-	LimitSet  bool
+	InUse    int64 // bytes allocated now
+	Limit    int64 // the bytes the allocator may hand out in all
+	LimitSet bool
 }
 
 // Free is Limit - InUse, or -1 when the plugin reports no limit.
@@ -44,9 +43,6 @@ func (d *Device) MemoryStats() (DeviceMemory, error) {
 		return DeviceMemory{}, err
 	}
 	m := DeviceMemory{InUse: int64(args.bytes_in_use)}
-	if bool(args.peak_bytes_in_use_is_set) {
-		m.PeakInUse = int64(args.peak_bytes_in_use)
-	}
 	if bool(args.bytes_limit_is_set) {
 		m.Limit, m.LimitSet = int64(args.bytes_limit), true
 	}
