@@ -3,6 +3,7 @@ package train
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -41,7 +42,9 @@ type DataOptions struct {
 	Texts []string
 	// Extra are further training documents (e.g. more public-domain books), used whole.
 	Extra []Document
-	// Tasks are the task generators to draw examples from; nil means all of gen.Tasks().
+	// Tasks are the task generators to draw examples from, each drawn equally often; nil
+	// means all of gen.Tasks(). An entry may carry the generator's options as a task spec
+	// does ("facts:kind=collect:distractors=24"), and a repeated entry is drawn more often.
 	Tasks []string
 	// TaskTexts, when set, is the generators' "texts" option (haystack texts joined by "+",
 	// e.g. a corpus registered with haystack.Register); it overrides Texts for examples.
@@ -91,7 +94,7 @@ type builder struct {
 	bos, eos int // -1 when none
 	docs     []docTokens
 	cum      []float64 // cumulative token counts of docs, for length-weighted choice
-	tasks    []gen.TaskInfo
+	tasks    []taskDraw
 	texts    string // the "texts" task option when Texts is restricted
 
 	// The pure text sequences walk through the documents in order, epoch after epoch (each
@@ -226,16 +229,17 @@ func newBuilder(tok *tokenizer.Tokenizer, opt DataOptions) (*builder, error) {
 		total += float64(len(d.ids))
 		b.cum = append(b.cum, total)
 	}
-	all := gen.Tasks()
 	if opt.Tasks == nil {
-		b.tasks = all
+		for _, t := range gen.Tasks() {
+			b.tasks = append(b.tasks, taskDraw{info: t, name: t.Name})
+		}
 	} else {
-		for _, name := range opt.Tasks {
-			i := slices.IndexFunc(all, func(t gen.TaskInfo) bool { return t.Name == name })
-			if i < 0 {
-				return nil, fmt.Errorf("train data: unknown task %q", name)
+		for _, s := range opt.Tasks {
+			d, err := parseTaskDraw(s)
+			if err != nil {
+				return nil, err
 			}
-			b.tasks = append(b.tasks, all[i])
+			b.tasks = append(b.tasks, d)
 		}
 	}
 	if opt.SyntheticFrac > 0 && len(b.tasks) == 0 {
@@ -342,7 +346,8 @@ const (
 // example generates one task example of at most room tokens: BOS, prompt, " " answers joined
 // by ", " and ".", EOS.
 func (b *builder) example(r *rand.Rand, i, k, room int) ([]int, int, string, bool) {
-	task := b.tasks[r.IntN(len(b.tasks))]
+	draw := b.tasks[r.IntN(len(b.tasks))]
+	task := draw.info
 	hi := room - answerMargin
 	length := hi
 	if r.Float64() >= b.opt.LongShare { // log-uniform in [MinExample, min(hi, MaxExample)]
@@ -352,7 +357,8 @@ func (b *builder) example(r *rand.Rand, i, k, room int) ([]int, int, string, boo
 		}
 		length = int(math.Exp(math.Log(lo) + r.Float64()*(math.Log(up)-math.Log(lo))))
 	}
-	spec := gen.Spec{Task: task.Name, Length: length, N: 1, Slack: 0.08, Seed: GenSeedBase + b.opt.Seed*1_000_000_000 + int64(i)*64 + int64(k)}
+	spec := gen.Spec{Task: task.Name, Length: length, N: 1, Slack: 0.08, Seed: GenSeedBase + b.opt.Seed*1_000_000_000 + int64(i)*64 + int64(k),
+		Options: maps.Clone(draw.options)}
 	for _, o := range task.Options {
 		switch {
 		case o.Key == "split":
@@ -377,7 +383,29 @@ func (b *builder) example(r *rand.Rand, i, k, room int) ([]int, int, string, boo
 	if len(ids) > room {
 		return nil, 0, "", false
 	}
-	return ids, min(promptLen, len(ids)-1), task.Name, true
+	return ids, min(promptLen, len(ids)-1), draw.name, true
+}
+
+// taskDraw is one entry of DataOptions.Tasks: a generator and the options it is asked with.
+type taskDraw struct {
+	info    gen.TaskInfo
+	name    string // as given, e.g. "facts:kind=collect"; the statistics count examples by it
+	options map[string]string
+}
+
+// parseTaskDraw reads "task[:key=value...]". Length, count and seed belong to the builder.
+func parseTaskDraw(s string) (taskDraw, error) {
+	spec, err := gen.ParseSpec(s)
+	if err != nil {
+		return taskDraw{}, fmt.Errorf("train data: %w", err)
+	}
+	for _, p := range strings.Split(s, ":")[1:] {
+		if key, _, _ := strings.Cut(p, "="); key == "len" || key == "n" || key == "seed" {
+			return taskDraw{}, fmt.Errorf("train data: task %q: %s is set by the builder, not the task", s, key)
+		}
+	}
+	i := slices.IndexFunc(gen.Tasks(), func(t gen.TaskInfo) bool { return t.Name == spec.Task })
+	return taskDraw{info: gen.Tasks()[i], name: strings.TrimSpace(s), options: spec.Options}, nil
 }
 
 func setOption(m map[string]string, k, v string) map[string]string {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -249,6 +250,9 @@ func TestDataOptionErrors(t *testing.T) {
 		{Tokens: 128, SeqLen: 64, MinExample: 900, MaxExample: 800},
 		{Tokens: 128, SeqLen: 64, Texts: []string{"nope"}},
 		{Tokens: 128, SeqLen: 64, Tasks: []string{"nope"}},
+		{Tokens: 128, SeqLen: 64, Tasks: []string{"facts:kind=nope"}},
+		{Tokens: 128, SeqLen: 64, Tasks: []string{"facts:len=900"}},
+		{Tokens: 128, SeqLen: 64, Tasks: []string{"facts:wat=1"}},
 	} {
 		if _, _, err := BuildTrainData(tok, o); err == nil {
 			t.Errorf("%+v accepted", o)
@@ -337,5 +341,34 @@ func TestExampleLengthMix(t *testing.T) {
 	}
 	if mean := float64(st.ExampleTokens) / float64(n); mean > 900*1.08+64 {
 		t.Errorf("mean example %.0f tokens above the cap", mean)
+	}
+}
+
+// A task entry may carry its generator's options: every example of "facts:kind=count" asks
+// how many times, every one of "facts:kind=collect" asks for all the values, and the
+// statistics count each entry by its spec.
+func TestTaskOptions(t *testing.T) {
+	tok := loadTok(t, "mistral-7b")
+	opt := DataOptions{Tokens: 4 * 4096, SeqLen: 4096, Seed: 3, SyntheticFrac: 1, MaxExample: 900,
+		Tasks: []string{"facts:kind=count", "facts:kind=collect"}, Texts: []string{"carroll-alice"}, Workers: 2}
+	f, st, err := BuildTrainData(tok, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts, collects := st.Examples["facts:kind=count"], st.Examples["facts:kind=collect"]
+	if counts == 0 || collects == 0 || len(st.Examples) != 2 {
+		t.Fatalf("examples %v, want both kinds and nothing else", st.Examples)
+	}
+	var text strings.Builder
+	for i := range f.Count {
+		text.WriteString(tok.Decode(f.Seq(i), true))
+	}
+	countQ := regexp.MustCompile(`How many times did|How many \w+s did|Count how often`)
+	collectQ := regexp.MustCompile(`What are all the|List every|Name all of the|Give all of them|Give each|What are they\?|Collect all`)
+	if n := len(countQ.FindAllString(text.String(), -1)); n < counts {
+		t.Errorf("%d count questions for %d count examples", n, counts)
+	}
+	if n := len(collectQ.FindAllString(text.String(), -1)); n < collects {
+		t.Errorf("%d collect questions for %d collect examples", n, collects)
 	}
 }

@@ -155,7 +155,7 @@ a JSON description next to each file. The same seed gives the same bytes.`,
 	fl.Int64Var(&opt.Seed, "seed", 0, "random seed in [0, 1e9)")
 	fl.Float64Var(&opt.SyntheticFrac, "synthetic-frac", 0.5, "share of sequences packed with synthetic task examples")
 	fl.StringVar(&texts, "texts", "", "comma-separated haystack texts to use (default: all)")
-	fl.StringVar(&tasks, "tasks", "", "comma-separated tasks to draw examples from (default: all)")
+	fl.StringVar(&tasks, "tasks", "", "comma-separated tasks to draw examples from, each drawn equally often; an entry may carry options (facts:kind=collect:distractors=24) and repeat to be drawn more (default: all)")
 	fl.StringVar(&textDirs, "text-dir", "", "comma-separated directories of extra *.txt training documents")
 	fl.StringVar(&cfgPath, "config", "", "the model's config (configs/model-*.json or a config.json): refuse a tokenizer or --seq-len that does not fit it")
 	fl.StringVar(&corpusPath, "corpus", "", "a namm corpus file (JSON lines): its train documents are trained on and hide the task examples, its eval documents join the validation file")

@@ -14,7 +14,9 @@ import (
 //   - update: a fact stated, then changed later in the text; the answer is the last value;
 //   - chain: two facts that must be joined (X's partner is Y; Y's code is V; X's partner's code?);
 //   - count: several events, some about the asked entity; the answer is how many;
-//   - list: the entities that share an asked value; the answer is all of them.
+//   - list: the entities that share an asked value; the answer is all of them;
+//   - collect: one entity has several values of one attribute, stated apart; the answer is all
+//     of them, in the order of the text.
 // "facts" is the training family of the base models. "records" is a family with its own
 // statement and question forms and instructions that no training example uses: it measures
 // whether a model reads, or has learned the training phrasings.
@@ -22,9 +24,9 @@ import (
 func init() {
 	register(&task{
 		info: TaskInfo{Name: "facts", Metric: "contains", MaxNewTokens: 32,
-			Description: "facts about random entities, stated and asked in varied phrasings (retrieve, update, chain, count, list); the base models' training family"},
+			Description: "facts about random entities, stated and asked in varied phrasings (retrieve, update, chain, count, list, collect); the base models' training family"},
 		opts: append([]opt{
-			enumOpt("kind", "any", "what is asked", "any", "retrieve", "update", "chain", "count", "list"),
+			enumOpt("kind", "any", "what is asked", "any", "retrieve", "update", "chain", "count", "list", "collect"),
 			intOpt("distractors", "6", "distractor facts", 0, 200),
 		}, textOpts()...),
 		newInstance: func(g *genContext, i int) (*instance, error) { return newFacts(g, i, trainGrammar) },
@@ -210,7 +212,7 @@ var trainGrammar = grammar{
 	},
 	prefixes: []string{"Answer:", "The answer is", "A:", "Response:", "Answer: The answer is"},
 	echoes:   []string{"Answer: {E}'s {A} is", "The {A} of {E} is", "Answer: the {A} for {E} is"},
-	kinds:    []string{"retrieve", "update", "chain", "count", "list"},
+	kinds:    []string{"retrieve", "update", "chain", "count", "list", "collect"},
 	classes:  []entityClass{personClass, personClass, orgClass, objectClass},
 }
 
@@ -232,6 +234,22 @@ var heldOutGrammar = grammar{
 }
 
 func pickOne(r *rng, xs []string) string { return xs[r.intn(len(xs))] }
+
+// collectStates state one of several values of an entity's attribute (the collect kind).
+var collectStates = []string{
+	"One {A} of {E} is {V}.", "Another {A} of {E} is {V}.", "{E} also has the {A} {V}.",
+	"{V} is one more {A} of {E}.", "{E} has more than one {A}; one of them is {V}.",
+	"Add {V} to the {A} entries of {E}.", "A further {A} for {E}: {V}.", "{V} is also a {A} of {E}.",
+	"One of the {A} values of {E} is {V}.", "{E} lists {V} as an additional {A}.",
+}
+
+// collectQuestions ask for every value of an entity's attribute.
+var collectQuestions = []string{
+	"What are all the {A} values of {E}?", "List every {A} of {E} mentioned in the text.",
+	"Name all of the {A} entries for {E}.", "Which {A} values does {E} have? Give all of them.",
+	"Give each {A} of {E}, in the order they appear.", "{E} has several {A} values. What are they?",
+	"Collect all {A} values stated for {E}.",
+}
 
 // say fills a phrasing with an entity, attribute and value, after an optional opener. A
 // phrasing that starts with a word of its own ("The", "Note") is lower-cased after an opener;
@@ -269,10 +287,10 @@ func newFacts(g *genContext, i int, gr grammar) (*instance, error) {
 	}
 	nDistract := s.intOption("distractors", 6)
 	used := map[string]bool{}
-	// Retrieve and update ask about an entity of any class of the family; chain, count and
-	// list speak of people.
+	// Retrieve, update and collect ask about an entity of any class of the family; chain,
+	// count and list speak of people.
 	class := personClass
-	if kind == "retrieve" || kind == "update" {
+	if kind == "retrieve" || kind == "update" || kind == "collect" {
 		class = gr.classes[r.intn(len(gr.classes))]
 	}
 	entity := func() string {
@@ -285,6 +303,9 @@ func newFacts(g *genContext, i int, gr grammar) (*instance, error) {
 		}
 	}
 	attr := class.attrs[r.intn(len(class.attrs))]
+	for kind == "collect" && attr.value == "person" { // several best friends read as a list of people
+		attr = class.attrs[r.intn(len(class.attrs))]
+	}
 	// value draws a value not drawn before; small value sets (colors, fruits) may run out with
 	// many distractors, and then a distractor may repeat a value, but never an answer's.
 	reserved := map[string]bool{}
@@ -306,7 +327,7 @@ func newFacts(g *genContext, i int, gr grammar) (*instance, error) {
 	var facts []string // inserted in order of their depths
 	var answers []string
 	var question string
-	ordered := false // facts must appear in the given order (update, chain)
+	ordered := 0 // the first facts that must appear in the given order (update, collect)
 	switch kind {
 	case "retrieve":
 		v := answer(attr)
@@ -317,7 +338,7 @@ func newFacts(g *genContext, i int, gr grammar) (*instance, error) {
 		v1, v2 := answer(attr), answer(attr)
 		facts = append(facts, gr.stateOf(r, class, target, attr.name, v1), gr.say(r, gr.update, target, attr.name, v2))
 		answers = []string{v2}
-		ordered = true
+		ordered = 2
 		question = fill(pickOne(r, []string{
 			"What is {E}'s {A} now?", "What is the current {A} of {E}?", "After all changes, what is {E}'s {A}?",
 			"What is {E}'s latest {A}?"}), "{E}", target, "{A}", attr.name)
@@ -358,6 +379,19 @@ func newFacts(g *genContext, i int, gr grammar) (*instance, error) {
 		question = fill(pickOne(r, []string{
 			"Who has {V} as their {A}? Name everyone.", "Which people have the {A} {V}?", "List everyone whose {A} is {V}."}),
 			"{V}", v, "{A}", attr.name)
+	case "collect":
+		n := 2 + r.intn(4)
+		for k := 0; k < n; k++ {
+			v := answer(attr)
+			forms := collectStates
+			if k == 0 && r.intn(2) == 0 {
+				forms = gr.state // the first may be stated as if it were the only one
+			}
+			facts = append(facts, gr.say(r, forms, target, attr.name, v))
+			answers = append(answers, v)
+		}
+		ordered = n
+		question = fill(pickOne(r, collectQuestions), "{E}", target, "{A}", attr.name)
 	default:
 		return nil, fmt.Errorf("facts: unknown kind %q", kind)
 	}
@@ -380,8 +414,10 @@ func newFacts(g *genContext, i int, gr grammar) (*instance, error) {
 	}
 	depth := g.stratifiedDepth(i, r)
 	depths[0] = depth
-	if ordered && depths[1] < depths[0] { // an update or a chain's second fact comes after the first
-		depths[1] = depths[0] + (1-depths[0])*r.float()
+	for k := 1; k < ordered; k++ { // an update after its value, collect's values in answer order
+		if depths[k] < depths[k-1] {
+			depths[k] = depths[k-1] + (1-depths[k-1])*r.float()
+		}
 	}
 	question = capitalize(question)
 	intro := fill(pickOne(r, gr.intro), "{Q}", question)

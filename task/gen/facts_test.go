@@ -10,9 +10,9 @@ import (
 // TestFactsKindsAnswerable checks each kind's answer against the prompt itself: the asked
 // entity's statements carry the answer (retrieve, chain), the update comes after the
 // original value, count's answer is the number of the entity's events, list's answers all
-// carry the asked value.
+// carry the asked value, collect's answers appear in the text in their order.
 func TestFactsKindsAnswerable(t *testing.T) {
-	for _, kind := range []string{"retrieve", "update", "chain", "count", "list"} {
+	for _, kind := range []string{"retrieve", "update", "chain", "count", "list", "collect"} {
 		for _, x := range generate(t, "facts:len=900:n=6:kind="+kind) {
 			checkCommon(t, "facts", x, 900)
 			body := strings.TrimSuffix(x.Prompt, x.AnswerPrefix)
@@ -47,6 +47,18 @@ func TestFactsKindsAnswerable(t *testing.T) {
 				}
 				if found != n {
 					t.Fatalf("%s: %d events of the asked person in the text, answer %d", x.ID, found, n)
+				}
+			case "collect":
+				if len(x.Answers) < 2 {
+					t.Fatalf("%s: collect with %d answers", x.ID, len(x.Answers))
+				}
+				at := 0
+				for _, a := range x.Answers {
+					i := strings.Index(body[at:], a)
+					if i < 0 {
+						t.Fatalf("%s: %q not in the prompt after the answers before it", x.ID, a)
+					}
+					at += i + len(a)
 				}
 			case "list":
 				if len(x.Answers) < 2 {
