@@ -28,6 +28,7 @@ func init() {
 		opts: append([]opt{
 			enumOpt("kind", "any", "what is asked", "any", "retrieve", "update", "chain", "count", "list", "collect"),
 			intOpt("distractors", "6", "distractor facts", 0, 200),
+			intOpt("lookalike", "0", "percent of the distractor entities named like the asked one (a shared first name, surname, colour...)", 0, 100),
 		}, textOpts()...),
 		newInstance: func(g *genContext, i int) (*instance, error) { return newFacts(g, i, trainGrammar) },
 	})
@@ -235,6 +236,33 @@ var heldOutGrammar = grammar{
 
 func pickOne(r *rng, xs []string) string { return xs[r.intn(len(xs))] }
 
+// lookalikeOf draws an unused entity of class c whose name shares a word with target's ("Rosa
+// Ibarra" and "Rosa Vasquez", "the teal kettle" and "the teal clock"), so that a model must
+// match the whole name, as niah_multikey's keys (huge-zebra, hungry-zebra) ask. After many
+// draws without one it takes any unused entity.
+func lookalikeOf(r *rng, c entityClass, target string, used map[string]bool) string {
+	words := map[string]bool{}
+	for _, w := range strings.Fields(target) {
+		if w != "the" && w != "Project" {
+			words[w] = true
+		}
+	}
+	for k := 0; ; k++ {
+		e := c.name(r)
+		if used[e] {
+			continue
+		}
+		shared := k >= 2000
+		for _, w := range strings.Fields(e) {
+			shared = shared || words[w]
+		}
+		if shared {
+			used[e] = true
+			return e
+		}
+	}
+}
+
 // collectStates state one of several values of an entity's attribute (the collect kind).
 var collectStates = []string{
 	"One {A} of {E} is {V}.", "Another {A} of {E} is {V}.", "{E} also has the {A} {V}.",
@@ -286,6 +314,7 @@ func newFacts(g *genContext, i int, gr grammar) (*instance, error) {
 		kind = pickOne(r, gr.kinds)
 	}
 	nDistract := s.intOption("distractors", 6)
+	lookalike := s.intOption("lookalike", 0)
 	used := map[string]bool{}
 	// Retrieve, update and collect ask about an entity of any class of the family; chain,
 	// count and list speak of people.
@@ -400,7 +429,11 @@ func newFacts(g *genContext, i int, gr grammar) (*instance, error) {
 		a := attr
 		e := target
 		if k%2 == 0 || kind == "list" || kind == "count" {
-			e = entity()
+			if lookalike > 0 && r.intn(100) < lookalike {
+				e = lookalikeOf(r, class, target, used)
+			} else {
+				e = entity()
+			}
 		} else {
 			for a.name == attr.name || a.name == "best friend" || a.name == "manager" || a.name == "doctor" {
 				a = class.attrs[r.intn(len(class.attrs))]

@@ -2,6 +2,7 @@ package gen
 
 import (
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -106,6 +107,34 @@ func TestRecordsPhrasingHeldOut(t *testing.T) {
 		checkCommon(t, "records", x, 700)
 		if !strings.Contains(x.Prompt, "regist") || !strings.HasSuffix(x.Prompt, " Answer:") {
 			t.Fatalf("%s: not a registry prompt: %q", x.ID, x.Prompt[len(x.Prompt)-200:])
+		}
+	}
+}
+
+// A lookalike shares a word of the asked entity's name (not "the" or "Project"), is neither
+// the asked entity nor one drawn before, and is marked as drawn.
+func TestLookalikeNames(t *testing.T) {
+	r := newRNG("lookalike", 1)
+	for _, c := range []entityClass{personClass, orgClass, objectClass} {
+		for range 50 {
+			target := c.name(r)
+			used := map[string]bool{target: true}
+			for range 10 {
+				e := lookalikeOf(r, c, target, used)
+				shared := false
+				for _, w := range strings.Fields(e) {
+					shared = shared || (w != "the" && w != "Project" && slices.Contains(strings.Fields(target), w))
+				}
+				if !shared && !strings.HasPrefix(target, "Project ") { // a project's one noun may find no twin
+					t.Errorf("%q is no lookalike of %q", e, target)
+				}
+				if e == target {
+					t.Fatalf("the lookalike of %q is itself", target)
+				}
+				if !used[e] {
+					t.Fatalf("%q not marked as drawn", e)
+				}
+			}
 		}
 	}
 }
