@@ -137,7 +137,7 @@ func Build(m *Manifest, root string, w io.Writer, opt Options) ([]SourceStats, e
 				opt.Progress(s.Name, done, len(files))
 			}
 		}
-		if st.Docs == 0 {
+		if st.Docs+st.SampledOut == 0 { // a small --train-percent may leave a small source out
 			return nil, fmt.Errorf("corpus source %s: no documents from %d files under %s", s.Name, len(files), filepath.Join(root, s.Dir()))
 		}
 		stats = append(stats, st)

@@ -136,6 +136,13 @@ func TestBuild(t *testing.T) {
 	if hstats[0].SampledOut != 1 || hstats[0].Docs != 1 || hstats[1].SampledOut != 0 {
 		t.Fatalf("50%% stats: %+v", hstats)
 	}
+	// At 1% every train document of these sources is sampled out: an empty subset of a source,
+	// not a source that gave nothing.
+	var none bytes.Buffer
+	nstats, err := Build(m, root, &none, Options{Workers: 2, TrainPercent: 1})
+	if err != nil || none.Len() != 0 || nstats[0].SampledOut != 2 || nstats[1].SampledOut != 1 {
+		t.Fatalf("1%% corpus: %v, %d bytes, stats %+v", err, none.Len(), nstats)
+	}
 	// Every id lands in eval for some share of ids: 2% of 5,000 made-up ids, within noise.
 	eval := 0
 	for i := range 5000 {
