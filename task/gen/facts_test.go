@@ -84,7 +84,7 @@ func TestRecordsPhrasingHeldOut(t *testing.T) {
 		if !strings.Contains(strings.ToLower(held), w) {
 			continue
 		}
-		for _, f := range [][]string{trainGrammar.state, trainGrammar.ask, trainGrammar.intro, trainGrammar.update, trainGrammar.openers} {
+		for _, f := range [][]string{trainGrammar.state, trainGrammar.ask, trainGrammar.intro, trainGrammar.update, trainGrammar.openers, collectStates, collectQuestions} {
 			for _, s := range f {
 				if strings.Contains(strings.ToLower(s), w) {
 					t.Fatalf("training phrasing %q uses the held-out word %q", s, w)
