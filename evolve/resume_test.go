@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/namm-dev/namm/evolve/cmaes"
 	"github.com/namm-dev/namm/namm"
 	"github.com/namm-dev/namm/policy"
 )
@@ -169,4 +170,48 @@ func meanHash(t *testing.T, line string) string {
 		t.Fatal(err)
 	}
 	return e.MeanHash
+}
+
+// A run with Init starts its CMA-ES mean at the file's parameters and keeps the file's
+// normalisation statistics; the start is part of the run's identity.
+func TestInitStartsFromFile(t *testing.T) {
+	dir := t.TempDir()
+	cfg := smallConfig(t, dir)
+	init := &namm.File{Path: "start.namm", Params: make([]float32, namm.NumParams)}
+	for i := range init.Params {
+		init.Params[i] = float32(i%13-6) / 100
+	}
+	for i := range init.Norm.Mean {
+		init.Norm.Mean[i], init.Norm.Var[i] = float32(i)/10, 1+float32(i)/5
+	}
+	cfg.Init = init
+	if err := runTrainer(t, cfg, &fakePool{}, 1); !errors.Is(err, ErrStopped) {
+		t.Fatal(err)
+	}
+	ck, err := unmarshalCheckpoint(readFile(t, checkpointPath(dir, 0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c cmaes.CMAES
+	if err := c.UnmarshalBinary(ck.CMA); err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range c.Mean() {
+		if v != float64(init.Params[i]) {
+			t.Fatalf("mean[%d] = %v, want the file's %v", i, v, init.Params[i])
+		}
+	}
+	if ck.Norm != init.Norm {
+		t.Fatalf("normalisation %+v, want the file's %+v", ck.Norm, init.Norm)
+	}
+	var onDisk namm.Norm
+	if err := json.Unmarshal(readFile(t, filepath.Join(dir, NormFile)), &onDisk); err != nil || onDisk != init.Norm {
+		t.Fatalf("%s: %+v (%v), want the file's", NormFile, onDisk, err)
+	}
+	fromZeros := cfg
+	fromZeros.Init = nil
+	err = runTrainer(t, fromZeros, &fakePool{}, 1)
+	if !errors.Is(err, ErrIncompatibleCheckpoint) || !strings.Contains(err.Error(), "init: checkpoint sha256:") {
+		t.Errorf("resumed without the start: %v", err)
+	}
 }

@@ -51,6 +51,11 @@ type Config struct {
 	// full-cache score is > 0, so that no task's normalisation divides by a
 	// zero reference).
 	Draw string
+	// Init, when set, starts the run from this NAMM instead of all zeros: the
+	// CMA-ES mean begins at its parameters and its normalisation statistics
+	// replace those computed on the first task, so generation 0 evaluates
+	// the NAMM exactly as it runs (e.g. one evolved on another model).
+	Init *namm.File
 	Out  string // output directory
 }
 
@@ -138,6 +143,9 @@ func (c *Config) identity() Identity {
 	}
 	if c.EigenEvery > 1 { // 1 is the reference's (and earlier checkpoints') every-generation update
 		id.EigenEvery = c.EigenEvery
+	}
+	if c.Init != nil {
+		id.Init = InitFingerprint(c.Init)
 	}
 	for _, st := range c.Stages {
 		var specs []string
@@ -419,24 +427,35 @@ func (t *Trainer) restoreFiles() error {
 // start computes the normalisation and writes the first checkpoint.
 func (t *Trainer) start(ctx context.Context) error {
 	cfg := &t.Cfg
-	first := cfg.Stages[0].Train[0]
-	samples, err := t.Eval.Store.Get(first.String())
-	if err != nil {
-		return fmt.Errorf("evolve: %w", err)
-	}
-	if cfg.NormSamples > 0 && cfg.NormSamples < len(samples) {
-		samples = samples[:cfg.NormSamples]
-	}
-	t.say("normalisation statistics on %d prompts of %s", len(samples), first)
-	norm, err := t.Eval.Normalization(samples, cfg.MaxNew)
-	if err != nil {
-		return fmt.Errorf("evolve: %w", err)
+	var norm namm.Norm
+	var mean0 []float64
+	if cfg.Init != nil {
+		t.say("starting from %s (its parameters and normalisation statistics)", cfg.Init.Path)
+		norm = cfg.Init.Norm
+		mean0 = make([]float64, len(cfg.Init.Params))
+		for i, v := range cfg.Init.Params {
+			mean0[i] = float64(v)
+		}
+	} else {
+		first := cfg.Stages[0].Train[0]
+		samples, err := t.Eval.Store.Get(first.String())
+		if err != nil {
+			return fmt.Errorf("evolve: %w", err)
+		}
+		if cfg.NormSamples > 0 && cfg.NormSamples < len(samples) {
+			samples = samples[:cfg.NormSamples]
+		}
+		t.say("normalisation statistics on %d prompts of %s", len(samples), first)
+		if norm, err = t.Eval.Normalization(samples, cfg.MaxNew); err != nil {
+			return fmt.Errorf("evolve: %w", err)
+		}
 	}
 	data, _ := json.MarshalIndent(norm, "", " ")
 	if err := atomicfile.WriteFile(filepath.Join(cfg.Out, NormFile), data); err != nil {
 		return err
 	}
-	t.cma, err = cmaes.New(cmaes.Config{N: namm.NumParams, Lambda: cfg.Population, Sigma0: cfg.Sigma0, Mode: cfg.CMA, Seed: cfg.Seed, EigenInterval: cfg.EigenEvery})
+	var err error
+	t.cma, err = cmaes.New(cmaes.Config{N: namm.NumParams, Lambda: cfg.Population, Sigma0: cfg.Sigma0, Mode: cfg.CMA, Seed: cfg.Seed, EigenInterval: cfg.EigenEvery, Mean0: mean0})
 	if err != nil {
 		return fmt.Errorf("evolve: %w", err)
 	}

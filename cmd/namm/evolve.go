@@ -52,6 +52,7 @@ func evolveCmd() *cobra.Command {
 	var benchWorkers, quiet, svg bool
 	var noise int
 	var noiseNAMM string
+	var initNAMM string
 	cmd := &cobra.Command{
 		Use:   "evolve --stage TASKS [--stage TASKS ...] --out DIR",
 		Short: "Evolve a NAMM with CMA-ES over a curriculum of generated tasks",
@@ -101,6 +102,12 @@ JetStream; --nats embedded starts an in-process server on 127.0.0.1 and
 				return errors.New("--noise-namm needs --noise N")
 			case noise > 0 && benchWorkers:
 				return errors.New("--noise and --bench-workers are separate runs: give one")
+			}
+			if initNAMM != "" {
+				var err error
+				if cfg.Init, err = namm.Load(initNAMM); err != nil {
+					return fmt.Errorf("--init: %w", err)
+				}
 			}
 			var noiseFile *namm.File
 			if noiseNAMM != "" {
@@ -244,6 +251,7 @@ JetStream; --nats embedded starts an in-process server on 127.0.0.1 and
 	f.DurationVar(&ackWait, "ack-wait", 60*time.Second, "NATS: redeliver a job not acknowledged within this time (workers extend it while working)")
 	f.IntVar(&maxDeliver, "max-deliver", 5, "NATS: fail the generation when a job was delivered this many times")
 	f.IntVar(&noise, "noise", 0, "instead of evolving, measure the fitness noise: the CMA-ES mean of --out's newest checkpoint (or --noise-namm) on N pairs of independent draws of --samples prompts per task; prints each draw's fitness, the mean |difference| within pairs and the standard deviation, and writes --out/noise.json")
+	f.StringVar(&initNAMM, "init", "", "start from this NAMM file instead of all zeros: the CMA-ES mean begins at its parameters, and its normalisation statistics are kept (e.g. defaultnamm/file/*.namm, evolved on another model)")
 	f.StringVar(&noiseNAMM, "noise-namm", "", "with --noise, evaluate this NAMM file instead of the checkpoint's mean (on the first stage's tasks)")
 	f.BoolVar(&benchWorkers, "bench-workers", false, "measure evaluations per second with 1, 2 and 4 workers over embedded NATS (first task of the first stage)")
 	return cmd
