@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Evolve a NAMM for model A on the GPU: namm-reference §5 scaled down to what fits a few
+# Evolve a NAMM on the GPU (model A unless MODEL says otherwise): namm-reference §5 scaled down to what fits a few
 # 10-minute device commands. Every command continues the run of the one before.
 #
 # Usage (repository root, device machine):
@@ -41,6 +41,7 @@ BACKEND=${BACKEND:-}                     # default: the XLA CUDA plugin of the m
 POPULATION=${POPULATION:-32}             # the reference's lambda (smaller only for smoke tests)
 MEMORY_WEIGHT=${MEMORY_WEIGHT:-0}        # > 0: the memory saved counts in the fitness (0: the reference)
 RESUME=${RESUME:-.gpu/evolve-run.tgz}    # archive of the previous command's run directory
+INIT=${INIT:-}                           # a NAMM file to start from (evolve --init), e.g. defaultnamm/file/default.namm
 
 source scripts/gpu/lib.sh
 mkdir -p "$OUT" "$run"
@@ -67,7 +68,7 @@ echo "evolving for at most ${left}s (workers $WORKERS, batch $BATCH, $SAMPLES pr
 timeout -s TERM -k 30 "$left" "$NAMM" evolve --backend "$BACKEND" --model "$MODEL" \
     --stage "$STAGE1" --stage "$STAGE2" --population "$POPULATION" --sigma0 0.065 --cma sep \
     --generations "$GENERATIONS" --samples "$SAMPLES" --eval-every 5 --max-new "$MAX_NEW" \
-    --memory-weight "$MEMORY_WEIGHT" --workers "$WORKERS" --batch "$BATCH" --draw "$DRAW" --out "$run" 2>&1 \
+    --memory-weight "$MEMORY_WEIGHT" --workers "$WORKERS" --batch "$BATCH" --draw "$DRAW" ${INIT:+--init "$INIT"} --out "$run" 2>&1 \
   | tr '\r' '\n' | grep --line-buffered -v -E '^\s*$|[0-9]+%\s*\|' | tee "$OUT/evolve.log"
 rc=${PIPESTATUS[0]}
 case $rc in
@@ -81,8 +82,8 @@ tar czf "$OUT/evolve-run.tgz" -C "$run" . && ls -l "$OUT/evolve-run.tgz"
 for f in best.namm evolve.jsonl fitness.png cache.png; do
   [ -f "$run/$f" ] && cp "$run/$f" "$OUT/"
 done
-python3 - "$run/evolve.jsonl" <<'PY' | tee "$OUT/summary.txt"
-import json, sys
+INIT="$INIT" python3 - "$run/evolve.jsonl" <<'PY' | tee "$OUT/summary.txt"
+import json, os, sys
 try:
     log = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 except FileNotFoundError:
@@ -114,7 +115,7 @@ if vals:
     kv = b.get("val_kv_mean") or 0
     print(f"best.namm: validation {b['val']:.3f} at generation {b['generation']} (stage {stage+1}), "
           f"{kv:.0f} KV tokens/layer (full cache ~{full:.0f})")
-    if b["generation"] == 0 or kv >= 0.97 * full:
+    if (b["generation"] == 0 and not os.environ.get("INIT")) or kv >= 0.97 * full:
         print("WARNING: best.namm evicts (almost) nothing: it is the all-zero starting mean or close to it. "
               "A mean replaces the best when it validates higher, or equal with a smaller cache.")
 PY
