@@ -2,7 +2,6 @@ package evolve
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -44,20 +43,8 @@ type Identity struct {
 	// Draw is "answerable" for Config.Draw == DrawAnswerable, omitted for
 	// the default, as in earlier checkpoints.
 	Draw string `json:"draw,omitempty"`
-	// Init is InitFingerprint of Config.Init, omitted for a run from zeros.
+	// Init is the Fingerprint of Config.Init, omitted for a run from zeros.
 	Init string `json:"init,omitempty"`
-}
-
-// InitFingerprint identifies a starting NAMM by its parameters and
-// normalisation statistics (not its path or metadata).
-func InitFingerprint(f *namm.File) string {
-	h := sha256.New()
-	for _, xs := range [][]float32{f.Params, f.Norm.Mean[:], f.Norm.Var[:]} {
-		for _, v := range xs {
-			binary.Write(h, binary.LittleEndian, v)
-		}
-	}
-	return fmt.Sprintf("sha256:%x", h.Sum(nil)[:8])
 }
 
 // Diff names every field in which other differs from id, as

@@ -145,7 +145,7 @@ func (c *Config) identity() Identity {
 		id.EigenEvery = c.EigenEvery
 	}
 	if c.Init != nil {
-		id.Init = InitFingerprint(c.Init)
+		id.Init = c.Init.Fingerprint()
 	}
 	for _, st := range c.Stages {
 		var specs []string

@@ -1,6 +1,9 @@
 package namm
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -28,6 +31,23 @@ type File struct {
 	BaseModel  string  // the model it was evolved on
 	Generation int     // CMA-ES generation of the mean it holds
 	Fitness    float64 // the fitness recorded with it
+}
+
+// Fingerprint identifies the NAMM by content: "sha256:" and the first 16
+// hex digits of SHA-256 over its parameters and normalisation (float32
+// bits, little endian), not its path or metadata.
+func (f *File) Fingerprint() string { return fingerprint(f.Params, f.Norm) }
+
+func fingerprint(params []float32, norm Norm) string {
+	h := sha256.New()
+	var b [4]byte
+	for _, vs := range [][]float32{params, norm.Mean[:], norm.Var[:]} {
+		for _, v := range vs {
+			binary.LittleEndian.PutUint32(b[:], math.Float32bits(v))
+			h.Write(b[:])
+		}
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)[:8])
 }
 
 // settings are the metadata values a file must carry, as written by Save.

@@ -153,7 +153,7 @@ func TestRegistry(t *testing.T) {
 func readFile(path string) ([]byte, error) { return os.ReadFile(path) }
 
 // TestFingerprint: the same parameters and normalisation give one
-// fingerprint, recomputed here over the float32 bits; a change of one
+// fingerprint (the file's and its policy's), recomputed here over the float32 bits; a change of one
 // parameter or of the normalisation gives another.
 func TestFingerprint(t *testing.T) {
 	f := &File{Params: make([]float32, NumParams)}
@@ -177,6 +177,9 @@ func TestFingerprint(t *testing.T) {
 	want := "sha256:" + hex.EncodeToString(h.Sum(nil)[:8])
 	if got := fp(f); got != want {
 		t.Fatalf("Fingerprint %s, want %s", got, want)
+	}
+	if got := f.Fingerprint(); got != want {
+		t.Fatalf("the file's Fingerprint %s, the policy's %s", got, want)
 	}
 	g := *f
 	g.Params = append([]float32(nil), f.Params...)

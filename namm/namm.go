@@ -17,11 +17,7 @@
 package namm
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
@@ -148,23 +144,14 @@ func (p *Policy) UseBackend(b backends.Backend) error {
 // Name implements policy.Policy.
 func (p *Policy) Name() string { return p.name }
 
-// Fingerprint identifies the NAMM by content: "sha256:" and the first 16
-// hex digits of SHA-256 over its parameters and normalisation (float32
-// bits, little endian). Results record it, since a file at one path can be
-// replaced. A stats-mode policy has none ("").
+// Fingerprint identifies the NAMM by content, as its file's Fingerprint
+// does. Results record it, since a file at one path can be replaced. A
+// stats-mode policy has none ("").
 func (p *Policy) Fingerprint() string {
 	if p.stats != nil {
 		return ""
 	}
-	h := sha256.New()
-	var b [4]byte
-	for _, vs := range [][]float32{p.params.Flat(), p.norm.Mean[:], p.norm.Var[:]} {
-		for _, v := range vs {
-			binary.LittleEndian.PutUint32(b[:], math.Float32bits(v))
-			h.Write(b[:])
-		}
-	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil)[:8])
+	return fingerprint(p.params.Flat(), p.norm)
 }
 
 // Reset implements policy.Policy.
