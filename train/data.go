@@ -404,8 +404,9 @@ func parseTaskDraw(s string) (taskDraw, error) {
 			return taskDraw{}, fmt.Errorf("train data: task %q: %s is set by the builder, not the task", s, key)
 		}
 	}
-	i := slices.IndexFunc(gen.Tasks(), func(t gen.TaskInfo) bool { return t.Name == spec.Task })
-	return taskDraw{info: gen.Tasks()[i], name: strings.TrimSpace(s), options: spec.Options}, nil
+	all := gen.Tasks()
+	i := slices.IndexFunc(all, func(t gen.TaskInfo) bool { return t.Name == spec.Task })
+	return taskDraw{info: all[i], name: strings.TrimSpace(s), options: spec.Options}, nil
 }
 
 func setOption(m map[string]string, k, v string) map[string]string {
