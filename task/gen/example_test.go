@@ -27,6 +27,7 @@ func ExampleTasks() {
 	// cwe contains 120
 	// facts contains 32
 	// fwe contains 50
+	// locate first_number 16
 	// niah_multikey contains 128
 	// niah_multiquery contains 128
 	// niah_multivalue contains 128

@@ -33,6 +33,7 @@ var allTaskSpecs = []string{
 	"niah_multivalue:n=4", "niah_multiquery:n=4:haystack=noise", "vartrack:n=4",
 	"vartrack:n=4:haystack=essay:chains=3:hops=2", "cwe:n=4", "fwe:n=4", "qa:n=4",
 	"passage_retrieval:n=4", "passage_count:n=4", "facts:n=4", "facts:n=4:kind=list:distractors=20", "records:n=4",
+	"locate:n=4",
 }
 
 func TestEveryTaskHasASpec(t *testing.T) {
@@ -45,8 +46,8 @@ func TestEveryTaskHasASpec(t *testing.T) {
 			t.Errorf("task %s is not in allTaskSpecs", info.Name)
 		}
 	}
-	if len(Tasks()) != 12 {
-		t.Errorf("%d tasks, want 12", len(Tasks()))
+	if len(Tasks()) != 13 {
+		t.Errorf("%d tasks, want 13", len(Tasks()))
 	}
 }
 
@@ -532,7 +533,7 @@ func TestFewTokenizationsPerSample(t *testing.T) {
 // substrings of Prompt, the context before the input's last occurrence (passage_count's input is
 // its template's and stays empty); the others leave both empty.
 func TestSampleContextAndInput(t *testing.T) {
-	split := map[string]bool{"qa": true, "passage_retrieval": true, "passage_count": true, "facts": true, "records": true}
+	split := map[string]bool{"qa": true, "passage_retrieval": true, "passage_count": true, "facts": true, "records": true, "locate": true}
 	for _, s := range allTaskSpecs {
 		for _, x := range generate(t, s+":len=1500") {
 			if !split[x.Task] {

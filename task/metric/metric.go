@@ -29,6 +29,7 @@ var registry = map[string]Func{
 	"retrieval":      Retrieval,
 	"retrieval_zh":   RetrievalZh,
 	"count":          Count,
+	"first_number":   FirstNumber,
 	"code_sim":       CodeSim,
 	"exact_match":    ExactMatch,
 	"contains":       Contains,

@@ -36,6 +36,11 @@ func TestHandComputed(t *testing.T) {
 		{"classification", "Location", "Location", []string{"Loc", "Location"}, 1},
 		// answer not matched -> 0.
 		{"classification", "Number", "Location", []string{"Location", "Number"}, 0},
+		// first_number: only the prediction's first number counts, whole ("1" is not "12").
+		{"first_number", "Part 12. Then Part 3.", "Part 12", nil, 1},
+		{"first_number", "Part 1", "Part 12", nil, 0},
+		{"first_number", "Section 4, not 12", "Section 12", nil, 0},
+		{"first_number", "no label", "Part 2", nil, 0},
 		// numbers in pred: 3, 7, 3 -> 2 of 3 equal the id 3.
 		{"retrieval", "Paragraph 3, not 7 but 3", "Paragraph 3", nil, 2.0 / 3},
 		{"retrieval", "no number", "Paragraph 3", nil, 0},
@@ -95,7 +100,7 @@ func TestScore(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "qa_f1") {
 		t.Fatalf("unknown metric error should list names: %v", err)
 	}
-	if len(Names()) != 13 || !slices.IsSorted(Names()) {
+	if len(Names()) != 14 || !slices.IsSorted(Names()) {
 		t.Fatalf("names: %v", Names())
 	}
 }
