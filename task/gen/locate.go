@@ -73,7 +73,9 @@ func newLocate(g *genContext, i int) (*instance, error) {
 	}
 
 	// The quotation: whole sentences of the section's opening window (one to three, in their
-	// order or shuffled), or a run of 6-14 words from inside one sentence.
+	// order or shuffled), or a run of 6-14 words from anywhere in the window. A quotation
+	// whose text also stands elsewhere in the sections (a refrain, a formula of the Bible) is
+	// drawn again, against the sections as long as the asked length can make them.
 	start := rg.starts[order[target]]
 	var sentences [][2]int // [from, words]
 	for from, w := 0, 0; w < window; w++ {
@@ -84,12 +86,29 @@ func newLocate(g *genContext, i int) (*instance, error) {
 			from = w + 1
 		}
 	}
+	longest := min(rg.cap, window+2*g.spec.Length/p) // words a section may reach (a token is < 1 word)
+	var all strings.Builder
+	for k := range p {
+		all.WriteString(rg.text(k, longest))
+		all.WriteString("\n")
+	}
+	unique := func(pieces []string) bool {
+		for _, piece := range pieces {
+			if strings.Count(all.String(), piece) != 1 {
+				return false
+			}
+		}
+		return true
+	}
 	var quote []string
-	if len(sentences) == 0 || r.intn(3) == 0 {
-		n := min(window, 6+r.intn(9))
-		from := r.intn(window - n + 1)
-		quote = []string{c.text(start+from, n)}
-	} else {
+	for try := 0; try == 0 || (!unique(quote) && try < 32); try++ {
+		quote = quote[:0]
+		if len(sentences) == 0 || r.intn(3) == 0 {
+			n := min(window, 6+r.intn(9))
+			from := r.intn(window - n + 1)
+			quote = append(quote, c.text(start+from, n))
+			continue
+		}
 		k := min(len(sentences), 1+r.intn(3))
 		at := r.intn(len(sentences) - k + 1)
 		for _, s := range sentences[at : at+k] {

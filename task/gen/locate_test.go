@@ -1,9 +1,12 @@
 package gen
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/namm-dev/namm/task/gen/haystack"
 )
 
 // headerRE finds a section header at a line start in any of locate's layouts: the label word
@@ -58,6 +61,24 @@ func TestLocateAnswerable(t *testing.T) {
 			if !strings.Contains(x.Prompt[len(x.Prompt)-len(x.AnswerPrefix)-len(x.Input)-200:], x.Input) {
 				t.Fatalf("%s: the quotation is not asked about at the end", x.ID)
 			}
+		}
+	}
+}
+
+// TestLocateQuotationUnique: in a text full of a repeated formula (as the Bible's "And the LORD
+// spake unto Moses, saying,") a quotation is still found in one section only: a quotation whose
+// words stand elsewhere is drawn again.
+func TestLocateQuotationUnique(t *testing.T) {
+	var b strings.Builder
+	for i := range 3000 {
+		fmt.Fprintf(&b, "And the keeper spoke unto the crowd of the harbour, saying, peace be with you all. Verse %d tells of boat %d and its sail. ", i, i*7)
+	}
+	if err := haystack.Register("refrain", b.String()); err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range generate(t, "locate:len=3000:n=40:texts=refrain") {
+		if n := strings.Count(x.Context, x.Input); n > 1 {
+			t.Fatalf("%s: the quotation %q stands %d times in the sections", x.ID, x.Input, n)
 		}
 	}
 }
