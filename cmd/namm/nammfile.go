@@ -30,18 +30,27 @@ normalisation of the spectrogram features (17 means and variances) and metadata.
 
 func nammInitCmd() *cobra.Command {
 	var mf modelFlags
-	var tasks, out string
+	var tasks, out, params string
 	var zero, quiet bool
 	cmd := &cobra.Command{
 		Use:   "init --tasks SPEC --out FILE",
-		Short: "Compute the feature normalisation the reference way and write an all-zero NAMM",
+		Short: "Compute the feature normalisation the reference way and write an all-zero NAMM (or another's parameters)",
 		Long: `init runs the model over every prompt of the given task(s) with all-zero NAMM
 parameters (nothing is evicted) and pools the mean and variance of the
 unnormalised spectrogram features over layers, heads, tokens and steps, as the
 reference does at the first evaluation of evolution stage 1. The result is the
-starting point of evolution. Prompts must be longer than 512 tokens.`,
-		Example: `  namm namm-file init --model DIR --tasks niah_single:len=2048:n=8 --out zero.namm`,
+starting point of evolution. Prompts must be longer than 512 tokens.
+
+With --params FILE the parameters (and the record of where they were evolved)
+come from FILE instead of zeros: a NAMM evolved on another model, given this
+model's feature statistics (evaluate it against the original; see
+docs/results.md).`,
+		Example: `  namm namm-file init --model DIR --tasks niah_single:len=2048:n=8 --out zero.namm
+  namm namm-file init --model DIR --tasks facts:len=4096:n=8:split=train --params defaultnamm/file/default.namm --out recal.namm`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if zero && params != "" {
+				return fmt.Errorf("--zero writes all-zero parameters: it takes no --params")
+			}
 			if zero && out != "" {
 				// All-zero parameters evict nothing whatever the normalisation:
 				// a NAMM that only measures its own overhead.
@@ -57,6 +66,13 @@ starting point of evolution. Prompts must be longer than 512 tokens.`,
 			}
 			if tasks == "" || out == "" {
 				return fmt.Errorf("give --tasks and --out")
+			}
+			var from *namm.File
+			if params != "" {
+				var err error
+				if from, err = namm.Load(params); err != nil {
+					return fmt.Errorf("--params: %w", err)
+				}
 			}
 			e, tok, err := mf.load()
 			if err != nil {
@@ -103,16 +119,22 @@ starting point of evolution. Prompts must be longer than 512 tokens.`,
 				return err
 			}
 			f := &namm.File{Params: make([]float32, namm.NumParams), Norm: norm, BaseModel: id.String()}
+			what := "all-zero parameters"
+			if from != nil {
+				f.Params, f.BaseModel, f.Generation, f.Fitness = from.Params, from.BaseModel, from.Generation, from.Fitness
+				what = "the parameters of " + params
+			}
 			if err := namm.Save(out, f); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (normalisation from %d prompts)\n", out, len(prompts))
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (%s, normalisation from %d prompts)\n", out, what, len(prompts))
 			return nil
 		},
 	}
 	mf.register(cmd)
 	cmd.Flags().StringVar(&tasks, "tasks", "", "comma-separated task generator specs (the first training task)")
 	cmd.Flags().StringVar(&out, "out", "", "NAMM file to write")
+	cmd.Flags().StringVar(&params, "params", "", "take the parameters from this NAMM file instead of zeros (recompute only the normalisation, on this model)")
 	cmd.Flags().BoolVar(&quiet, "quiet", false, "no progress bar")
 	cmd.Flags().BoolVar(&zero, "zero", false, "write all-zero parameters with an identity normalisation, without running a model (for overhead benchmarks)")
 	return cmd
