@@ -1,7 +1,8 @@
 // Package metric scores model predictions against reference answers with the
 // metrics of LongBench v1 (THUDM/LongBench metrics.py), ported so that the
 // same prediction gets the same number as the Python code, plus the RULER
-// "contains" metric and the Japanese metrics of ChouBun.
+// "contains" metric, the Japanese metrics of ChouBun and namm's "first_number"
+// (a label's number, for the locate task).
 //
 // Every metric takes one prediction and one reference answer and returns a
 // score in [0, 1]; Score takes the maximum over several answers, as
