@@ -53,9 +53,9 @@ func exportableTasks() []string {
 
 func exportTasksCmd() *cobra.Command {
 	var (
-		tasks, modelDir, tokDir, out string
-		samples                      int
-		seed                         int64
+		tasks, modelDir, tokDir, out, format string
+		samples                              int
+		seed                                 int64
 	)
 	var mapping strings.Builder
 	for _, e := range longBenchExports {
@@ -64,7 +64,7 @@ func exportTasksCmd() *cobra.Command {
 	}
 	cmd := &cobra.Command{
 		Use:   "export-tasks --tasks SPEC[,SPEC] --out FILE [--samples N] [--seed S] [--model DIR | --tokenizer DIR]",
-		Short: "Write generated task samples as a LongBench v1 JSONL file",
+		Short: "Write generated task samples as a LongBench v1 JSONL file, or the prompts namm eval runs",
 		Long: `export-tasks generates samples of namm's task generators and writes them as a
 LongBench v1 JSONL file (fields input, context, answers, length, dataset,
 language, all_classes, _id). namm eval --tasks longbench:FILE then scores the
@@ -91,10 +91,17 @@ as LongBench counts English, not tokens. Answers are the generator's; a facts
 sample with several answers all required (kind=list) has one answer, the
 names joined by ", ", since LongBench's metrics take the best of alternatives.
 _id is the sample's spec and index (TASK:len=L:n=N:seed=S#i): the same flags
-give the same file, byte for byte. --out is written whole or not at all.`,
+give the same file, byte for byte. --out is written whole or not at all.
+
+--format prompts writes instead, for every generator (niah_* and the others
+too), the prompts namm eval feeds the model: one JSON object a sample with id,
+task, prompt (ending with its answer_prefix), answer_prefix, answers, metric
+and length (the prompt's tokens, BOS included), e.g. to run one through
+namm generate --prompt-file, or namm serve's inspector.`,
 		Example: `  namm export-tasks --tasks records:len=8192,qa:len=8192 --samples 50 --out ours.jsonl
   namm export-tasks --model DIR --tasks passage_retrieval:len=4096:n=20,passage_count:len=4096:n=20 --out - | head -c 400
-  namm eval --model DIR --tasks longbench:ours.jsonl --memory full,h2o,namm --budget 1024`,
+  namm eval --model DIR --tasks longbench:ours.jsonl --memory full,h2o,namm --budget 1024
+  namm export-tasks --model DIR --tasks niah_single:len=4096 --samples 30 --format prompts --out prompts.jsonl`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if tasks == "" {
@@ -109,9 +116,12 @@ give the same file, byte for byte. --out is written whole or not at all.`,
 			if modelDir != "" && tokDir != "" {
 				return fmt.Errorf("give --model or --tokenizer, not both")
 			}
+			if format != "longbench" && format != "prompts" {
+				return fmt.Errorf("--format %q: longbench or prompts", format)
+			}
 			specs, err := exportSpecs(strings.Split(tasks, ","), eval.LoadOptions{
 				Samples: samples, Seed: seed, HasSeed: cmd.Flags().Changed("seed"),
-			})
+			}, format == "longbench")
 			if err != nil {
 				return err
 			}
@@ -119,12 +129,28 @@ give the same file, byte for byte. --out is written whole or not at all.`,
 			if err != nil {
 				return err
 			}
-			records, err := longBenchRecords(specs, tok, samples)
+			generated, err := exportSamples(specs, tok, samples)
 			if err != nil {
 				return err
 			}
+			var records []any
+			var kinds []string // each record's dataset or task, for the summary
+			for _, smp := range generated {
+				if format == "prompts" {
+					records = append(records, promptRecord{ID: smp.ID, Task: smp.Task, Prompt: smp.Prompt,
+						AnswerPrefix: smp.AnswerPrefix, Answers: smp.Answers, Metric: smp.Metric, Length: smp.Length})
+					kinds = append(kinds, smp.Task)
+					continue
+				}
+				r, err := toLongBench(smp)
+				if err != nil {
+					return err
+				}
+				records = append(records, r)
+				kinds = append(kinds, r.Dataset)
+			}
 			var buf bytes.Buffer
-			if err := writeLongBench(&buf, records); err != nil {
+			if err := writeJSONLines(&buf, records); err != nil {
 				return err
 			}
 			if out == "-" {
@@ -135,7 +161,7 @@ give the same file, byte for byte. --out is written whole or not at all.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %d samples (%s) to %s\n", len(records), datasetCounts(records), out)
+			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %d samples (%s) to %s\n", len(records), countsInOrder(kinds), out)
 			return nil
 		},
 	}
@@ -146,12 +172,14 @@ give the same file, byte for byte. --out is written whole or not at all.`,
 	f.StringVar(&modelDir, "model", "", "model directory (or Hugging Face id in the local cache) whose tokenizer measures len; default: the embedded model")
 	f.StringVar(&tokDir, "tokenizer", "", "directory holding tokenizer.json (or the file itself) to measure len with, instead of a model's")
 	f.StringVar(&out, "out", "", "JSONL file to write (replaced atomically), or - for standard output")
+	f.StringVar(&format, "format", "longbench", "longbench (LongBench v1 records) or prompts (namm eval's prompts, of every generator)")
 	return cmd
 }
 
-// exportSpecs reads the task specs into generator specs, refusing files and
-// generators without a LongBench counterpart before anything is generated.
-func exportSpecs(list []string, opts eval.LoadOptions) ([]gen.Spec, error) {
+// exportSpecs reads the task specs into generator specs, refusing files and,
+// when longBench is set, generators without a LongBench counterpart, before
+// anything is generated.
+func exportSpecs(list []string, opts eval.LoadOptions, longBench bool) ([]gen.Spec, error) {
 	var specs []gen.Spec
 	for _, raw := range list {
 		text := strings.TrimSpace(raw)
@@ -163,7 +191,7 @@ func exportSpecs(list []string, opts eval.LoadOptions) ([]gen.Spec, error) {
 			return nil, err
 		}
 		for _, s := range ss {
-			if _, ok := longBenchDataset(s.Task); !ok {
+			if _, ok := longBenchDataset(s.Task); longBench && !ok {
 				in := ""
 				if s.Task != strings.Split(text, ":")[0] {
 					in = " (in " + text + ")"
@@ -213,10 +241,21 @@ type longBenchRecord struct {
 	ID         string   `json:"_id"`
 }
 
-// longBenchRecords generates every spec's samples (the first limit of them
-// when limit > 0, as namm eval takes them) and maps them to LongBench records.
-func longBenchRecords(specs []gen.Spec, tok gen.Counter, limit int) ([]longBenchRecord, error) {
-	var records []longBenchRecord
+// promptRecord is one line of --format prompts: a sample as namm eval feeds it.
+type promptRecord struct {
+	ID           string   `json:"id"`
+	Task         string   `json:"task"`
+	Prompt       string   `json:"prompt"`
+	AnswerPrefix string   `json:"answer_prefix"`
+	Answers      []string `json:"answers"`
+	Metric       string   `json:"metric"`
+	Length       int      `json:"length"` // tokens of Prompt, BOS included
+}
+
+// exportSamples generates every spec's samples (the first limit of them when
+// limit > 0, as namm eval takes them).
+func exportSamples(specs []gen.Spec, tok gen.Counter, limit int) ([]gen.Sample, error) {
+	var out []gen.Sample
 	seen := map[string]bool{}
 	for _, spec := range specs {
 		samples, err := gen.Generate(spec, tok)
@@ -231,14 +270,10 @@ func longBenchRecords(specs []gen.Spec, tok gen.Counter, limit int) ([]longBench
 				return nil, fmt.Errorf("task %s given twice", spec)
 			}
 			seen[s.ID] = true
-			r, err := toLongBench(s)
-			if err != nil {
-				return nil, err
-			}
-			records = append(records, r)
+			out = append(out, s)
 		}
 	}
-	return records, nil
+	return out, nil
 }
 
 // toLongBench maps one generated sample to its LongBench record.
@@ -258,8 +293,8 @@ func toLongBench(s gen.Sample) (longBenchRecord, error) {
 	}, nil
 }
 
-// writeLongBench writes records as JSON Lines, HTML characters unescaped.
-func writeLongBench(w io.Writer, records []longBenchRecord) error {
+// writeJSONLines writes records as JSON Lines, HTML characters unescaped.
+func writeJSONLines(w io.Writer, records []any) error {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	for _, r := range records {
@@ -270,15 +305,15 @@ func writeLongBench(w io.Writer, records []longBenchRecord) error {
 	return nil
 }
 
-// datasetCounts says how many records each dataset has, in order of first appearance.
-func datasetCounts(records []longBenchRecord) string {
+// countsInOrder says how often each name occurs, in order of first appearance.
+func countsInOrder(names []string) string {
 	var order []string
 	n := map[string]int{}
-	for _, r := range records {
-		if n[r.Dataset] == 0 {
-			order = append(order, r.Dataset)
+	for _, d := range names {
+		if n[d] == 0 {
+			order = append(order, d)
 		}
-		n[r.Dataset]++
+		n[d]++
 	}
 	parts := make([]string, len(order))
 	for i, d := range order {

@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -248,5 +250,70 @@ func TestExportTasksHelp(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("--help lacks %q", want)
 		}
+	}
+}
+
+// TestExportTasksPrompts: --format prompts writes any generator's samples as namm eval runs
+// them: the ids eval's journal records for the same flags, each prompt ending with its answer
+// prefix and holding its needle, and length the prompt's tokens with BOS.
+func TestExportTasksPrompts(t *testing.T) {
+	dir := t.TempDir()
+	model := "../../testdata/models/tiny-llama"
+	file := filepath.Join(dir, "prompts.jsonl")
+	if _, _, err := runCmd(t, "export-tasks", "--model", model, "--tasks", "niah_single:len=600,vartrack:len=600",
+		"--samples", "2", "--format", "prompts", "--out", file); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := tokenizer.LoadDir(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var r promptRecord
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+		if !strings.HasSuffix(r.Prompt, r.AnswerPrefix) || r.AnswerPrefix == "" {
+			t.Errorf("%s: prompt does not end with its answer prefix %q", r.ID, r.AnswerPrefix)
+		}
+		if n := len(tok.Encode(r.Prompt, true)); n != r.Length {
+			t.Errorf("%s: length %d, the prompt has %d tokens", r.ID, r.Length, n)
+		}
+		for _, a := range r.Answers {
+			if !strings.Contains(r.Prompt, a) {
+				t.Errorf("%s: answer %q not in the prompt", r.ID, a)
+			}
+		}
+	}
+	evalDir := filepath.Join(dir, "eval")
+	if _, _, err := runCmd(t, "eval", "--model", model, "--tasks", "niah_single:len=600,vartrack:len=600", "--samples", "2",
+		"--memory", "full", "--no-plots", "--quiet", "--out", evalDir); err != nil {
+		t.Fatal(err)
+	}
+	journal, err := os.ReadFile(filepath.Join(evalDir, "journal.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evalIDs []string
+	for _, line := range strings.Split(strings.TrimSpace(string(journal)), "\n") {
+		var r struct{ ID string }
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatal(err)
+		}
+		evalIDs = append(evalIDs, r.ID)
+	}
+	slices.Sort(ids)
+	slices.Sort(evalIDs)
+	if !slices.Equal(ids, evalIDs) || len(ids) != 4 {
+		t.Errorf("exported ids %v, eval's %v", ids, evalIDs)
+	}
+	if _, _, err := runExport(t, "--tasks", "qa", "--format", "xml", "--out", file); err == nil || !strings.Contains(err.Error(), "longbench or prompts") {
+		t.Errorf("--format xml: %v", err)
 	}
 }
