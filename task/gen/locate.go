@@ -100,23 +100,25 @@ func newLocate(g *genContext, i int) (*instance, error) {
 		}
 		return true
 	}
-	var quote []string
-	for try := 0; try == 0 || (!unique(quote) && try < 32); try++ {
-		quote = quote[:0]
+	draw := func() []string {
 		if len(sentences) == 0 || r.intn(3) == 0 {
 			n := min(window, 6+r.intn(9))
-			from := r.intn(window - n + 1)
-			quote = append(quote, c.text(start+from, n))
-			continue
+			return []string{c.text(start+r.intn(window-n+1), n)}
 		}
 		k := min(len(sentences), 1+r.intn(3))
 		at := r.intn(len(sentences) - k + 1)
+		var quote []string
 		for _, s := range sentences[at : at+k] {
 			quote = append(quote, c.text(start+s[0], s[1]))
 		}
 		if r.intn(2) == 0 {
 			r.shuffle(len(quote), func(a, b int) { quote[a], quote[b] = quote[b], quote[a] })
 		}
+		return quote
+	}
+	quote := draw()
+	for try := 1; try < 32 && !unique(quote); try++ {
+		quote = draw()
 	}
 	q := strings.Join(quote, " ")
 	lower, plural := strings.ToLower(label), strings.ToLower(label)+"s"

@@ -35,19 +35,7 @@ func TestLocateAnswerable(t *testing.T) {
 					t.Fatalf("%s: a section labelled like LongBench's passage_retrieval", x.ID)
 				}
 			}
-			pieces := []string{x.Input}
-			if !strings.Contains(ctx, x.Input) { // shuffled sentences: each on its own
-				pieces = nil
-				for _, s := range regexp.MustCompile(`[^.!?]+[.!?]["')_]*`).FindAllString(x.Input, -1) {
-					if s = strings.TrimSpace(s); len(strings.Fields(s)) >= 4 {
-						pieces = append(pieces, s)
-					}
-				}
-			}
-			if len(pieces) == 0 {
-				t.Fatalf("%s: no quotation found in %q", x.ID, x.Input)
-			}
-			for _, p := range pieces {
+			for _, p := range quotedPieces(t, x) {
 				var in []string
 				for _, s := range secs {
 					if strings.Contains(s.text, p) {
@@ -77,8 +65,29 @@ func TestLocateQuotationUnique(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, x := range generate(t, "locate:len=3000:n=40:texts=refrain") {
-		if n := strings.Count(x.Context, x.Input); n > 1 {
-			t.Fatalf("%s: the quotation %q stands %d times in the sections", x.ID, x.Input, n)
+		for _, p := range quotedPieces(t, x) {
+			if n := strings.Count(x.Context, p); n > 1 {
+				t.Fatalf("%s: the quoted %q stands %d times in the sections", x.ID, p, n)
+			}
 		}
 	}
+}
+
+// quotedPieces returns the quotation of a locate sample as it stands in the text: whole, or
+// (shuffled sentences) each sentence of four words or more on its own.
+func quotedPieces(t *testing.T, x Sample) []string {
+	t.Helper()
+	if strings.Contains(x.Context, x.Input) {
+		return []string{x.Input}
+	}
+	var pieces []string
+	for _, s := range regexp.MustCompile(`[^.!?]+[.!?]["')_]*`).FindAllString(x.Input, -1) {
+		if s = strings.TrimSpace(s); len(strings.Fields(s)) >= 4 {
+			pieces = append(pieces, s)
+		}
+	}
+	if len(pieces) == 0 {
+		t.Fatalf("%s: no quotation found in %q", x.ID, x.Input)
+	}
+	return pieces
 }
