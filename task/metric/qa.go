@@ -129,3 +129,14 @@ func Contains(prediction, answer string, _ []string) float64 {
 	}
 	return 0
 }
+
+// FirstNumber scores 1 when the prediction's first number is the answer's first number
+// ("Part 12." against "Part 12"; "Part 1" does not match "Part 12", as "contains" would), else 0.
+// It is namm's, not LongBench's: a label asked for once, and the rest of the prediction ignored.
+func FirstNumber(prediction, answer string, _ []string) float64 {
+	p, a := pyFindDigits(prediction), pyFindDigits(answer)
+	if len(p) == 0 || len(a) == 0 || p[0] != a[0] {
+		return 0
+	}
+	return 1
+}
