@@ -33,7 +33,7 @@ var fixtureModels = []string{"tiny-llama", "tiny-mistral", "tiny-qwen2"}
 func fixtureDir(name string) string { return filepath.Join("..", "testdata", "models", name) }
 
 // goldenDirs are every model directory with transformers' golden outputs:
-// the random fixtures, the trained models A (embedded) and B, then those
+// the random fixtures, the trained models A (embedded), B and C, then those
 // NAMM_GOLDEN_DIRS lists (a path list: a model trained on a GPU, checked by
 // scripts/gpu/check_trained.py there, is checked here before it is committed).
 func goldenDirs() []string {
@@ -41,7 +41,8 @@ func goldenDirs() []string {
 	for _, m := range fixtureModels {
 		dirs = append(dirs, fixtureDir(m))
 	}
-	dirs = append(dirs, filepath.Join("..", "defaultmodel", "model-a"), filepath.Join("..", "models", "model-b"))
+	dirs = append(dirs, filepath.Join("..", "defaultmodel", "model-a"), filepath.Join("..", "models", "model-b"),
+		filepath.Join("..", "models", "model-c"))
 	return append(dirs, filepath.SplitList(os.Getenv("NAMM_GOLDEN_DIRS"))...)
 }
 

@@ -4,7 +4,7 @@
 # Usage (repository root, here): bash scripts/gpu/stage.sh pack|pack-rev REV NAME|out|in
 #   pack          .gpu/namm.xz (go build -tags "nojapanese noembedmodel"), the XLA test binaries
 #                 .gpu/engine_xla.test.xz and .gpu/namm_xla.test.xz (scripts/gpu/xla_test.sh),
-#                 and the models .gpu/model-a.tgz, .gpu/model-b.tgz
+#                 and the models .gpu/model-a.tgz, .gpu/model-b.tgz, .gpu/model-c.tgz
 #   pack-rev      .gpu/NAME.xz, namm built from commit REV (git archive into a temporary
 #                 directory), to compare two builds in one command: BINS="namm NAME" bench.sh ...
 #   out / in      move the big tracked files the device does not need (the models' weights,
@@ -25,7 +25,7 @@ pack)
   go test -tags "namm_xla nojapanese noembedmodel" -c -o .gpu/engine_xla.test ./engine
   go test -tags "namm_xla nojapanese noembedmodel" -c -o .gpu/namm_xla.test ./namm
   xz -T2 -6 -f .gpu/engine_xla.test .gpu/namm_xla.test
-  for m in defaultmodel/model-a models/model-b; do
+  for m in defaultmodel/model-a models/model-b models/model-c; do
     [ -d $m ] || continue
     n=$(basename $m)
     [ -f $m/model.safetensors ] || { echo "$m/model.safetensors missing (staged out?)"; exit 1; }
