@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"math"
 
@@ -39,6 +40,9 @@ type hostPass struct {
 	qpos     []int32   // [T], -1 for padding
 	cos, sin []float32 // [T, H/2]
 	qw       []float32 // [2, T]: real queries, last real query
+	// workers for hostAttend's loops over heads and query rows (0: all
+	// cores; 1 when the batch runs its sequences' attention in parallel).
+	workers int
 }
 
 // hostAttention is what hostAttend returns for one layer.
@@ -131,7 +135,7 @@ func (e *Engine) hostAttend(lc *kvcache.Layer, qkv []float32, p *hostPass, mask 
 	if t == 1 {
 		// One query per head: q.K is `used` dots of H values, P.V is H dots
 		// of `used` values along V's rows ([K, H, C]).
-		par.For(nh, 0, func(h int) {
+		par.For(nh, p.workers, func(h int) {
 			k, g := h/grp, h%grp
 			qv := q[h*hd : (h+1)*hd]
 			cr, nr := pc[(k*grp+g)*used:(k*grp+g+1)*used], pn[k*grp+g:k*grp+g+1]
@@ -176,7 +180,7 @@ func (e *Engine) hostAttend(lc *kvcache.Layer, qkv []float32, p *hostPass, mask 
 			mat.MulInto(kpn, qk, knt, gt, hd, t)
 			kpos := pos[k*c : k*c+used]
 			mc := !sm.cacheVisible(kpos)
-			par.For(gt, 0, func(i int) {
+			par.For(gt, p.workers, func(i int) {
 				sm.row(kpos, kpc[i*used:(i+1)*used], kpn[i*t:(i+1)*t], p.qpos[i%t], mc)
 			})
 			clear(ok)
@@ -370,9 +374,20 @@ func (e *Engine) forwardHost(seqs []*Session, ins []*passInput) ([]passOutput, e
 	}
 	x := make([]float32, rows*d)
 	hp := make([]*hostPass, len(seqs))
+	var decoding, wide []int // sequences by pass width: one token, more
 	for i, in := range ins {
 		copy(x[off[i]*d:], in.embed)
 		hp[i] = &hostPass{t: in.width, qpos: in.qpos, cos: in.cos, sin: in.sin, qw: in.qw}
+		if in.width == 1 {
+			decoding = append(decoding, i)
+		} else {
+			wide = append(wide, i)
+		}
+	}
+	if len(decoding) > 1 {
+		for _, i := range decoding {
+			hp[i].workers = 1
+		}
 	}
 	outs := make([]passOutput, len(seqs))
 	for i := range outs {
@@ -396,14 +411,27 @@ func (e *Engine) forwardHost(seqs []*Session, ins []*passInput) ([]passOutput, e
 			return nil, fmt.Errorf("engine: layer %d: %w", l, err)
 		}
 		attended := make([]*hostAttention, len(seqs))
-		for i, s := range seqs {
-			in := ins[i]
+		errs := make([]error, len(seqs))
+		attend := func(i int) {
+			s, in := seqs[i], ins[i]
 			a, err := e.hostAttend(&s.cache.Layers[l], qkv[off[i]*qkvWidth:(off[i]+in.width)*qkvWidth], hp[i], in.mask, s.dev != nil)
 			if err != nil {
-				return nil, fmt.Errorf("engine: layer %d: %w", l, err)
+				errs[i] = fmt.Errorf("engine: layer %d: %w", l, err)
+				return
 			}
 			copy(attn[off[i]*nq:], a.attn)
 			attended[i] = a
+		}
+		// Decoding rows' attention is a few small products per head: one
+		// goroutine per sequence keeps the cores busy, where each sequence's
+		// own loop over heads would wake them for microseconds of work.
+		// Wider passes (prefill chunks) split their heads and rows instead.
+		par.For(len(decoding), 0, func(j int) { attend(decoding[j]) })
+		for _, i := range wide {
+			attend(i)
+		}
+		if err := errors.Join(errs...); err != nil {
+			return nil, err
 		}
 		for i, s := range seqs {
 			in, a, lc := ins[i], attended[i], &s.cache.Layers[l]

@@ -156,14 +156,15 @@ func (e *Engine) hostLayerOut(l int, x []float32, rows int, a []float32) error {
 		return err
 	}
 	act := make([]float32, t*inter)
-	for r := range t {
+	// The exps cost as much as a small projection: rows in parallel.
+	par.For(t, 0, func(r int) {
 		g, u := gu[r*2*inter:r*2*inter+inter], gu[r*2*inter+inter:(r+1)*2*inter]
 		for i := range inter {
 			// silu(g) = g * sigmoid(g), as the graph's Mul(gate, Sigmoid(gate)).
 			sig := float32(1 / (1 + math.Exp(-float64(g[i]))))
 			act[r*inter+i] = (g[i] * sig) * u[i]
 		}
-	}
+	})
 	return project(act, t, inter, lw.Wdown, d, x, 1)
 }
 
