@@ -72,12 +72,11 @@ func ropeRow(x, cos, sin []float32) {
 // Per KV head the G query heads' T queries are G*T rows (g major). Their
 // probabilities are kept as pc [G*T, used] over the cache slots in use and
 // pn [G*T, T] over the pass's tokens. A pass of several tokens computes
-// q.K and P.V as row-major matrix products (internal/mat: vek's AVX2
-// kernels, 11-15 GFMA/s for these shapes on the 2-core machine against
-// gonum's 3.1-3.8), on transposed copies of the cache's K and V made per
-// pass (used*H values, 1/(G*T) of the products' work). One decoding token's products are matrix-vector
-// shaped: there gonum's dot products over the cache as it is laid out
-// are faster than a transposed copy would be.
+// its products with the cache as dot products over the cache as it is laid
+// out (keysTimes and valuesTimes: mat.Dots, no transposed copies), and
+// those with its own T tokens as row-major matrix products (internal/mat).
+// One decoding token's products are matrix-vector shaped: there gonum's
+// dot products over the cache serve.
 func (e *Engine) hostAttend(lc *kvcache.Layer, qkv []float32, p *hostPass, mask model.StatMask, wantRows bool) (*hostAttention, error) {
 	cfg := e.Config
 	nh, kh, hd, grp := cfg.NumHeads, cfg.NumKVHeads, cfg.HeadDim, cfg.GroupSize()
@@ -156,12 +155,10 @@ func (e *Engine) hostAttend(lc *kvcache.Layer, qkv []float32, p *hostPass, mask 
 			}
 		})
 	} else {
-		qk := make([]float32, gt*hd)   // a KV head's queries [G*T, H]
-		kt := make([]float32, hd*used) // its cache keys, transposed [H, used]
-		knt := make([]float32, hd*t)   // its new keys, transposed [H, T]
-		vt := make([]float32, used*hd) // its cache values [used, H]
-		vnt := make([]float32, t*hd)   // its new values [T, H]
-		ok := make([]float32, gt*hd)   // its output [G*T, H]
+		qk := make([]float32, gt*hd) // a KV head's queries [G*T, H]
+		knt := make([]float32, hd*t) // its new keys, transposed [H, T]
+		vnt := make([]float32, t*hd) // its new values [T, H]
+		ok := make([]float32, gt*hd) // its output [G*T, H]
 		on := make([]float32, gt*hd)
 		for k := range kh {
 			for g := range grp {
@@ -169,13 +166,11 @@ func (e *Engine) hostAttend(lc *kvcache.Layer, qkv []float32, p *hostPass, mask 
 					copy(qk[(g*t+tt)*hd:(g*t+tt+1)*hd], q[(tt*nh+k*grp+g)*hd:])
 				}
 			}
-			transpose(kt, kc[k*c*hd:], used, hd, hd)
 			transpose(knt, r.newK[k*t*hd:], t, hd, hd)
-			transpose(vt, vc[k*hd*c:], hd, used, c)
 			transpose(vnt, r.newV[k*hd*t:], hd, t, t)
 			kpc, kpn := pc[k*gt*used:(k+1)*gt*used], pn[k*gt*t:(k+1)*gt*t]
 			if used > 0 {
-				mat.MulInto(kpc, qk, kt, gt, hd, used)
+				keysTimes(kpc, qk, kc[k*c*hd:(k*c+used)*hd], gt, used, hd, p.workers)
 			}
 			mat.MulInto(kpn, qk, knt, gt, hd, t)
 			kpos := pos[k*c : k*c+used]
@@ -185,7 +180,7 @@ func (e *Engine) hostAttend(lc *kvcache.Layer, qkv []float32, p *hostPass, mask 
 			})
 			clear(ok)
 			if used > 0 {
-				mat.MulInto(ok, kpc, vt, gt, used, hd)
+				valuesTimes(ok, kpc, vc[k*hd*c:], gt, used, hd, c, p.workers)
 			}
 			mat.MulInto(on, kpn, vnt, gt, t, hd)
 			vek32.Add_Inplace(ok, on)
@@ -250,6 +245,42 @@ func (e *Engine) hostAttend(lc *kvcache.Layer, qkv []float32, p *hostPass, mask 
 		r.stats = append(r.stats, tensors.FromFlatDataAndDimensions(norms, kh, t))
 	}
 	return r, nil
+}
+
+// keysTimes sets scores [rows, used] to queries q [rows, H] against a KV
+// head's cached keys [used, H] (the cache's layout): mat.Dots, a query
+// against every key, rows in parallel. It needs no transposed copy of the
+// keys, and takes any number of keys at full speed, where vek's matrix
+// product slows down past the last multiple of 8 columns.
+func keysTimes(scores, q, keys []float32, rows, used, hd, workers int) {
+	const blk = 16
+	par.For((rows+blk-1)/blk, workers, func(b int) {
+		for r := b * blk; r < min(rows, (b+1)*blk); r++ {
+			mat.Dots(scores[r*used:(r+1)*used], q[r*hd:(r+1)*hd], keys)
+		}
+	})
+}
+
+// valuesTimes sets out [rows, H] to probabilities p [rows, used] times a
+// KV head's cached values, which the cache holds transposed (vT [H, C]: row
+// h is value h of every slot), so that out[r, h] = p[r, :] . vT[h, :used]:
+// mat.Dots, one value row against a block of probability rows that stays
+// in cache while the H value rows pass. No transposed copy of the values,
+// and 2x vek's matrix product for these shapes (an output only H wide).
+func valuesTimes(out, p, vT []float32, rows, used, hd, c, workers int) {
+	const blk = 8
+	par.For((rows+blk-1)/blk, workers, func(b int) {
+		r0 := b * blk
+		n := min(blk, rows-r0)
+		var d [blk]float32
+		x := p[r0*used : (r0+n)*used]
+		for h := range hd {
+			mat.Dots(d[:n], vT[h*c:h*c+used], x)
+			for i := range n {
+				out[(r0+i)*hd+h] = d[i]
+			}
+		}
+	})
 }
 
 // transpose writes dst [cols, rows] = src [rows, cols] (src rows `stride`

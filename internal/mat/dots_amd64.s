@@ -10,13 +10,13 @@
 	VPERMILPS $0xB1, X, XT \
 	VADDPS XT, X, X
 
-// func dots4(w, x *float32, n int, out *float32)
-TEXT ·dots4(SB), NOSPLIT, $0-32
+// func dots4(w, x *float32, n, stride int, out *float32)
+TEXT ·dots4(SB), NOSPLIT, $0-40
 	MOVQ w+0(FP), SI
 	MOVQ x+8(FP), DI
 	MOVQ n+16(FP), CX
-	MOVQ out+24(FP), DX
-	MOVQ CX, R8
+	MOVQ stride+24(FP), R8
+	MOVQ out+32(FP), DX
 	SHLQ $2, R8
 	LEAQ (DI)(R8*1), R9
 	LEAQ (R9)(R8*1), R10
