@@ -78,9 +78,9 @@ func ropeRow(x, cos, sin []float32) {
 // Per KV head the G query heads' T queries are G*T rows (g major). Their
 // probabilities are kept as pc [G*T, used] over the cache slots in use and
 // pn [G*T, T] over the pass's tokens. A pass of several tokens computes
-// its products with the cache as dot products over the cache as it is laid
-// out (keysTimes and valuesTimes: mat.Dots, no transposed copies), and
-// those with its own T tokens as row-major matrix products (internal/mat).
+// its products with the cache in keysTimes (on a transposed copy of the
+// keys) and valuesTimes (on the values as the cache holds them), and those
+// with its own T tokens as row-major matrix products (internal/mat).
 // One decoding token's products are matrix-vector shaped: there gonum's
 // dot products over the cache serve.
 func (e *Engine) hostAttend(lc *kvcache.Layer, qkv []float32, p *hostPass, mask model.StatMask, wantRows bool) (*hostAttention, error) {
@@ -161,10 +161,11 @@ func (e *Engine) hostAttend(lc *kvcache.Layer, qkv []float32, p *hostPass, mask 
 			}
 		})
 	} else {
-		qk := make([]float32, gt*hd) // a KV head's queries [G*T, H]
-		knt := make([]float32, hd*t) // its new keys, transposed [H, T]
-		vnt := make([]float32, t*hd) // its new values [T, H]
-		ok := make([]float32, gt*hd) // its output [G*T, H]
+		qk := make([]float32, gt*hd)   // a KV head's queries [G*T, H]
+		kt := make([]float32, hd*used) // its cache keys, transposed [H, used]
+		knt := make([]float32, hd*t)   // its new keys, transposed [H, T]
+		vnt := make([]float32, t*hd)   // its new values [T, H]
+		ok := make([]float32, gt*hd)   // its output [G*T, H]
 		on := make([]float32, gt*hd)
 		for k := range kh {
 			for g := range grp {
@@ -176,7 +177,8 @@ func (e *Engine) hostAttend(lc *kvcache.Layer, qkv []float32, p *hostPass, mask 
 			transpose(vnt, r.newV[k*hd*t:], hd, t, t)
 			kpc, kpn := pc[k*gt*used:(k+1)*gt*used], pn[k*gt*t:(k+1)*gt*t]
 			if used > 0 {
-				keysTimes(kpc, qk, kc[k*c*hd:(k*c+used)*hd], gt, used, hd, p.workers)
+				transpose(kt, kc[k*c*hd:], used, hd, hd)
+				keysTimes(kpc, qk, kt, gt, used, hd, p.workers)
 			}
 			mat.MulInto(kpn, qk, knt, gt, hd, t)
 			kpos := pos[k*c : k*c+used]
@@ -254,16 +256,16 @@ func (e *Engine) hostAttend(lc *kvcache.Layer, qkv []float32, p *hostPass, mask 
 }
 
 // keysTimes sets scores [rows, used] to queries q [rows, H] against a KV
-// head's cached keys [used, H] (the cache's layout): mat.Dots, a query
-// against every key, rows in parallel. It needs no transposed copy of the
-// keys, and takes any number of keys at full speed, where vek's matrix
-// product slows down past the last multiple of 8 columns.
-func keysTimes(scores, q, keys []float32, rows, used, hd, workers int) {
+// head's cached keys, transposed (kt [H, used]): mat.MulStrided, blocks of
+// rows in parallel. (The transposed copy is used*H values, 1/rows of the
+// product's work; vek's product slows down past the last multiple of 8
+// columns, and a NAMM's cache is seldom a multiple of 8.)
+func keysTimes(scores, q, kt []float32, rows, used, hd, workers int) {
 	const blk = 16
 	par.For((rows+blk-1)/blk, workers, func(b int) {
-		for r := b * blk; r < min(rows, (b+1)*blk); r++ {
-			mat.Dots(scores[r*used:(r+1)*used], q[r*hd:(r+1)*hd], keys)
-		}
+		r0 := b * blk
+		n := min(blk, rows-r0)
+		mat.MulStrided(scores[r0*used:(r0+n)*used], q[r0*hd:(r0+n)*hd], kt, n, hd, used, used)
 	})
 }
 

@@ -44,3 +44,9 @@ func dots4(w, x *float32, n, stride int, out *float32)
 //
 //go:noescape
 func dot1(w, x *float32, n int) float32
+
+// mul2x32 sets out0[0:32] to sum over c < n of a0[c] * b[c*stride:][0:32],
+// in order of c with fused multiply-adds, and out1 the same with a1; n > 0.
+//
+//go:noescape
+func mul2x32(a0, a1, b *float32, n, stride int, out0, out1 *float32)
