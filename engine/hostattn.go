@@ -78,8 +78,8 @@ func ropeRow(x, cos, sin []float32) {
 // Per KV head the G query heads' T queries are G*T rows (g major). Their
 // probabilities are kept as pc [G*T, used] over the cache slots in use and
 // pn [G*T, T] over the pass's tokens. A pass of several tokens computes
-// its products with the cache in keysTimes (on a transposed copy of the
-// keys) and valuesTimes (on the values as the cache holds them), and those
+// its products with the cache in keysTimes and valuesTimes (on per-pass
+// copies of the keys transposed and the values untransposed), and those
 // with its own T tokens as row-major matrix products (internal/mat).
 // One decoding token's products are matrix-vector shaped: there gonum's
 // dot products over the cache serve.
@@ -165,6 +165,7 @@ func (e *Engine) hostAttend(lc *kvcache.Layer, qkv []float32, p *hostPass, mask 
 		kt := make([]float32, hd*used) // its cache keys, transposed [H, used]
 		knt := make([]float32, hd*t)   // its new keys, transposed [H, T]
 		vnt := make([]float32, t*hd)   // its new values [T, H]
+		vt := make([]float32, used*hd) // its cache values [used, H]
 		ok := make([]float32, gt*hd)   // its output [G*T, H]
 		on := make([]float32, gt*hd)
 		for k := range kh {
@@ -188,7 +189,8 @@ func (e *Engine) hostAttend(lc *kvcache.Layer, qkv []float32, p *hostPass, mask 
 			})
 			clear(ok)
 			if used > 0 {
-				valuesTimes(ok, kpc, vc[k*hd*c:], gt, used, hd, c, p.workers)
+				transpose(vt, vc[k*hd*c:], hd, used, c)
+				valuesTimes(ok, kpc, vt, gt, used, hd, p.workers)
 			}
 			mat.MulInto(on, kpn, vnt, gt, t, hd)
 			vek32.Add_Inplace(ok, on)
@@ -270,24 +272,15 @@ func keysTimes(scores, q, kt []float32, rows, used, hd, workers int) {
 }
 
 // valuesTimes sets out [rows, H] to probabilities p [rows, used] times a
-// KV head's cached values, which the cache holds transposed (vT [H, C]: row
-// h is value h of every slot), so that out[r, h] = p[r, :] . vT[h, :used]:
-// mat.Dots, one value row against a block of probability rows that stays
-// in cache while the H value rows pass. No transposed copy of the values,
-// and 2x vek's matrix product for these shapes (an output only H wide).
-func valuesTimes(out, p, vT []float32, rows, used, hd, c, workers int) {
-	const blk = 8
+// KV head's cached values v [used, H] (a per-pass copy: the cache holds
+// them transposed): mat.MulStrided, blocks of rows in parallel, 2x vek's
+// matrix product per core for an output only H wide.
+func valuesTimes(out, p, v []float32, rows, used, hd, workers int) {
+	const blk = 16
 	par.For((rows+blk-1)/blk, workers, func(b int) {
 		r0 := b * blk
 		n := min(blk, rows-r0)
-		var d [blk]float32
-		x := p[r0*used : (r0+n)*used]
-		for h := range hd {
-			mat.Dots(d[:n], vT[h*c:h*c+used], x)
-			for i := range n {
-				out[(r0+i)*hd+h] = d[i]
-			}
-		}
+		mat.MulStrided(out[r0*hd:(r0+n)*hd], p[r0*used:(r0+n)*used], v, n, used, hd, hd)
 	})
 }
 
