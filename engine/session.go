@@ -277,7 +277,10 @@ func (s *Session) view(l int, pass policy.Pass, mask model.StatMask, stats []*te
 	// for Rows, [K, width, n], picked down to each head's tokens.
 	i := 0
 	next := func() []float32 {
-		flat := tensors.MustCopyFlatData[float32](stats[i])
+		// Read in place (pick and KeyNorms copy what they keep): the rows
+		// are kh*width*n values per layer, megabytes in a long prefill.
+		var flat []float32
+		tensors.MustConstFlatData(stats[i], func(d []float32) { flat = d })
 		i++
 		return flat
 	}
