@@ -1,5 +1,10 @@
 package mat
 
+import (
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas32"
+)
+
 // MulStrided sets dst [rows, m] to a [rows, n] times b, an [n, m] matrix
 // whose rows lie stride values apart in b: dst[r*m+j] is the sum over c, in
 // order, of a[r*n+c] * b[c*stride+j]. With stride > m, b can be a window of
@@ -8,9 +13,9 @@ package mat
 //
 // On CPUs with AVX2 and FMA, blocks of 32 columns go through a kernel that
 // broadcasts two rows' values of a against each row of b (a fused
-// multiply-add per product); the last m%32 columns, and every column
-// elsewhere, are plain multiply-adds. A value's arithmetic depends on its
-// column's place in the block structure of m only, not on rows.
+// multiply-add per product), the last m%32 columns plain multiply-adds: a
+// value's arithmetic depends on its column's place in the block structure
+// of m only, not on rows. Elsewhere gonum's BLAS computes it.
 func MulStrided(dst, a, b []float32, rows, n, m, stride int) {
 	if len(dst) != rows*m || len(a) != rows*n || stride < m || (n > 0 && m > 0 && len(b) < (n-1)*stride+m) {
 		panic("mat: MulStrided: slice lengths do not match the dimensions")
@@ -22,10 +27,15 @@ func MulStrided(dst, a, b []float32, rows, n, m, stride int) {
 		clear(dst)
 		return
 	}
-	body := 0
-	if avx2 {
-		body = m &^ 31
+	if !avx2 {
+		// gonum's BLAS takes the window as a matrix with a row stride.
+		blas32.Gemm(blas.NoTrans, blas.NoTrans, 1,
+			blas32.General{Rows: rows, Cols: n, Stride: n, Data: a},
+			blas32.General{Rows: n, Cols: m, Stride: stride, Data: b},
+			0, blas32.General{Rows: rows, Cols: m, Stride: m, Data: dst})
+		return
 	}
+	body := m &^ 31
 	if body > 0 {
 		var spare [32]float32
 		for r := 0; r < rows; r += 2 {

@@ -12,6 +12,15 @@ import (
 // and odd and even row counts; a row's values are bit for bit those it
 // gets alone.
 func TestMulStridedMatchesFloat64AndAlone(t *testing.T) {
+	testMulStrided(t)
+	if avx2 {
+		avx2 = false // the path of CPUs without AVX2 (gonum's BLAS)
+		defer func() { avx2 = true }()
+		testMulStrided(t)
+	}
+}
+
+func testMulStrided(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	for _, n := range []int{1, 7, 32, 33} {
 		for _, m := range []int{1, 31, 32, 33, 64, 100} {
