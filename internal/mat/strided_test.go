@@ -1,7 +1,6 @@
 package mat
 
 import (
-	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -60,33 +59,67 @@ func testMulStrided(t *testing.T) {
 	}
 }
 
-// BenchmarkMulStrided: a 64-query block's scores against 2,573 keys of 32
-// values (the NAMM's BAM), as MulStrided on the transposed keys, as Dots
-// per query on the keys as they are, and as vek's product on a copy.
+// BenchmarkMulStrided: a 64-query block of the NAMM's BAM over 2,573 keys
+// of 32 values. q.K (scores [64, 2573]) as MulStrided on the transposed
+// keys, as Dots per query on the keys as they are, and as vek's product on
+// both cores; P.V (output [64, 32]) as MulStrided on the values, as Dots of
+// each value column against 8 probability rows, and as vek's product.
 func BenchmarkMulStrided(b *testing.B) {
 	const rows, n, m = 64, 32, 2573
 	q := make([]float32, rows*n)
 	kt := make([]float32, n*m)
 	kf := make([]float32, m*n)
-	out := make([]float32, rows*m)
-	b.Run("MulStrided", func(b *testing.B) {
-		for range b.N {
-			MulStrided(out, q, kt, rows, n, m, m)
-		}
+	scores := make([]float32, rows*m)
+	v := make([]float32, m*n)
+	vt := make([]float32, n*m)
+	out := make([]float32, rows*n)
+	gfma := func(b *testing.B) {
 		b.ReportMetric(float64(rows*n*m)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFMA/s")
+	}
+	b.Run("qk/MulStrided", func(b *testing.B) {
+		for range b.N {
+			MulStrided(scores, q, kt, rows, n, m, m)
+		}
+		gfma(b)
 	})
-	b.Run("Dots", func(b *testing.B) {
+	b.Run("qk/Dots", func(b *testing.B) {
 		for range b.N {
 			for r := range rows {
-				Dots(out[r*m:(r+1)*m], q[r*n:(r+1)*n], kf)
+				Dots(scores[r*m:(r+1)*m], q[r*n:(r+1)*n], kf)
 			}
 		}
-		b.ReportMetric(float64(rows*n*m)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFMA/s")
+		gfma(b)
 	})
-	b.Run(fmt.Sprintf("vek (both cores)"), func(b *testing.B) {
+	b.Run("qk/vek-both-cores", func(b *testing.B) {
 		for range b.N {
-			MulInto(out, q, kt, rows, n, m)
+			MulInto(scores, q, kt, rows, n, m)
 		}
-		b.ReportMetric(float64(rows*n*m)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFMA/s")
+		gfma(b)
+	})
+	b.Run("pv/MulStrided", func(b *testing.B) {
+		for range b.N {
+			MulStrided(out, scores, v, rows, m, n, n)
+		}
+		gfma(b)
+	})
+	b.Run("pv/Dots", func(b *testing.B) {
+		var d [8]float32
+		for range b.N {
+			for r0 := 0; r0 < rows; r0 += len(d) {
+				for c := range n {
+					Dots(d[:], vt[c*m:(c+1)*m], scores[r0*m:(r0+len(d))*m])
+					for i, x := range d {
+						out[(r0+i)*n+c] = x
+					}
+				}
+			}
+		}
+		gfma(b)
+	})
+	b.Run("pv/vek-both-cores", func(b *testing.B) {
+		for range b.N {
+			MulInto(out, scores, v, rows, m, n)
+		}
+		gfma(b)
 	})
 }
