@@ -78,8 +78,8 @@ func ropeRow(x, cos, sin []float32) {
 // Per KV head the G query heads' T queries are G*T rows (g major). Their
 // probabilities are kept as pc [G*T, used] over the cache slots in use and
 // pn [G*T, T] over the pass's tokens. A pass of several tokens computes
-// its products with the cache in keysTimes and valuesTimes (on per-pass
-// copies of the keys transposed and the values untransposed), and those
+// its products with the cache through mulRows (on per-pass copies of the
+// keys transposed and the values untransposed), and those
 // with its own T tokens as row-major matrix products (internal/mat).
 // One decoding token's products are matrix-vector shaped: there gonum's
 // dot products over the cache serve.
@@ -179,7 +179,7 @@ func (e *Engine) hostAttend(lc *kvcache.Layer, qkv []float32, p *hostPass, mask 
 			kpc, kpn := pc[k*gt*used:(k+1)*gt*used], pn[k*gt*t:(k+1)*gt*t]
 			if used > 0 {
 				transpose(kt, kc[k*c*hd:], used, hd, hd)
-				keysTimes(kpc, qk, kt, gt, used, hd, p.workers)
+				mulRows(kpc, qk, kt, gt, hd, used, used, p.workers)
 			}
 			mat.MulInto(kpn, qk, knt, gt, hd, t)
 			kpos := pos[k*c : k*c+used]
@@ -190,7 +190,7 @@ func (e *Engine) hostAttend(lc *kvcache.Layer, qkv []float32, p *hostPass, mask 
 			clear(ok)
 			if used > 0 {
 				transpose(vt, vc[k*hd*c:], hd, used, c)
-				valuesTimes(ok, kpc, vt, gt, used, hd, p.workers)
+				mulRows(ok, kpc, vt, gt, used, hd, hd, p.workers)
 			}
 			mat.MulInto(on, kpn, vnt, gt, t, hd)
 			vek32.Add_Inplace(ok, on)
@@ -257,30 +257,18 @@ func (e *Engine) hostAttend(lc *kvcache.Layer, qkv []float32, p *hostPass, mask 
 	return r, nil
 }
 
-// keysTimes sets scores [rows, used] to queries q [rows, H] against a KV
-// head's cached keys, transposed (kt [H, used]): mat.MulStrided, blocks of
-// rows in parallel. (The transposed copy is used*H values, 1/rows of the
-// product's work; vek's product slows down past the last multiple of 8
-// columns, and a NAMM's cache is seldom a multiple of 8.)
-func keysTimes(scores, q, kt []float32, rows, used, hd, workers int) {
+// mulRows is mat.MulStrided (dst [rows, m] = a [rows, n] times b [n, m],
+// b's rows stride apart) over blocks of rows in parallel: a prefill chunk's
+// products with the cache, q.K on the keys transposed and P.V on the
+// values, as per-pass copies (used*H values, 1/rows of the work). vek's
+// product slows down past the last multiple of 8 columns (a NAMM's cache is
+// seldom one) and for an output only H wide.
+func mulRows(dst, a, b []float32, rows, n, m, stride, workers int) {
 	const blk = 16
-	par.For((rows+blk-1)/blk, workers, func(b int) {
-		r0 := b * blk
-		n := min(blk, rows-r0)
-		mat.MulStrided(scores[r0*used:(r0+n)*used], q[r0*hd:(r0+n)*hd], kt, n, hd, used, used)
-	})
-}
-
-// valuesTimes sets out [rows, H] to probabilities p [rows, used] times a
-// KV head's cached values v [used, H] (a per-pass copy: the cache holds
-// them transposed): mat.MulStrided, blocks of rows in parallel, 2x vek's
-// matrix product per core for an output only H wide.
-func valuesTimes(out, p, v []float32, rows, used, hd, workers int) {
-	const blk = 16
-	par.For((rows+blk-1)/blk, workers, func(b int) {
-		r0 := b * blk
-		n := min(blk, rows-r0)
-		mat.MulStrided(out[r0*hd:(r0+n)*hd], p[r0*used:(r0+n)*used], v, n, used, hd, hd)
+	par.For((rows+blk-1)/blk, workers, func(i int) {
+		r0 := i * blk
+		r1 := min(rows, r0+blk)
+		mat.MulStrided(dst[r0*m:r1*m], a[r0*n:r1*n], b, r1-r0, n, m, stride)
 	})
 }
 

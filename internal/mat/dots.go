@@ -6,9 +6,9 @@ import "github.com/viterin/vek/vek32"
 // [len(dst), len(w)]: one weight row against several vectors (the decoding
 // rows of a batch), read once for all of them. Each dot product's
 // arithmetic is the same whatever the number of rows, so a row's result
-// does not depend on the rows beside it. On CPUs with AVX2 and FMA, a
-// kernel loads each 16 values of w once for four rows (a row's last n%16
-// products are added after it); otherwise vek's Dot per row.
+// does not depend on the rows beside it. On CPUs with AVX2 and FMA, rows of
+// a multiple of 16 values go through a kernel that loads each part of w once
+// for four rows; otherwise vek's Dot per row.
 func Dots(dst, w, x []float32) {
 	n := len(w)
 	if len(x) != len(dst)*n {
@@ -18,7 +18,7 @@ func Dots(dst, w, x []float32) {
 		clear(dst)
 		return
 	}
-	if !avx2 {
+	if !avx2 || n%16 != 0 {
 		for r := range dst {
 			dst[r] = vek32.Dot(w, x[r*n:(r+1)*n])
 		}

@@ -1,44 +1,27 @@
 package mat
 
-// dotsAVX2 is Dots with AVX2 and FMA: the first n&^15 values of each row
-// in the kernels, four rows at a time (the last four again where the count
-// is not a multiple of four: the rows computed twice get the same values),
-// fewer one at a time, each with the same two accumulators and the same
-// reduction; then the last n%16 products added in order.
+// dotsAVX2 is Dots for rows of a multiple of 16 values: four rows at a time
+// (the last four again where the count is not a multiple of four: the rows
+// computed twice get the same values), fewer one at a time, each with the
+// same two accumulators and the same reduction.
 func dotsAVX2(dst, w, x []float32) {
 	n, b := len(w), len(dst)
-	body := n &^ 15
-	if body > 0 {
-		if b < 4 {
-			for r := range b {
-				dst[r] = dot1(&w[0], &x[r*n], body)
-			}
-		} else {
-			for r := 0; r < b; r += 4 {
-				r = min(r, b-4)
-				dots4(&w[0], &x[r*n], body, n, &dst[r])
-			}
+	if b < 4 {
+		for r := range b {
+			dst[r] = dot1(&w[0], &x[r*n], n)
 		}
-	} else {
-		clear(dst)
-	}
-	if body == n {
 		return
 	}
-	for r := range b {
-		s := dst[r]
-		for k, v := range w[body:] {
-			s += v * x[r*n+body+k]
-		}
-		dst[r] = s
+	for r := 0; r < b; r += 4 {
+		r = min(r, b-4)
+		dots4(&w[0], &x[r*n], n, &dst[r])
 	}
 }
 
-// dots4 sets out[0:4] to w[:n] . x[i*stride:i*stride+n] for i < 4; n is a
-// multiple of 16.
+// dots4 sets out[0:4] to w . x[i*n:(i+1)*n] for i < 4; n is a multiple of 16.
 //
 //go:noescape
-func dots4(w, x *float32, n, stride int, out *float32)
+func dots4(w, x *float32, n int, out *float32)
 
 // dot1 is w . x[0:n]; n is a multiple of 16.
 //

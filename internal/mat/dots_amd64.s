@@ -10,25 +10,29 @@
 	VPERMILPS $0xB1, X, XT \
 	VADDPS XT, X, X
 
-// func dots4(w, x *float32, n, stride int, out *float32)
-TEXT ·dots4(SB), NOSPLIT, $0-40
+// Eight accumulators, Y0-Y7, set to zero.
+#define ZERO8 \
+	VXORPS Y0, Y0, Y0 \
+	VXORPS Y1, Y1, Y1 \
+	VXORPS Y2, Y2, Y2 \
+	VXORPS Y3, Y3, Y3 \
+	VXORPS Y4, Y4, Y4 \
+	VXORPS Y5, Y5, Y5 \
+	VXORPS Y6, Y6, Y6 \
+	VXORPS Y7, Y7, Y7
+
+// func dots4(w, x *float32, n int, out *float32)
+TEXT ·dots4(SB), NOSPLIT, $0-32
 	MOVQ w+0(FP), SI
 	MOVQ x+8(FP), DI
 	MOVQ n+16(FP), CX
-	MOVQ stride+24(FP), R8
-	MOVQ out+32(FP), DX
+	MOVQ out+24(FP), DX
+	MOVQ CX, R8
 	SHLQ $2, R8
 	LEAQ (DI)(R8*1), R9
 	LEAQ (R9)(R8*1), R10
 	LEAQ (R10)(R8*1), R11
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
+	ZERO8
 	XORQ AX, AX
 	SHRQ $4, CX
 
@@ -99,14 +103,7 @@ TEXT ·mul2x32(SB), NOSPLIT, $0-56
 	SHLQ $2, R8
 	MOVQ out0+40(FP), DX
 	MOVQ out1+48(FP), R9
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
+	ZERO8
 	XORQ AX, AX
 
 loop2x32:

@@ -62,8 +62,8 @@ func testMulStrided(t *testing.T) {
 // BenchmarkMulStrided: a 64-query block of the NAMM's BAM over 2,573 keys
 // of 32 values. q.K (scores [64, 2573]) as MulStrided on the transposed
 // keys, as Dots per query on the keys as they are, and as vek's product on
-// both cores; P.V (output [64, 32]) as MulStrided on the values, as Dots of
-// each value column against 8 probability rows, and as vek's product.
+// both cores; P.V (output [64, 32]) as MulStrided on the values and as
+// vek's product.
 func BenchmarkMulStrided(b *testing.B) {
 	const rows, n, m = 64, 32, 2573
 	q := make([]float32, rows*n)
@@ -71,7 +71,6 @@ func BenchmarkMulStrided(b *testing.B) {
 	kf := make([]float32, m*n)
 	scores := make([]float32, rows*m)
 	v := make([]float32, m*n)
-	vt := make([]float32, n*m)
 	out := make([]float32, rows*n)
 	gfma := func(b *testing.B) {
 		b.ReportMetric(float64(rows*n*m)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFMA/s")
@@ -99,20 +98,6 @@ func BenchmarkMulStrided(b *testing.B) {
 	b.Run("pv/MulStrided", func(b *testing.B) {
 		for range b.N {
 			MulStrided(out, scores, v, rows, m, n, n)
-		}
-		gfma(b)
-	})
-	b.Run("pv/Dots", func(b *testing.B) {
-		var d [8]float32
-		for range b.N {
-			for r0 := 0; r0 < rows; r0 += len(d) {
-				for c := range n {
-					Dots(d[:], vt[c*m:(c+1)*m], scores[r0*m:(r0+len(d))*m])
-					for i, x := range d {
-						out[(r0+i)*n+c] = x
-					}
-				}
-			}
 		}
 		gfma(b)
 	})
