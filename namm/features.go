@@ -29,9 +29,11 @@ var (
 	hann [NFFT]float32
 	// recFreq are the recency frequencies f_k = 50000^(-k/4), k = 0..3.
 	recFreq [RecDims / 2]float64
-	// dftFlat is dftTable row-major, [NFFT][2*Bins]: frame . table gives the
-	// 17 bins' real parts, then their imaginary parts.
-	dftFlat [NFFT * 2 * Bins]float32
+	// dftFlat is the windowed DFT as a [NFFT][NFFT] row-major table: frame .
+	// table gives the 17 bins' real parts, then the imaginary parts of bins
+	// 1-15 (those of bins 0 and 16, sines of multiples of pi, are 0). 32
+	// columns fit mat.MulStrided's kernel exactly, with no scalar tail.
+	dftFlat [NFFT * NFFT]float32
 )
 
 func init() {
@@ -42,7 +44,8 @@ func init() {
 		recFreq[k] = 1 / math.Pow(RecMaxFrq, float64(k)/float64(RecDims/2))
 	}
 	for k, row := range dftTable() {
-		copy(dftFlat[k*2*Bins:], row)
+		copy(dftFlat[k*NFFT:], row[:Bins])
+		copy(dftFlat[k*NFFT+Bins:], row[Bins+1:2*Bins-1])
 	}
 }
 
@@ -50,18 +53,22 @@ func init() {
 // (frames [n][32]) into out [n][17]:
 // out[i][f] = | sum_k hann[k] frames[i][k] e^{-2 pi i f k / 32} |, as one
 // product with the windowed DFT table (internal/mat: AVX2 where the CPU has
-// it). ri is scratch of at least n*34 values.
+// it). ri is scratch of at least n*32 values.
 func frameMagnitudes(frames []float32, n int, ri, out []float32) {
-	ri = ri[:n*2*Bins]
-	mat.MulInto(ri, frames[:n*NFFT], dftFlat[:], n, NFFT, 2*Bins)
+	ri = ri[:n*NFFT]
+	mat.MulStrided(ri, frames[:n*NFFT], dftFlat[:], n, NFFT, NFFT, NFFT)
 	for i := range n {
-		row, o := ri[i*2*Bins:(i+1)*2*Bins], out[i*Bins:(i+1)*Bins]
-		for f := range Bins {
-			re, im := row[f], row[Bins+f]
+		row, o := ri[i*NFFT:(i+1)*NFFT], out[i*Bins:(i+1)*Bins]
+		o[0] = abs32(row[0])
+		for f := 1; f < Bins-1; f++ {
+			re, im := row[f], row[Bins+f-1]
 			o[f] = sqrt32(re*re + im*im)
 		}
+		o[Bins-1] = abs32(row[Bins-1])
 	}
 }
+
+func abs32(v float32) float32 { return float32(math.Abs(float64(v))) }
 
 func sqrt32(v float32) float32 { return float32(math.Sqrt(float64(v))) }
 
@@ -120,7 +127,7 @@ func (h *headFeatures) foldBlock() {
 		return
 	}
 	h.frames = grown(h.frames, n*NFFT)
-	h.ri = grown(h.ri, n*2*Bins)
+	h.ri = grown(h.ri, n*NFFT)
 	h.mag = grown(h.mag, n*Bins)
 	for i := range n {
 		copy(h.frames[i*NFFT:i*NFFT+Hop], h.prev[i*Hop:(i+1)*Hop])

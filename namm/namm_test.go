@@ -27,7 +27,7 @@ func TestFrameSpectrumMatchesDFT(t *testing.T) {
 		frames[i] = float32(v)
 	}
 	got := make([]float32, n*Bins)
-	frameMagnitudes(frames, n, make([]float32, n*2*Bins), got)
+	frameMagnitudes(frames, n, make([]float32, n*NFFT), got)
 	for trial := range n {
 		x64 := make([]float64, NFFT)
 		for k := range x64 {
