@@ -3,6 +3,8 @@ package namm
 import (
 	"math"
 
+	"github.com/viterin/vek/vek32"
+
 	"github.com/namm-dev/namm/internal/mat"
 )
 
@@ -55,20 +57,19 @@ func init() {
 // product with the windowed DFT table (internal/mat: AVX2 where the CPU has
 // it). ri is scratch of at least n*32 values.
 func frameMagnitudes(frames []float32, n int, ri, out []float32) {
-	ri = ri[:n*NFFT]
+	ri, out = ri[:n*NFFT], out[:n*Bins]
 	mat.MulStrided(ri, frames[:n*NFFT], dftFlat[:], n, NFFT, NFFT, NFFT)
 	for i := range n {
 		row, o := ri[i*NFFT:(i+1)*NFFT], out[i*Bins:(i+1)*Bins]
-		o[0] = abs32(row[0])
+		o[0] = row[0] * row[0]
 		for f := 1; f < Bins-1; f++ {
 			re, im := row[f], row[Bins+f-1]
-			o[f] = sqrt32(re*re + im*im)
+			o[f] = re*re + im*im
 		}
-		o[Bins-1] = abs32(row[Bins-1])
+		o[Bins-1] = row[Bins-1] * row[Bins-1]
 	}
+	vek32.Sqrt_Inplace(out) // correctly rounded, as float32(math.Sqrt(float64))
 }
-
-func abs32(v float32) float32 { return float32(math.Abs(float64(v))) }
 
 func sqrt32(v float32) float32 { return float32(math.Sqrt(float64(v))) }
 
@@ -134,9 +135,11 @@ func (h *headFeatures) foldBlock() {
 		copy(h.frames[i*NFFT+Hop:(i+1)*NFFT], h.cur[i*Hop:(i+1)*Hop])
 	}
 	frameMagnitudes(h.frames, n, h.ri, h.mag)
-	for i, m := range h.mag {
-		h.omega[i] = emaA*h.omega[i] + emaB*m
-	}
+	// omega = a*omega + b*m, each product and the sum rounded as the
+	// scalar expression would be.
+	vek32.MulNumber_Inplace(h.omega, emaA)
+	vek32.MulNumber_Inplace(h.mag, emaB)
+	vek32.Add_Inplace(h.omega, h.mag)
 	copy(h.prev, h.cur)
 	clear(h.cur)
 }
