@@ -162,7 +162,8 @@ func (e *Engine) hostAttend(lc *kvcache.Layer, qkv []float32, p *hostPass, mask 
 		})
 	} else {
 		qk := make([]float32, gt*hd)   // a KV head's queries [G*T, H]
-		kt := make([]float32, hd*used) // its cache keys, transposed [H, used]
+		ldk := mat.PaddedStride(used)
+		kt := make([]float32, hd*ldk) // its cache keys, transposed [H, used], rows ldk apart
 		knt := make([]float32, hd*t)   // its new keys, transposed [H, T]
 		vnt := make([]float32, t*hd)   // its new values [T, H]
 		vt := make([]float32, used*hd) // its cache values [used, H]
@@ -174,12 +175,12 @@ func (e *Engine) hostAttend(lc *kvcache.Layer, qkv []float32, p *hostPass, mask 
 					copy(qk[(g*t+tt)*hd:(g*t+tt+1)*hd], q[(tt*nh+k*grp+g)*hd:])
 				}
 			}
-			transpose(knt, r.newK[k*t*hd:], t, hd, hd)
-			transpose(vnt, r.newV[k*hd*t:], hd, t, t)
+			transpose(knt, r.newK[k*t*hd:], t, hd, hd, t)
+			transpose(vnt, r.newV[k*hd*t:], hd, t, t, hd)
 			kpc, kpn := pc[k*gt*used:(k+1)*gt*used], pn[k*gt*t:(k+1)*gt*t]
 			if used > 0 {
-				transpose(kt, kc[k*c*hd:], used, hd, hd)
-				mulRows(kpc, qk, kt, gt, hd, used, used, p.workers)
+				transpose(kt, kc[k*c*hd:], used, hd, hd, ldk)
+				mulRows(kpc, qk, kt, gt, hd, used, ldk, p.workers)
 			}
 			mat.MulInto(kpn, qk, knt, gt, hd, t)
 			kpos := pos[k*c : k*c+used]
@@ -189,7 +190,7 @@ func (e *Engine) hostAttend(lc *kvcache.Layer, qkv []float32, p *hostPass, mask 
 			})
 			clear(ok)
 			if used > 0 {
-				transpose(vt, vc[k*hd*c:], hd, used, c)
+				transpose(vt, vc[k*hd*c:], hd, used, c, hd)
 				mulRows(ok, kpc, vt, gt, used, hd, hd, p.workers)
 			}
 			mat.MulInto(on, kpn, vnt, gt, t, hd)
@@ -273,11 +274,11 @@ func mulRows(dst, a, b []float32, rows, n, m, stride, workers int) {
 }
 
 // transpose writes dst [cols, rows] = src [rows, cols] (src rows `stride`
-// apart).
-func transpose(dst, src []float32, rows, cols, stride int) {
+// apart, dst rows `ld` apart).
+func transpose(dst, src []float32, rows, cols, stride, ld int) {
 	for i := range rows {
 		for j, v := range src[i*stride : i*stride+cols] {
-			dst[j*rows+i] = v
+			dst[j*ld+i] = v
 		}
 	}
 }

@@ -118,14 +118,15 @@ func Score(p *Params, x [][FeatDims]float32) []float32 {
 	qkv := mat.Mul(xf, wqkv, s, FeatDims, bamQKV)
 	scale := float32(1 / math.Sqrt(bamWidth))
 	qf := make([]float32, s*bamWidth) // scaled queries [S, 32]
-	kt := make([]float32, bamWidth*s) // keys, transposed [32, S]
+	ld := mat.PaddedStride(s)
+	kt := make([]float32, bamWidth*ld) // keys, transposed [32, S], rows ld apart
 	vf := make([]float32, s*bamWidth) // values [S, 32]
 	for i := range s {
 		row := qkv[i*bamQKV : (i+1)*bamQKV]
 		vek32.Add_Inplace(row, p.Bqkv[:])
 		vek32.MulNumber_Into(qf[i*bamWidth:(i+1)*bamWidth], row[:bamWidth], scale)
 		for c, v := range row[bamWidth : 2*bamWidth] {
-			kt[c*s+i] = v
+			kt[c*ld+i] = v
 		}
 		copy(vf[i*bamWidth:], row[2*bamWidth:])
 	}
@@ -146,7 +147,7 @@ func Score(p *Params, x [][FeatDims]float32) []float32 {
 	for i0 := 0; i0 < s; i0 += scoreRows {
 		rows, m := min(scoreRows, s-i0), s-i0
 		blk := sc[:rows*m]
-		mat.MulStrided(blk, qf[i0*bamWidth:(i0+rows)*bamWidth], kt[i0:], rows, bamWidth, m, s)
+		mat.MulStrided(blk, qf[i0*bamWidth:(i0+rows)*bamWidth], kt[i0:], rows, bamWidth, m, ld)
 		for r := range rows {
 			// The backward mask: token i0+r sees tokens i0+r and newer, the
 			// row's columns r and on; the ones before it get exactly 0.

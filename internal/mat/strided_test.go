@@ -107,4 +107,33 @@ func BenchmarkMulStrided(b *testing.B) {
 		}
 		gfma(b)
 	})
+	// A prefill chunk's attention with the cache on model C (one KV head:
+	// 4 query heads x 128 queries, head dim 64, 4,096 cached keys), on one
+	// core as the engine runs each row block; q.K on keys transposed with
+	// the cache's length as their row stride, and with PaddedStride's.
+	const ar, ah, ac = 512, 32, 4096
+	ld := PaddedStride(ac)
+	aq, akt := make([]float32, ar*ah), make([]float32, ah*ld)
+	ap, avt, ao := make([]float32, ar*ac), make([]float32, ac*ah), make([]float32, ar*ah)
+	attnGFMA := func(b *testing.B) {
+		b.ReportMetric(float64(ar*ah*ac)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFMA/s")
+	}
+	b.Run("attn-qk/stride-4096", func(b *testing.B) {
+		for range b.N {
+			MulStrided(ap, aq, akt, ar, ah, ac, ac)
+		}
+		attnGFMA(b)
+	})
+	b.Run("attn-qk/padded", func(b *testing.B) {
+		for range b.N {
+			MulStrided(ap, aq, akt, ar, ah, ac, ld)
+		}
+		attnGFMA(b)
+	})
+	b.Run("attn-pv", func(b *testing.B) {
+		for range b.N {
+			MulStrided(ao, ap, avt, ar, ac, ah, ah)
+		}
+		attnGFMA(b)
+	})
 }
