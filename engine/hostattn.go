@@ -161,9 +161,9 @@ func (e *Engine) hostAttend(lc *kvcache.Layer, qkv []float32, p *hostPass, mask 
 			}
 		})
 	} else {
-		qk := make([]float32, gt*hd)   // a KV head's queries [G*T, H]
 		ldk := mat.PaddedStride(used)
-		kt := make([]float32, hd*ldk) // its cache keys, transposed [H, used], rows ldk apart
+		qk := make([]float32, gt*hd)   // a KV head's queries [G*T, H]
+		kt := make([]float32, hd*ldk)  // its cache keys, transposed [H, used], rows ldk apart
 		knt := make([]float32, hd*t)   // its new keys, transposed [H, T]
 		vnt := make([]float32, t*hd)   // its new values [T, H]
 		vt := make([]float32, used*hd) // its cache values [used, H]

@@ -117,10 +117,10 @@ func Score(p *Params, x [][FeatDims]float32) []float32 {
 	}
 	qkv := mat.Mul(xf, wqkv, s, FeatDims, bamQKV)
 	scale := float32(1 / math.Sqrt(bamWidth))
-	qf := make([]float32, s*bamWidth) // scaled queries [S, 32]
 	ld := mat.PaddedStride(s)
+	qf := make([]float32, s*bamWidth)  // scaled queries [S, 32]
 	kt := make([]float32, bamWidth*ld) // keys, transposed [32, S], rows ld apart
-	vf := make([]float32, s*bamWidth) // values [S, 32]
+	vf := make([]float32, s*bamWidth)  // values [S, 32]
 	for i := range s {
 		row := qkv[i*bamQKV : (i+1)*bamQKV]
 		vek32.Add_Inplace(row, p.Bqkv[:])
