@@ -182,7 +182,7 @@ func (e *Engine) hostAttend(lc *kvcache.Layer, qkv []float32, p *hostPass, mask 
 				transpose(kt, kc[k*c*hd:], used, hd, hd, ldk)
 				mulRows(kpc, qk, kt, gt, hd, used, ldk, p.workers)
 			}
-			mat.MulInto(kpn, qk, knt, gt, hd, t)
+			mulRows(kpn, qk, knt, gt, hd, t, t, p.workers)
 			kpos := pos[k*c : k*c+used]
 			mc := !sm.cacheVisible(kpos)
 			par.For(gt, p.workers, func(i int) {
@@ -193,7 +193,7 @@ func (e *Engine) hostAttend(lc *kvcache.Layer, qkv []float32, p *hostPass, mask 
 				transpose(vt, vc[k*hd*c:], hd, used, c, hd)
 				mulRows(ok, kpc, vt, gt, used, hd, hd, p.workers)
 			}
-			mat.MulInto(on, kpn, vnt, gt, t, hd)
+			mulRows(on, kpn, vnt, gt, t, hd, hd, p.workers)
 			vek32.Add_Inplace(ok, on)
 			for g := range grp {
 				for tt := range t {

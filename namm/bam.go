@@ -105,8 +105,9 @@ func Score(p *Params, x [][FeatDims]float32) []float32 {
 	if s == 0 {
 		return out
 	}
-	// q, k, v [S, 96] = x W_qkv + b: one row-major product (vek's AVX2
-	// kernels), as every product below.
+	// q, k, v [S, 96] = x W_qkv + b: one product through MulStrided's
+	// kernel (96 columns, three blocks of 32, on this goroutine: callers run
+	// the KV heads in parallel).
 	xf := make([]float32, s*FeatDims)
 	for i := range x {
 		copy(xf[i*FeatDims:], x[i][:])
@@ -115,7 +116,8 @@ func Score(p *Params, x [][FeatDims]float32) []float32 {
 	for r := range FeatDims {
 		wqkv = append(wqkv, p.Wqkv[r][:]...)
 	}
-	qkv := mat.Mul(xf, wqkv, s, FeatDims, bamQKV)
+	qkv := make([]float32, s*bamQKV)
+	mat.MulStrided(qkv, xf, wqkv, s, FeatDims, bamQKV, bamQKV)
 	scale := float32(1 / math.Sqrt(bamWidth))
 	ld := mat.PaddedStride(s)
 	qf := make([]float32, s*bamWidth)  // scaled queries [S, 32]
