@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/viterin/vek/vek32"
 	"gonum.org/v1/gonum/blas"
@@ -132,7 +134,9 @@ func (e *Engine) hostAttend(lc *kvcache.Layer, qkv []float32, p *hostPass, mask 
 	// is safe here.
 	// Every value of pc and pn is written before it is read: no clearing.
 	if need := kh * gt * (used + t); cap(p.probs) < need {
-		p.probs = make([]float32, need)
+		// Sized for the whole capacity: `used` grows every chunk of a
+		// prefill, the capacity in steps.
+		p.probs = make([]float32, need, kh*gt*(max(c, used)+t))
 	}
 	pc := p.probs[:kh*gt*used]                 // [K, G*T, used]
 	pn := p.probs[kh*gt*used : kh*gt*(used+t)] // [K, G*T, T]
@@ -204,22 +208,29 @@ func (e *Engine) hostAttend(lc *kvcache.Layer, qkv []float32, p *hostPass, mask 
 	}
 
 	n := c + t // the statistics' key axis: the cache slots, then the pass
+	var rowsT *tensors.Tensor
 	if mask&(model.StatColSums|model.StatLastRow|model.StatRows) != 0 || wantRows {
 		// rows [K, T, C+T]: the probabilities averaged over the group's query
 		// heads; slots from `used` to C are empty and stay zero.
-		r.rows = make([]float32, kh*t*n)
-		inv := 1 / float32(grp)
-		for k := range kh {
-			for tt := range t {
-				dst := r.rows[(k*t+tt)*n : (k*t+tt+1)*n]
-				for g := range grp {
-					i := k*gt + g*t + tt
-					vek32.Add_Inplace(dst[:used], pc[i*used:(i+1)*used])
-					vek32.Add_Inplace(dst[c:], pn[i*t:(i+1)*t])
-				}
-				vek32.MulNumber_Inplace(dst, inv)
-			}
+		if mask&model.StatRows != 0 {
+			// Written in place in the statistic's own tensor: a copy of
+			// megabytes per layer saved in a long prefill.
+			rowsT = tensors.FromShape(shapes.Make(dtypes.Float32, kh, t, n))
+			tensors.MustMutableFlatData(rowsT, func(d []float32) { r.rows = d })
+		} else {
+			r.rows = make([]float32, kh*t*n)
 		}
+		inv := 1 / float32(grp)
+		par.For(kh*t, p.workers, func(kr int) {
+			k, tt := kr/t, kr%t
+			dst := r.rows[kr*n : (kr+1)*n]
+			for g := range grp {
+				i := k*gt + g*t + tt
+				vek32.Add_Inplace(dst[:used], pc[i*used:(i+1)*used])
+				vek32.Add_Inplace(dst[c:], pn[i*t:(i+1)*t])
+			}
+			vek32.MulNumber_Inplace(dst, inv)
+		})
 	}
 	weighted := func(w []float32) *tensors.Tensor { // sum over queries of w[t] rows[k, t, :]
 		out := make([]float32, kh*n)
@@ -242,7 +253,7 @@ func (e *Engine) hostAttend(lc *kvcache.Layer, qkv []float32, p *hostPass, mask 
 		r.stats = append(r.stats, weighted(p.qw[t:]))
 	}
 	if mask&model.StatRows != 0 {
-		r.stats = append(r.stats, tensors.FromFlatDataAndDimensions(r.rows, kh, t, n))
+		r.stats = append(r.stats, rowsT)
 	}
 	if mask&model.StatKeyNorms != 0 {
 		norms := make([]float32, kh*t)
