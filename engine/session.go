@@ -11,6 +11,7 @@ import (
 
 	"github.com/namm-dev/namm/engine/kvcache"
 	"github.com/namm-dev/namm/internal/bucket"
+	"github.com/namm-dev/namm/internal/par"
 	"github.com/namm-dev/namm/model"
 	"github.com/namm-dev/namm/policy"
 )
@@ -299,13 +300,23 @@ func (s *Session) view(l int, pass policy.Pass, mask model.StatMask, stats []*te
 	}
 	if mask&model.StatRows != 0 {
 		flat := next()
+		// Megabytes per layer in a long prefill: one buffer per head, the
+		// rows gathered in parallel.
 		v.Rows = make([][][]float32, kh)
 		for k := range kh {
+			buf, m := make([]float32, nNew*len(cols[k])), len(cols[k])
 			v.Rows[k] = make([][]float32, nNew)
 			for t := range nNew {
-				v.Rows[k][t] = pick(flat, (k*width+t)*n, k)
+				v.Rows[k][t] = buf[t*m : (t+1)*m : (t+1)*m]
 			}
 		}
+		par.For(kh*nNew, 0, func(kt int) {
+			k, t := kt/nNew, kt%nNew
+			row, base := v.Rows[k][t], (k*width+t)*n
+			for i, c := range cols[k] {
+				row[i] = flat[base+c]
+			}
+		})
 	}
 	if mask&model.StatKeyNorms != 0 {
 		flat := next()
