@@ -116,7 +116,8 @@ if vals:
     print(f"best.namm: validation {b['val']:.3f} at generation {b['generation']} (stage {stage+1}), "
           f"{kv:.0f} KV tokens/layer (full cache ~{full:.0f})")
     if (b["generation"] == 0 and not os.environ.get("INIT")) or kv >= 0.97 * full:
-        print("WARNING: best.namm evicts (almost) nothing: it is the all-zero starting mean or close to it. "
+        why = "" if os.environ.get("INIT") else ": it is the all-zero starting mean or close to it"
+        print(f"WARNING: best.namm evicts (almost) nothing{why}. "
               "A mean replaces the best when it validates higher, or equal with a smaller cache.")
 PY
 ls -l "$OUT"
