@@ -1,9 +1,10 @@
-// Package mat multiplies row-major float32 matrices on the host: with vek's
-// AVX2 kernels where the CPU has AVX2 and FMA, with gonum's BLAS elsewhere
-// (arm64, older x86), because vek's own fallback is a plain triple loop.
-// Dots takes one weight row against several vectors (the engine's
-// projections), with a kernel of its own.
-// BenchmarkMulInto measures the three on the engine's shapes (on the 2-core
+// Package mat multiplies row-major float32 matrices on the host, with
+// kernels of its own where the CPU has AVX2 and FMA and gonum's BLAS
+// elsewhere (arm64, older x86). MulStrided serves attention's products and
+// the NAMM's; Dots takes one weight row against several vectors (the
+// engine's projections); MulInto is vek's AVX2 product for other shapes
+// (vek's own fallback is a plain triple loop, so gonum replaces it).
+// BenchmarkMulInto measures vek, gonum and vek's fallback on the engine's shapes (on the 2-core
 // development machine: vek 11-19 GFMA/s, gonum 3.1-3.8, vek's fallback 0.7).
 //
 // NAMM_NO_AVX2=1 in the environment takes the path of a CPU without AVX2
@@ -54,9 +55,3 @@ func MulInto(dst, x, y []float32, m, n, p int) {
 		0, blas32.General{Rows: m, Cols: p, Stride: p, Data: dst})
 }
 
-// Mul returns x [m, n] times y [n, p], [m, p].
-func Mul(x, y []float32, m, n, p int) []float32 {
-	dst := make([]float32, m*p)
-	MulInto(dst, x, y, m, n, p)
-	return dst
-}
