@@ -4,8 +4,9 @@
 // the NAMM's; Dots takes one weight row against several vectors (the
 // engine's projections); MulInto is vek's AVX2 product for other shapes
 // (vek's own fallback is a plain triple loop, so gonum replaces it).
-// BenchmarkMulInto measures vek, gonum and vek's fallback on the engine's shapes (on the 2-core
-// development machine: vek 11-19 GFMA/s, gonum 3.1-3.8, vek's fallback 0.7).
+// BenchmarkMulInto measures vek, gonum and vek's fallback on the engine's
+// shapes (on the 2-core development machine: vek 11-19 GFMA/s, gonum
+// 3.1-3.8, vek's fallback 0.7).
 //
 // NAMM_NO_AVX2=1 in the environment takes the path of a CPU without AVX2
 // (gonum here, and vek's plain-Go vector operations everywhere), to measure
