@@ -55,4 +55,3 @@ func MulInto(dst, x, y []float32, m, n, p int) {
 		blas32.General{Rows: n, Cols: p, Stride: p, Data: y},
 		0, blas32.General{Rows: m, Cols: p, Stride: p, Data: dst})
 }
-
