@@ -208,9 +208,16 @@ func ParseConfig(data []byte, path string) (*Config, error) {
 	if err := parseRopeScaling(scaling, &c.RopeScaling); err != nil {
 		return fail("%v", err)
 	}
+	if c.RopeScaling.Type == "ntk" && c.HeadDim <= 2 {
+		// theta' = theta * base^(d/(d-2)) needs d > 2.
+		return fail("rope_scaling type ntk needs head_dim > 2, got %d", c.HeadDim)
+	}
 	c.MaxPositionEmbeddings = 2048
 	if r.MaxPositionEmbeddings != nil {
 		c.MaxPositionEmbeddings = *r.MaxPositionEmbeddings
+	}
+	if c.MaxPositionEmbeddings <= 0 {
+		return fail("max_position_embeddings must be > 0, got %d", c.MaxPositionEmbeddings)
 	}
 	if r.TieWordEmbeddings != nil {
 		c.TieWordEmbeddings = *r.TieWordEmbeddings
@@ -288,6 +295,9 @@ func parseRopeScaling(m map[string]any, rs *RopeScaling) error {
 	case "ntk":
 		rs.Type = "ntk"
 		rs.Alpha = num("alpha", 2)
+		if b := rs.Alpha*rs.Factor - (rs.Alpha - 1); !(b > 0) {
+			return fmt.Errorf("rope_scaling: alpha %g and factor %g make the NTK base alpha*factor - (alpha-1) = %g, not > 0", rs.Alpha, rs.Factor, b)
+		}
 	case "dynamic":
 		return fmt.Errorf("rope_scaling type %q (dynamic NTK) is not supported: its frequencies change with the sequence length, which breaks a cache that keeps original positions; use {\"type\": \"ntk\", \"factor\": s, \"alpha\": a} for the static NTK scaling of the NAMM paper", typ)
 	default:
