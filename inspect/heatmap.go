@@ -55,6 +55,9 @@ func (g grid) Z(c, r int) float64 {
 // "png" or "svg"): navy where the layer still keeps the token at the end,
 // amber to red by the step that evicted it.
 func Heatmap(t *Trace, format string) ([]byte, error) {
+	if err := t.Check(); err != nil {
+		return nil, fmt.Errorf("inspect: %w", err)
+	}
 	n := 0
 	if k := len(t.Steps); k > 0 {
 		n = t.Steps[k-1].Start + t.Steps[k-1].Tokens

@@ -10,6 +10,7 @@
 package inspect
 
 import (
+	"fmt"
 	"slices"
 	"sync"
 
@@ -264,6 +265,49 @@ func (t *Trace) Kept() [][][]int32 {
 		}
 	}
 	return out
+}
+
+// Bounds on a trace read from a file (Check): far beyond any model namm
+// runs, small enough that its per-layer, per-position tables fit in memory.
+const (
+	maxTraceLayers = 4096
+	maxTraceHeads  = 4096
+	maxTraceCells  = 1 << 23 // layers x positions: 64 layers x 128k tokens
+)
+
+// Check reports the first thing in t that no trace of namm generate --trace
+// holds (a layer or head out of range, a negative position, a step past
+// the bounds), naming the step and the field, so that a hand-edited or
+// damaged file is refused before it is drawn.
+func (t *Trace) Check() error {
+	if t.Layers < 1 || t.Layers > maxTraceLayers {
+		return fmt.Errorf("layers %d: want 1 to %d", t.Layers, maxTraceLayers)
+	}
+	if t.KVHeads < 1 || t.KVHeads > maxTraceHeads {
+		return fmt.Errorf("kv_heads %d: want 1 to %d", t.KVHeads, maxTraceHeads)
+	}
+	for i, st := range t.Steps {
+		if st.Step != i {
+			return fmt.Errorf("steps[%d]: step %d, want %d (steps are numbered from 0 in order)", i, st.Step, i)
+		}
+		if st.Start < 0 || st.Tokens < 0 || st.Start > maxTraceCells/t.Layers-st.Tokens {
+			return fmt.Errorf("steps[%d]: start %d, tokens %d: want positions from 0 to %d", i, st.Start, st.Tokens, maxTraceCells/t.Layers)
+		}
+		for j, ev := range st.Evicted {
+			if ev.Layer < 0 || ev.Layer >= t.Layers {
+				return fmt.Errorf("steps[%d].evicted[%d]: layer %d of a %d-layer trace", i, j, ev.Layer, t.Layers)
+			}
+			if ev.Head != nil && (*ev.Head < 0 || *ev.Head >= t.KVHeads) {
+				return fmt.Errorf("steps[%d].evicted[%d]: head %d of %d KV heads", i, j, *ev.Head, t.KVHeads)
+			}
+			for _, p := range ev.Positions {
+				if p < 0 {
+					return fmt.Errorf("steps[%d].evicted[%d]: position %d", i, j, p)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // EvictedAt is per layer and position the step at which the last KV head
