@@ -137,3 +137,18 @@ func BenchmarkMulStrided(b *testing.B) {
 		attnGFMA(b)
 	})
 }
+
+// TestPaddedStride: never shorter than the row, at most 16 longer, never a
+// multiple of 32 floats (so never of 128 floats, 512 bytes, where rows fall
+// into a few of L1's sets), and the row itself when its bit 16 is set.
+func TestPaddedStride(t *testing.T) {
+	for m := range 10000 {
+		s := PaddedStride(m)
+		if s < m || s%32 == 0 || s-m > 16 {
+			t.Fatalf("PaddedStride(%d) = %d", m, s)
+		}
+		if m%32 != 0 && m%32 >= 16 && s != m {
+			t.Fatalf("PaddedStride(%d) = %d, want the row itself", m, s)
+		}
+	}
+}
