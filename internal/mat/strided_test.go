@@ -63,79 +63,40 @@ func testMulStrided(t *testing.T) {
 // of 32 values. q.K (scores [64, 2573]) as MulStrided on the transposed
 // keys, as Dots per query on the keys as they are, and as vek's product on
 // both cores; P.V (output [64, 32]) as MulStrided on the values and as
-// vek's product.
+// vek's product. Then a prefill chunk's attention with the cache on model C
+// (one KV head: 4 query heads x 128 queries, head dimension 32, 4,096 cached
+// keys), on one core as the engine runs each row block; q.K on keys
+// transposed with the cache's length as their row stride, and with
+// PaddedStride's.
 func BenchmarkMulStrided(b *testing.B) {
-	const rows, n, m = 64, 32, 2573
-	q := make([]float32, rows*n)
-	kt := make([]float32, n*m)
-	kf := make([]float32, m*n)
-	scores := make([]float32, rows*m)
-	v := make([]float32, m*n)
-	out := make([]float32, rows*n)
-	gfma := func(b *testing.B) {
-		b.ReportMetric(float64(rows*n*m)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFMA/s")
-	}
-	b.Run("qk/MulStrided", func(b *testing.B) {
-		for range b.N {
-			MulStrided(scores, q, kt, rows, n, m, m)
-		}
-		gfma(b)
-	})
-	b.Run("qk/Dots", func(b *testing.B) {
-		for range b.N {
-			for r := range rows {
-				Dots(scores[r*m:(r+1)*m], q[r*n:(r+1)*n], kf)
+	run := func(name string, fmas int, f func()) {
+		b.Run(name, func(b *testing.B) {
+			for range b.N {
+				f()
 			}
+			b.ReportMetric(float64(fmas)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFMA/s")
+		})
+	}
+	const rows, n, m = 64, 32, 2573
+	q, kt, kf := make([]float32, rows*n), make([]float32, n*m), make([]float32, m*n)
+	scores, v, out := make([]float32, rows*m), make([]float32, m*n), make([]float32, rows*n)
+	run("qk/MulStrided", rows*n*m, func() { MulStrided(scores, q, kt, rows, n, m, m) })
+	run("qk/Dots", rows*n*m, func() {
+		for r := range rows {
+			Dots(scores[r*m:(r+1)*m], q[r*n:(r+1)*n], kf)
 		}
-		gfma(b)
 	})
-	b.Run("qk/vek-both-cores", func(b *testing.B) {
-		for range b.N {
-			MulInto(scores, q, kt, rows, n, m)
-		}
-		gfma(b)
-	})
-	b.Run("pv/MulStrided", func(b *testing.B) {
-		for range b.N {
-			MulStrided(out, scores, v, rows, m, n, n)
-		}
-		gfma(b)
-	})
-	b.Run("pv/vek-both-cores", func(b *testing.B) {
-		for range b.N {
-			MulInto(out, scores, v, rows, m, n)
-		}
-		gfma(b)
-	})
-	// A prefill chunk's attention with the cache on model C (one KV head:
-	// 4 query heads x 128 queries, head dim 64, 4,096 cached keys), on one
-	// core as the engine runs each row block; q.K on keys transposed with
-	// the cache's length as their row stride, and with PaddedStride's.
+	run("qk/vek-both-cores", rows*n*m, func() { MulInto(scores, q, kt, rows, n, m) })
+	run("pv/MulStrided", rows*n*m, func() { MulStrided(out, scores, v, rows, m, n, n) })
+	run("pv/vek-both-cores", rows*n*m, func() { MulInto(out, scores, v, rows, m, n) })
+
 	const ar, ah, ac = 512, 32, 4096
 	ld := PaddedStride(ac)
 	aq, akt := make([]float32, ar*ah), make([]float32, ah*ld)
 	ap, avt, ao := make([]float32, ar*ac), make([]float32, ac*ah), make([]float32, ar*ah)
-	attnGFMA := func(b *testing.B) {
-		b.ReportMetric(float64(ar*ah*ac)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFMA/s")
-	}
-	b.Run("attn-qk/stride-4096", func(b *testing.B) {
-		for range b.N {
-			MulStrided(ap, aq, akt, ar, ah, ac, ac)
-		}
-		attnGFMA(b)
-	})
-	b.Run("attn-qk/padded", func(b *testing.B) {
-		for range b.N {
-			MulStrided(ap, aq, akt, ar, ah, ac, ld)
-		}
-		attnGFMA(b)
-	})
-	b.Run("attn-pv", func(b *testing.B) {
-		for range b.N {
-			MulStrided(ao, ap, avt, ar, ac, ah, ah)
-		}
-		attnGFMA(b)
-	})
+	run("attn-qk/stride-4096", ar*ah*ac, func() { MulStrided(ap, aq, akt, ar, ah, ac, ac) })
+	run("attn-qk/padded", ar*ah*ac, func() { MulStrided(ap, aq, akt, ar, ah, ac, ld) })
+	run("attn-pv", ar*ah*ac, func() { MulStrided(ao, ap, avt, ar, ac, ah, ah) })
 }
 
 // TestPaddedStride: never shorter than the row, at most 16 longer, never a
