@@ -50,8 +50,14 @@ func MulInto(dst, x, y []float32, m, n, p int) {
 		vek32.MatMul_Into(dst, x, y, n)
 		return
 	}
+	gemm(dst, x, y, m, n, p, p)
+}
+
+// gemm is gonum's BLAS product dst [rows, m] = a [rows, n] times b [n, m],
+// b's rows stride apart: the path of CPUs without AVX2 and FMA.
+func gemm(dst, a, b []float32, rows, n, m, stride int) {
 	blas32.Gemm(blas.NoTrans, blas.NoTrans, 1,
-		blas32.General{Rows: m, Cols: n, Stride: n, Data: x},
-		blas32.General{Rows: n, Cols: p, Stride: p, Data: y},
-		0, blas32.General{Rows: m, Cols: p, Stride: p, Data: dst})
+		blas32.General{Rows: rows, Cols: n, Stride: n, Data: a},
+		blas32.General{Rows: n, Cols: m, Stride: stride, Data: b},
+		0, blas32.General{Rows: rows, Cols: m, Stride: m, Data: dst})
 }

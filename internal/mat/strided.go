@@ -1,10 +1,5 @@
 package mat
 
-import (
-	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/blas32"
-)
-
 // MulStrided sets dst [rows, m] to a [rows, n] times b, an [n, m] matrix
 // whose rows lie stride values apart in b: dst[r*m+j] is the sum over c, in
 // order, of a[r*n+c] * b[c*stride+j]. With stride > m, b can be a window of
@@ -28,11 +23,7 @@ func MulStrided(dst, a, b []float32, rows, n, m, stride int) {
 		return
 	}
 	if !avx2 {
-		// gonum's BLAS takes the window as a matrix with a row stride.
-		blas32.Gemm(blas.NoTrans, blas.NoTrans, 1,
-			blas32.General{Rows: rows, Cols: n, Stride: n, Data: a},
-			blas32.General{Rows: n, Cols: m, Stride: stride, Data: b},
-			0, blas32.General{Rows: rows, Cols: m, Stride: m, Data: dst})
+		gemm(dst, a, b, rows, n, m, stride) // the window as a matrix with a row stride
 		return
 	}
 	body := m &^ 31
