@@ -155,17 +155,9 @@ func Score(p *Params, x [][FeatDims]float32) []float32 {
 			// row's columns r and on; the ones before it get exactly 0.
 			row := blk[r*m : (r+1)*m]
 			seen := row[r:]
-			// The exps run on a multiple of 8 values, reaching back into
-			// the masked columns where there are enough (cleared below):
-			// vek leaves a shorter tail to float64 math.Exp, a tenth of
-			// BAM's time.
-			ext := seen
-			if back := (8 - len(seen)%8) % 8; back <= r {
-				ext = row[r-back:]
-			}
-			vek32.SubNumber_Inplace(ext, vek32.Max(seen))
-			vek32.MaximumNumber_Inplace(ext, -87) // float32's exp underflows below
-			vek32.Exp_Inplace(ext)
+			vek32.SubNumber_Inplace(seen, vek32.Max(seen))
+			vek32.MaximumNumber_Inplace(seen, -87) // float32's exp underflows below
+			vek32.Exp_Inplace(seen)
 			vek32.MulNumber_Inplace(seen, 1/vek32.Sum(seen))
 			clear(row[:r])
 		}
