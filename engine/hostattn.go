@@ -80,9 +80,9 @@ func ropeRow(x, cos, sin []float32) {
 // Per KV head the G query heads' T queries are G*T rows (g major). Their
 // probabilities are kept as pc [G*T, used] over the cache slots in use and
 // pn [G*T, T] over the pass's tokens. A pass of several tokens computes
-// its products with the cache through mulRows (on per-pass copies of the
-// keys transposed and the values untransposed), and those
-// with its own T tokens as row-major matrix products (internal/mat).
+// its products with the cache and with its own T tokens through mulRows
+// (the cache's keys and values as per-pass copies: the keys transposed, the
+// values untransposed).
 // One decoding token's products are matrix-vector shaped: there gonum's
 // dot products over the cache serve.
 func (e *Engine) hostAttend(lc *kvcache.Layer, qkv []float32, p *hostPass, mask model.StatMask, wantRows bool) (*hostAttention, error) {
@@ -136,7 +136,7 @@ func (e *Engine) hostAttend(lc *kvcache.Layer, qkv []float32, p *hostPass, mask 
 	if need := kh * gt * (used + t); cap(p.probs) < need {
 		// Sized for the whole capacity: `used` grows every chunk of a
 		// prefill, the capacity in steps.
-		p.probs = make([]float32, need, kh*gt*(max(c, used)+t))
+		p.probs = make([]float32, need, kh*gt*(c+t))
 	}
 	pc := p.probs[:kh*gt*used]                 // [K, G*T, used]
 	pn := p.probs[kh*gt*used : kh*gt*(used+t)] // [K, G*T, T]
@@ -221,7 +221,11 @@ func (e *Engine) hostAttend(lc *kvcache.Layer, qkv []float32, p *hostPass, mask 
 			r.rows = make([]float32, kh*t*n)
 		}
 		inv := 1 / float32(grp)
-		par.For(kh*t, p.workers, func(kr int) {
+		workers := p.workers
+		if t == 1 {
+			workers = 1 // a decoded token's few rows: not worth waking a core
+		}
+		par.For(kh*t, workers, func(kr int) {
 			k, tt := kr/t, kr%t
 			dst := r.rows[kr*n : (kr+1)*n]
 			for g := range grp {

@@ -268,11 +268,7 @@ func (s *Session) view(l int, pass policy.Pass, mask model.StatMask, stats []*te
 	}
 	n := slotsAt + width // key axis of the statistics
 	pick := func(flat []float32, base int, k int) []float32 {
-		out := make([]float32, len(cols[k]))
-		for i, c := range cols[k] {
-			out[i] = flat[base+c]
-		}
-		return out
+		return gatherCols(make([]float32, len(cols[k])), flat[base:], cols[k])
 	}
 	// Statistics come in StatMask bit order; per-token ones are [K, n] or,
 	// for Rows, [K, width, n], picked down to each head's tokens.
@@ -310,12 +306,13 @@ func (s *Session) view(l int, pass policy.Pass, mask model.StatMask, stats []*te
 				v.Rows[k][t] = buf[t*m : (t+1)*m : (t+1)*m]
 			}
 		}
-		par.For(kh*nNew, 0, func(kt int) {
+		workers := 0
+		if nNew == 1 {
+			workers = 1 // a decoded token's rows: not worth waking a core
+		}
+		par.For(kh*nNew, workers, func(kt int) {
 			k, t := kt/nNew, kt%nNew
-			row, base := v.Rows[k][t], (k*width+t)*n
-			for i, c := range cols[k] {
-				row[i] = flat[base+c]
-			}
+			gatherCols(v.Rows[k][t], flat[(k*width+t)*n:], cols[k])
 		})
 	}
 	if mask&model.StatKeyNorms != 0 {
@@ -326,6 +323,14 @@ func (s *Session) view(l int, pass policy.Pass, mask model.StatMask, stats []*te
 		}
 	}
 	return v
+}
+
+// gatherCols sets dst[i] = src[cols[i]] and returns dst.
+func gatherCols(dst, src []float32, cols []int) []float32 {
+	for i, c := range cols {
+		dst[i] = src[c]
+	}
+	return dst
 }
 
 // forwardLayers runs one pass of each sequence, one graph per layer for
